@@ -1,0 +1,21 @@
+"""Exceptions the kit raises for bad input: each message names the problem and the fix."""
+
+
+class MMFTKitError(Exception):
+    """Base class of every error the kit raises on purpose."""
+
+
+class DatasetNotFoundError(MMFTKitError, FileNotFoundError):
+    """A data set name is unknown, or its files are not where they were looked for."""
+
+
+class ModelNotAvailableError(MMFTKitError, OSError):
+    """A model cannot be loaded: unknown name, or weights that cannot be had offline."""
+
+
+class CaptionStoreMismatchError(MMFTKitError, ValueError):
+    """A caption store was made with other settings than the ones asked for."""
+
+
+class InvalidInputError(MMFTKitError, ValueError):
+    """An argument or a piece of data is out of range or malformed."""
