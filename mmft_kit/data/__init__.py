@@ -4,8 +4,14 @@ from .arrays import ArrayImageDataset
 from .corpus import Corpus, make_corpus
 from .tasks import WORLD_TASKS, WorldTask, make_world_task
 from .world import ATTRIBUTES, Attributes, describe, describe_characteristic, render, render_many, sample_attributes
+from .digits import make_digits
+from .few_shot import LabelledSubset, few_shot, split_hash, stratified_split, train_val_split
+from .paper_datasets import BENCHMARKS
+from .registry import available_splits, get_dataset, list_datasets
 
 __all__ = [
     "ATTRIBUTES", "ArrayImageDataset", "Attributes", "Corpus", "WORLD_TASKS", "WorldTask", "describe",
     "describe_characteristic", "make_corpus", "make_world_task", "render", "render_many", "sample_attributes",
+    "BENCHMARKS", "LabelledSubset", "available_splits", "few_shot", "get_dataset", "list_datasets", "make_digits",
+    "split_hash", "stratified_split", "train_val_split",
 ]

@@ -1,7 +1,7 @@
 """A procedural image world: attributes → RGB image, and attributes → natural-language text.
 
 Every image is a single shape drawn from seven attributes (shape, colour, size, fill, position,
-background, style). The world is deterministic for a seed and fast (tens of thousands of
+background, style). The world is deterministic for a seed and fast (thousands of
 32×32 images a second on one core), so the kit can pretrain its embedded CLIP and VLM on it
 and build downstream tasks whose classes are rules over the attributes.
 """

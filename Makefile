@@ -1,0 +1,36 @@
+# Everything runs inside .venv, created on first use.
+VENV   ?= .venv
+PYTHON ?= python3
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+PYTEST_ARGS ?=
+
+.PHONY: demo test install models benchmarks clean-cache
+
+$(STAMP): requirements.txt pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements.txt
+	$(PY) -m pip install --quiet --no-deps -e .
+	touch $(STAMP)
+
+install: $(STAMP)
+
+## Build the embedded CLIP and VLM (cached) and run the main job.
+demo: $(STAMP) models
+	$(PY) scripts/demo.py
+
+## Build (or find in the cache) the embedded models.
+models: $(STAMP)
+	$(PY) -c "from mmft_kit.zoo import ensure_clip, ensure_vlm; print(ensure_clip()); print(ensure_vlm())"
+
+## The whole test suite.
+test: $(STAMP)
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+benchmarks: $(STAMP) models
+	$(PY) benchmarks/few_shot.py
+	$(PY) benchmarks/pare.py
+
+clean-cache:
+	rm -rf "$${MMFT_KIT_CACHE:-$$HOME/.cache/mmft_kit}"

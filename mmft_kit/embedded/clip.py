@@ -1,0 +1,174 @@
+"""The embedded CLIP: open_clip's own model class, pretrained with open_clip's ClipLoss on the world corpus.
+
+The result is saved as an open_clip ``local-dir:`` folder (``open_clip_config.json`` +
+``open_clip_pytorch_model.bin``), the format a user's own checkpoint comes in, so it loads
+through ``open_clip.create_model_and_transforms("local-dir:" + folder)``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import open_clip
+import torch
+from open_clip.constants import OPENAI_DATASET_MEAN, OPENAI_DATASET_STD
+from tqdm.auto import tqdm
+
+from ..data.corpus import make_corpus
+from ..data.world import ATTRIBUTES, attribute_prompts, render, sample_attributes
+from ..runtime import resolve_device, seed_everything
+
+
+@dataclass(frozen=True)
+class CLIPRecipe:
+    """Everything that determines the embedded CLIP; its hash names the cache folder."""
+
+    embed_dim: int
+    vision: dict
+    text: dict
+    corpus_size: int
+    epochs: int
+    batch_size: int = 256
+    lr: float = 1e-3
+    weight_decay: float = 0.1
+    warmup_fraction: float = 0.05
+    image_size: int = 32
+    seed: int = 0
+    eval_images: int = 600
+    extra: dict = field(default_factory=dict)
+
+    def model_cfg(self) -> dict:
+        """The open_clip model config (``CLIP(**cfg)``)."""
+        return {
+            "embed_dim": self.embed_dim,
+            "vision_cfg": {"image_size": self.image_size, **self.vision},
+            "text_cfg": {"context_length": 77, "vocab_size": 49408, **self.text},
+        }
+
+
+CLIP_RECIPES: dict[str, CLIPRecipe] = {
+    "ci": CLIPRecipe(
+        embed_dim=64,
+        vision={"patch_size": 8, "width": 64, "layers": 2, "head_width": 32},
+        text={"width": 64, "heads": 2, "layers": 1},
+        corpus_size=3000, epochs=6, batch_size=64, lr=3e-3, eval_images=300,
+    ),
+    "default": CLIPRecipe(
+        embed_dim=128,
+        vision={"patch_size": 8, "width": 128, "layers": 4, "head_width": 32},
+        text={"width": 96, "heads": 4, "layers": 2},
+        corpus_size=20000, epochs=3, batch_size=128, lr=1e-3,
+    ),
+}
+
+
+def images_to_tensor(images: np.ndarray) -> torch.Tensor:
+    """uint8 ``(N, H, W, 3)`` → float ``(N, 3, H, W)`` normalised like the saved preprocess."""
+    x = torch.from_numpy(images).permute(0, 3, 1, 2).float().div_(255.0)
+    mean = torch.tensor(OPENAI_DATASET_MEAN).view(1, 3, 1, 1)
+    std = torch.tensor(OPENAI_DATASET_STD).view(1, 3, 1, 1)
+    return (x - mean) / std
+
+
+def _lr_at(step: int, total: int, base: float, warmup: int) -> float:
+    if step < warmup:
+        return base * (step + 1) / warmup
+    return 0.5 * base * (1 + math.cos(math.pi * (step - warmup) / max(1, total - warmup)))
+
+
+@torch.no_grad()
+def attribute_zero_shot(model, tokenizer, n_images: int = 600, seed: int = 12345, image_size: int = 32,
+                        device: torch.device | None = None) -> dict[str, dict[str, float]]:
+    """Zero-shot accuracy of a CLIP on each world attribute, on fresh images.
+
+    Returns ``{attribute: {"accuracy": a, "chance": 1 / number of values}}``.
+    """
+    device = device or next(model.parameters()).device
+    rng = np.random.default_rng(seed)
+    attrs = [sample_attributes(rng) for _ in range(n_images)]
+    images = images_to_tensor(np.stack([render(a, size=image_size, rng=rng) for a in attrs])).to(device)
+    model.eval()
+    feats = torch.nn.functional.normalize(model.encode_image(images), dim=-1)
+    report = {}
+    for attribute, values in ATTRIBUTES.items():
+        prompts = attribute_prompts(attribute)
+        text = torch.nn.functional.normalize(
+            model.encode_text(tokenizer([prompts[v] for v in values]).to(device)), dim=-1)
+        predicted = (feats @ text.T).argmax(dim=1).cpu().numpy()
+        truth = np.array([values.index(getattr(a, attribute)) for a in attrs])
+        report[attribute] = {"accuracy": float((predicted == truth).mean()), "chance": 1.0 / len(values)}
+    return report
+
+
+def build_clip(recipe: CLIPRecipe, out_dir: Path, progress: bool = True, device: str | None = None) -> dict:
+    """Pretrain the embedded CLIP on the world corpus and save it as an open_clip local-dir folder."""
+    start = time.time()
+    device = resolve_device(device)
+    generator = seed_everything(recipe.seed)
+    cfg = recipe.model_cfg()
+    model = open_clip.model.CLIP(**cfg).to(device)
+    tokenizer = open_clip.tokenizer.SimpleTokenizer(context_length=cfg["text_cfg"]["context_length"])
+    loss_fn = open_clip.ClipLoss()
+
+    corpus = make_corpus(recipe.corpus_size, seed=recipe.seed, image_size=recipe.image_size)
+    per_image = len(corpus.texts[0])
+    tokens = tokenizer([t for texts in corpus.texts for t in texts]).view(len(corpus), per_image, -1)
+    images = images_to_tensor(corpus.images)
+
+    decay = [p for n, p in model.named_parameters() if p.ndim >= 2 and "embedding" not in n]
+    no_decay = [p for n, p in model.named_parameters() if not (p.ndim >= 2 and "embedding" not in n)]
+    optimizer = torch.optim.AdamW(
+        [{"params": decay, "weight_decay": recipe.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
+        lr=recipe.lr, betas=(0.9, 0.98), eps=1e-6,
+    )
+    steps_per_epoch = len(corpus) // recipe.batch_size
+    total = steps_per_epoch * recipe.epochs
+    warmup = max(1, int(recipe.warmup_fraction * total))
+    model.train()
+    bar = tqdm(total=total, desc="pretraining embedded CLIP", disable=not progress, mininterval=2.0)
+    step, last_loss = 0, float("nan")
+    for _ in range(recipe.epochs):
+        order = torch.randperm(len(corpus), generator=generator)
+        for b in range(steps_per_epoch):
+            index = order[b * recipe.batch_size:(b + 1) * recipe.batch_size]
+            which = torch.randint(per_image, (len(index),), generator=generator)
+            text = tokens[index, which].to(device)
+            for group in optimizer.param_groups:
+                group["lr"] = _lr_at(step, total, recipe.lr, warmup)
+            image_features, text_features, logit_scale = model(images[index].to(device), text)[:3]
+            loss = loss_fn(image_features, text_features, logit_scale)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            with torch.no_grad():
+                model.logit_scale.clamp_(0, math.log(100))
+            step, last_loss = step + 1, loss.item()
+            bar.update()
+            bar.set_postfix(loss=f"{last_loss:.3f}", refresh=False)
+    bar.close()
+
+    zero_shot = attribute_zero_shot(model, tokenizer, n_images=recipe.eval_images, image_size=recipe.image_size,
+                                    device=device)
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    config = {
+        "model_cfg": cfg,
+        "preprocess_cfg": {"mean": list(OPENAI_DATASET_MEAN), "std": list(OPENAI_DATASET_STD),
+                           "interpolation": "bicubic", "resize_mode": "shortest"},
+    }
+    (out_dir / "open_clip_config.json").write_text(json.dumps(config, indent=2))
+    torch.save({k: v.cpu() for k, v in model.state_dict().items()}, out_dir / "open_clip_pytorch_model.bin")
+    return {
+        "kind": "clip",
+        "recipe": asdict(recipe),
+        "build_seconds": round(time.time() - start, 1),
+        "parameters": sum(p.numel() for p in model.parameters()),
+        "steps": total,
+        "final_loss": last_loss,
+        "zero_shot": zero_shot,
+    }

@@ -1,0 +1,76 @@
+"""Loading CLIP models: open_clip names with pretrained tags or checkpoints, local folders, the embedded CLIP."""
+
+from __future__ import annotations
+
+import difflib
+from pathlib import Path
+
+import torch
+
+from .errors import ModelNotAvailableError
+from .runtime import limit_hub_timeouts, resolve_device
+
+EMBEDDED = "embedded"
+_LOCAL_ALTERNATIVES = (
+    "Offline alternatives: a checkpoint file as pretrained=PATH, an open_clip folder as 'local-dir:FOLDER' "
+    "(open_clip_config.json + weights), or 'embedded' for the kit's own CLIP."
+)
+
+
+def resolve_clip_name(name: str) -> str:
+    """Map the kit's names to an open_clip model name.
+
+    ``"embedded"`` / ``"embedded:ci"`` → the cached embedded CLIP folder (built on first use);
+    a folder holding ``open_clip_config.json`` → ``"local-dir:FOLDER"``; anything else unchanged.
+    """
+    if name == EMBEDDED or name.startswith(EMBEDDED + ":"):
+        from .zoo import ensure_clip
+
+        size = name.split(":", 1)[1] if ":" in name else "default"
+        return "local-dir:" + str(ensure_clip(size))
+    if Path(name).is_dir():
+        if not (Path(name) / "open_clip_config.json").is_file():
+            raise ModelNotAvailableError(
+                f"folder {name!r} has no open_clip_config.json, so it is not an open_clip model folder. "
+                "Save one with open_clip_config.json (a 'model_cfg' key) beside the weights."
+            )
+        return "local-dir:" + str(Path(name).resolve())
+    return name
+
+
+def load_clip(name: str, pretrained: str | None = None, device: str | torch.device | None = None):
+    """Load a CLIP and return ``(model, preprocess, tokenizer)``, the model in eval mode on ``device``.
+
+    ``name`` is an open_clip model name (with ``pretrained`` a tag such as ``"openai"`` or a
+    checkpoint path), ``"local-dir:FOLDER"``, an open_clip folder, ``"hf-hub:ORG/REPO"``, or
+    ``"embedded"`` (``"embedded:ci"`` for the small test build). Weights that cannot be had
+    offline raise :class:`ModelNotAvailableError` naming the local alternatives.
+    """
+    import open_clip
+
+    limit_hub_timeouts()
+    device = resolve_device(device)
+    model_name = resolve_clip_name(name)
+    if ":" not in model_name and model_name.replace("/", "-") not in open_clip.list_models():
+        close = difflib.get_close_matches(model_name, open_clip.list_models(), n=5)
+        raise ModelNotAvailableError(
+            f"unknown open_clip model {name!r}" + (f"; did you mean {close}?" if close else "")
+            + f" (see open_clip.list_models()). {_LOCAL_ALTERNATIVES}"
+        )
+    if pretrained is not None and ":" not in model_name and not Path(pretrained).is_file():
+        tags = open_clip.list_pretrained_tags_by_model(model_name)
+        if pretrained not in tags:
+            raise ModelNotAvailableError(
+                f"{pretrained!r} is neither a pretrained tag of {model_name} (tags: {tags}) nor an existing "
+                f"checkpoint file. {_LOCAL_ALTERNATIVES}"
+            )
+    try:
+        model, _, preprocess = open_clip.create_model_and_transforms(model_name, pretrained=pretrained, device=device)
+        tokenizer = open_clip.get_tokenizer(model_name)
+    except (RuntimeError, OSError, ValueError) as error:
+        raise ModelNotAvailableError(
+            f"could not load CLIP {name!r}" + (f" with pretrained={pretrained!r}" if pretrained else "")
+            + f": {error}. Downloads need network access to the model hub. {_LOCAL_ALTERNATIVES}"
+        ) from error
+    model.eval()
+    return model, preprocess, tokenizer

@@ -1,0 +1,122 @@
+"""The embedded VLM: loads like a hub model, follows the asked characteristic and word budget."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from transformers import AutoModelForImageTextToText, AutoProcessor
+
+from mmft_kit.data.world import describe_characteristic, render, sample_attributes
+from mmft_kit.embedded.vlm import (
+    VLM_RECIPES, VLMRecipe, build_prompt, build_vlm, caption_images, chat_prompt, mention_rates,
+)
+from mmft_kit.errors import InvalidInputError
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def vlm_dir(tmp_path_factory) -> Path:
+    """The ``ci`` VLM: from the zoo's cache when the zoo exists, else built here once."""
+    try:
+        from mmft_kit.zoo import ensure_vlm
+    except ImportError:
+        folder = tmp_path_factory.mktemp("vlm") / "ci"
+        build_vlm(VLM_RECIPES["ci"], folder, progress=False)
+        return folder
+    return Path(ensure_vlm(size="ci"))
+
+
+@pytest.fixture(scope="module")
+def loaded(vlm_dir):
+    processor = AutoProcessor.from_pretrained(vlm_dir)
+    model = AutoModelForImageTextToText.from_pretrained(vlm_dir).eval()
+    return model, processor
+
+
+@pytest.fixture(scope="module")
+def held_out():
+    """World images the VLM never saw (a fresh seed), any style."""
+    rng = np.random.default_rng(20_261_123)
+    attrs = [sample_attributes(rng) for _ in range(24)]
+    return attrs, [render(a, rng=rng) for a in attrs]
+
+
+def _words(text: str) -> int:
+    return len(re.findall(r"[a-z]+", text.lower()))
+
+
+def test_recipe_rejects_bad_settings():
+    with pytest.raises(InvalidInputError, match="patch_size"):
+        VLMRecipe(image_size=32, patch_size=6)
+    with pytest.raises(InvalidInputError, match="characteristic"):
+        VLMRecipe(characteristics=("colourful",))
+
+
+def test_folder_loads_like_a_hub_model_and_generates(loaded, held_out):
+    model, processor = loaded
+    _, images = held_out
+    assert type(model).__name__ == "LlavaForConditionalGeneration"
+    messages = [{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": "describe it."}]}]
+    text = processor.apply_chat_template(messages, add_generation_prompt=True)
+    inputs = processor(images=images[0], text=text, return_tensors="pt")
+    assert (inputs["input_ids"] == model.config.image_token_id).sum() == model.config.image_seq_length
+    with torch.no_grad():
+        out = model.generate(**inputs, max_new_tokens=20, do_sample=False)
+    caption = processor.decode(out[0, inputs["input_ids"].shape[1]:], skip_special_tokens=True)
+    assert _words(caption) >= 3
+    # world prompts and captions are all in the vocabulary; an unseen class name maps to [UNK]
+    tokenizer = processor.tokenizer
+    attrs = sample_attributes(np.random.default_rng(0))
+    known = describe_characteristic(attrs, "texture", 50, np.random.default_rng(0))
+    known += " " + build_prompt("pry_sigil", "glyph signs", "shape", 30)
+    assert tokenizer.unk_token_id not in tokenizer(known)["input_ids"]
+    assert tokenizer.unk_token_id in tokenizer(build_prompt("zyxxle", "pets", "shape", 30))["input_ids"]
+
+
+def test_captions_follow_the_asked_characteristic(loaded, held_out):
+    model, processor = loaded
+    attrs, images = held_out
+    rates = {}
+    for characteristic in ("shape", "texture", "visual"):
+        prompts = [build_prompt("object", "world", characteristic, 30)] * len(images)
+        rates[characteristic] = mention_rates(caption_images(model, processor, images, prompts, 50), attrs)
+    assert rates["shape"]["shape"] >= 0.6, rates
+    assert rates["texture"]["shape"] <= 0.2, rates
+    assert rates["texture"]["fill"] >= 0.4, rates
+    assert rates["visual"]["colour"] >= 0.6, rates
+
+
+def test_word_budget_controls_caption_length(loaded, held_out):
+    model, processor = loaded
+    _, images = held_out
+    images = images[:8]
+    lengths = {}
+    for words in (10, 50):
+        prompts = [build_prompt("object", "world", "visual", words)] * len(images)
+        lengths[words] = np.mean([_words(c) for c in caption_images(model, processor, images, prompts, 80)])
+    assert lengths[10] < 0.6 * lengths[50], lengths
+    assert 6 <= lengths[10] <= 14, lengths
+
+
+def test_batched_left_padded_generation_matches_one_at_a_time(loaded, held_out):
+    model, processor = loaded
+    _, images = held_out
+    prompts = [
+        build_prompt("vorn", "glyph signs", "shape", 10),
+        build_prompt("a very long invented class name", "badges", "texture", 20),
+        build_prompt("x", "tiles", "visual", 30),
+    ]
+    processor.tokenizer.padding_side = "left"
+    texts = [chat_prompt(processor, p) for p in prompts]
+    inputs = processor(images=images[:3], text=texts, padding=True, return_tensors="pt")
+    assert (inputs["attention_mask"] == 0).any(), "prompts should differ in length"
+    with torch.no_grad():
+        out = model.generate(**inputs, max_new_tokens=30, do_sample=False)
+    batched = processor.batch_decode(out[:, inputs["input_ids"].shape[1]:], skip_special_tokens=True)
+    single = [caption_images(model, processor, [img], [p], 30)[0] for img, p in zip(images[:3], prompts)]
+    assert batched == single

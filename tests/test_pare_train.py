@@ -1,0 +1,131 @@
+"""The PaRe trainer and its baselines on tiny tasks and a tiny body; ORCA's distances."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from mmft_kit.errors import InvalidInputError
+from mmft_kit.pare import (
+    METHODS, TrainConfig, align_embedder, build_pare_model, fit, mmd, otdd, replacement_count, signal_task,
+    task_from_arrays, tiny_vit, world_source,
+)
+from mmft_kit.pare.train import resolve_config
+
+
+@pytest.fixture(scope="module")
+def body():
+    torch.manual_seed(0)
+    return tiny_vit(width=32, layers=1, heads=2)
+
+
+@pytest.fixture(scope="module")
+def source():
+    return world_source(count=64, seed=0)
+
+
+@pytest.fixture(scope="module")
+def signals():
+    return signal_task(n_train=64, n_val=32, n_test=32)
+
+
+def test_world_source(source):
+    assert source.images.shape == (64, 3, 32, 32) and source.num_classes == 6
+    assert source.labels.max() < 6 and abs(float(source.images.mean())) < 1.5
+    x, y = source.sample(5, torch.Generator().manual_seed(0))
+    assert x.shape == (5, 3, 32, 32) and y.shape == (5,)
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_every_method_trains(method, body, source, signals):
+    cfg = TrainConfig(epochs=3, batch_size=16, lr=1e-3, orca_steps=3)
+    model, result = fit(signals, method, cfg, body=body, source=source, seed=1, progress=False)
+    assert result.method == method and len(result.history) == 3
+    assert math.isfinite(result.test) and 0.0 <= result.test <= 1.0
+    assert result.val == min(h.val_metric for h in result.history)
+    assert result.history[result.best_epoch].val_metric == result.val
+    assert (len(result.align_history) == 3) == (method == "orca")
+    if method == "pare":
+        n = model.embedder.num_tokens
+        cfg = resolve_config(signals, cfg)
+        expected = [min(max(replacement_count(e, 3, cfg.begin_frac * n, cfg.end_frac * n), 0), n, 64)
+                    for e in range(3)]
+        assert [h.k for h in result.history] == expected and expected[0] > 0
+        assert [h.lam for h in result.history] == [k / n for k in expected]
+        assert [h.gumbel for h in result.history] == [True, False, False]
+        assert len(result.history[0].gate_target) == 5 and len(result.history[0].gate_source) == 5
+    else:
+        assert all(h.k == 0 and h.lam == 0 for h in result.history)
+    assert set(result.as_row()) == {"task", "method", "seed", "metric", "value"}
+
+
+def test_pare_trains_the_gate_and_source_head(body, source, signals):
+    model, _ = fit(signals, "pare", TrainConfig(epochs=1, batch_size=16), body=body, source=source, progress=False)
+    reference = build_pare_model(signals, body=body, source_images=source.images, source_classes=6)
+    # the frozen source embedder stays as initialised; gate and source head have moved
+    torch.testing.assert_close(model.source_embedder.proj.weight, reference.source_embedder.proj.weight)
+    assert model.source_head.weight.abs().sum() > 0
+    gate_start = build_pare_model(signals, body=body, source_images=source.images, source_classes=6)
+    assert model.gate.fc.weight.shape == gate_start.gate.fc.weight.shape
+
+
+def test_same_seed_same_result(body, source, signals):
+    cfg = TrainConfig(epochs=2, batch_size=16)
+    _, a = fit(signals, "pare", cfg, body=body, source=source, seed=3, progress=False)
+    _, b = fit(signals, "pare", cfg, body=body, source=source, seed=3, progress=False)
+    assert a.test == b.test and [h.train_loss for h in a.history] == [h.train_loss for h in b.history]
+
+
+def test_dense_and_regression_tasks(body, source):
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(48, 1, 8, 8, generator=g)
+    dense = task_from_arrays(x[:40], x[:40, 0] * 2 + 1, x[40:], x[40:, 0] * 2 + 1, "dense")
+    assert dense.metric_name == "relative_l2"
+    _, result = fit(dense, "pare", TrainConfig(epochs=2, batch_size=16, lr=3e-3), body=body, source=source,
+                    progress=False)
+    assert result.history[0].k > 0 and math.isfinite(result.test)
+    cfg = resolve_config(dense, TrainConfig())
+    assert cfg.mix_weight == 0.3 and cfg.begin_frac == pytest.approx(1000 / 3136)
+    reg = task_from_arrays(torch.randn(40, 6), torch.randn(40), torch.randn(8, 6), torch.randn(8), "regression")
+    _, r = fit(reg, "finetune", TrainConfig(epochs=1), body=body, source=source, progress=False)
+    assert r.metric == "rmse" and r.test > 0
+    assert resolve_config(signals_like(), TrainConfig()).mix_weight == 1.0
+
+
+def signals_like():
+    return task_from_arrays(torch.randn(10, 2, 16), torch.arange(10) % 2, torch.randn(4, 2, 16), torch.arange(4) % 2,
+                            "classification")
+
+
+def test_unknown_method(signals, body):
+    with pytest.raises(InvalidInputError):
+        fit(signals, "mixup", body=body)
+
+
+def test_distances():
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(40, 5, generator=g)
+    y = torch.arange(40) % 2
+    assert float(otdd(x, y, x, y)) == pytest.approx(0.0, abs=1e-5)
+    assert float(otdd(x + 3, y, x, y)) > float(otdd(x + 1, y, x, y)) > 0
+    assert float(otdd(x, 1 - y, x, y)) > 0.1  # labels matter
+    assert float(mmd(x, x)) == pytest.approx(0.0, abs=1e-6)
+    assert float(mmd(x + 2, x)) > float(mmd(x + 0.5, x)) > 0
+
+
+@pytest.mark.parametrize("objective", ["otdd", "mmd"])
+def test_orca_alignment_reduces_distance(objective, body, source, signals):
+    torch.manual_seed(0)
+    model = build_pare_model(signals, body=body, source_images=source.images, source_classes=6)
+    history = align_embedder(model, signals, source, objective=objective, steps=15, lr=1e-2, max_target=64,
+                             progress=False)
+    assert len(history) == 15 and history[-1] < history[0]
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_runs_on_cuda(body, source, signals):
+    _, result = fit(signals, "pare", TrainConfig(epochs=2, batch_size=16), body=body, source=source, device="cuda",
+                    progress=False)
+    assert math.isfinite(result.test)

@@ -1,0 +1,153 @@
+"""The procedural world: determinism, labels that follow the class rules, speed, and honest text."""
+
+from __future__ import annotations
+
+import itertools
+import re
+import time
+
+import numpy as np
+import pytest
+
+from mmft_kit.data import (
+    ATTRIBUTES, WORLD_TASKS, Attributes, describe, describe_characteristic, make_corpus, make_world_task, render_many,
+    sample_attributes,
+)
+from mmft_kit.errors import InvalidInputError
+
+# Every word that names an attribute value, including the synonyms the text generators use.
+_FILL_WORDS = {
+    "solid": {"solid", "plain", "uniform"},
+    "striped": {"striped", "stripes", "banded"},
+    "dotted": {"dotted", "dots", "spotted"},
+    "checkered": {"checkered", "checker", "chequered"},
+}
+_POSITION_WORDS = {
+    "centre": {"centre", "middle"}, "left": {"left"}, "right": {"right"}, "top": {"top", "upper"},
+    "bottom": {"bottom", "lower"},
+}
+
+
+def _words(text: str) -> set[str]:
+    return set(re.findall(r"[a-z]+", text.lower()))
+
+
+def _random_attrs(n: int, seed: int) -> list[Attributes]:
+    rng = np.random.default_rng(seed)
+    return [sample_attributes(rng) for _ in range(n)]
+
+
+def test_same_seed_same_images_and_texts():
+    a, b = make_corpus(40, seed=3), make_corpus(40, seed=3)
+    assert np.array_equal(a.images, b.images)
+    assert a.texts == b.texts and a.attributes == b.attributes
+    t1, t2 = make_world_task("glyphs", "val", seed=5), make_world_task("glyphs", "val", seed=5)
+    assert np.array_equal(t1.images, t2.images) and t1.targets == t2.targets
+
+
+def test_different_seed_different_images():
+    a, b = make_corpus(40, seed=3), make_corpus(40, seed=4)
+    assert not np.array_equal(a.images, b.images)
+    t1, t2 = make_world_task("glyphs", "val", seed=5), make_world_task("glyphs", "val", seed=6)
+    assert not np.array_equal(t1.images, t2.images)
+    # splits of one seed differ too
+    train, test = make_world_task("glyphs", "train"), make_world_task("glyphs", "test")
+    assert not np.array_equal(train.images[:16], test.images[:16])
+
+
+def test_render_many_reproducible_and_shaped():
+    attrs = _random_attrs(12, seed=0)
+    x, y = render_many(attrs, size=24, seed=1), render_many(attrs, size=24, seed=1)
+    assert x.shape == (12, 24, 24, 3) and x.dtype == np.uint8
+    assert np.array_equal(x, y)
+    assert not np.array_equal(x, render_many(attrs, size=24, seed=2))
+
+
+@pytest.mark.parametrize("name", sorted(WORLD_TASKS))
+def test_every_rendered_image_satisfies_its_class_rule(name):
+    task = WORLD_TASKS[name]
+    for split in ("train", "test"):
+        ds = make_world_task(name, split, seed=1, per_class=10)
+        assert len(ds) == 10 * len(task.classes)
+        assert np.bincount(ds.targets, minlength=len(task.classes)).tolist() == [10] * len(task.classes)
+        for attrs, label in zip(ds.attributes, ds.targets):
+            assert task.label_of(Attributes(**attrs)) == label
+
+
+@pytest.mark.parametrize("name", sorted(WORLD_TASKS))
+def test_class_rules_are_mutually_exclusive(name):
+    task = WORLD_TASKS[name]
+    rules = [{**task.shared, **rule} for rule in task.classes.values()]
+
+    def satisfied(attrs: dict, rule) -> bool:
+        return all(attrs[k] in ((v,) if isinstance(v, str) else v) for k, v in rule.items())
+
+    covered = 0
+    for values in itertools.product(*ATTRIBUTES.values()):
+        attrs = dict(zip(ATTRIBUTES, values))
+        matches = sum(satisfied(attrs, rule) for rule in rules)
+        assert matches <= 1, f"{attrs} satisfies {matches} classes of {name}"
+        covered += matches
+    assert covered > 0
+
+
+def test_rendering_speed_at_least_1000_images_per_second():
+    attrs = _random_attrs(600, seed=0)
+    render_many(attrs[:50], size=32)  # warm the coordinate grid cache
+    rates = []
+    for _ in range(3):  # best of three: the machine is shared
+        start = time.perf_counter()
+        images = render_many(attrs, size=32, seed=0)
+        rates.append(len(images) / (time.perf_counter() - start))
+    print(f"world rendering: {max(rates):,.0f} images/s at 32×32")
+    assert max(rates) >= 1000
+
+
+def test_descriptions_name_only_the_true_attribute_values():
+    rng = np.random.default_rng(0)
+    mentioned = 0
+    for attrs in _random_attrs(300, seed=1):
+        text = describe(attrs, rng)
+        words = _words(text)
+        for attribute in ("shape", "colour", "size", "background"):
+            wrong = set(ATTRIBUTES[attribute]) - {getattr(attrs, attribute)}
+            assert not words & wrong, f"{text!r} names a wrong {attribute} for {attrs}"
+        for table, value in ((_FILL_WORDS, attrs.fill), (_POSITION_WORDS, attrs.position)):
+            wrong = set().union(*(w for v, w in table.items() if v != value))
+            assert not words & wrong, f"{text!r} contradicts {attrs}"
+        assert words & {attrs.shape, attrs.colour, attrs.size, attrs.background}
+        mentioned += attrs.shape in words
+    assert mentioned > 150  # the shape is the usual subject
+
+
+@pytest.mark.parametrize("words", [6, 12, 25, 50])
+def test_characteristic_captions_keep_budget_and_topic(words):
+    rng = np.random.default_rng(words)
+    colours = set(ATTRIBUTES["colour"])
+    shapes = set(ATTRIBUTES["shape"])
+    for attrs in _random_attrs(100, seed=words):
+        for characteristic in ("visual", "shape", "texture"):
+            text = describe_characteristic(attrs, characteristic, words, rng)
+            assert len(text.replace(".", " ").split()) <= words
+            assert text.endswith(".")
+        shape_text = _words(describe_characteristic(attrs, "shape", words, rng))
+        assert attrs.shape in shape_text and not shape_text & colours
+        texture_text = _words(describe_characteristic(attrs, "texture", words, rng))
+        assert texture_text & _FILL_WORDS[attrs.fill] and not texture_text & shapes
+        assert not texture_text & colours
+        visual_text = _words(describe_characteristic(attrs, "visual", words, rng))
+        assert attrs.shape in visual_text and attrs.colour in visual_text
+
+
+def test_characteristic_caption_reaches_the_budget_when_asked_for_few_words():
+    rng = np.random.default_rng(0)
+    attrs = _random_attrs(1, seed=0)[0]
+    assert len(describe_characteristic(attrs, "visual", 10, rng).replace(".", " ").split()) == 10
+
+
+def test_unknown_characteristic_and_attribute_values_are_refused():
+    attrs = _random_attrs(1, seed=0)[0]
+    with pytest.raises(InvalidInputError, match="visual"):
+        describe_characteristic(attrs, "smell", 10, np.random.default_rng(0))
+    with pytest.raises(InvalidInputError, match="shape"):
+        Attributes("hexagon", "red", "small", "solid", "left", "black", "filled")
