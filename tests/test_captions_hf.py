@@ -121,6 +121,19 @@ def test_unavailable_hub_model_fails_fast_offline(monkeypatch):
     assert "no-such-org/no-such-vlm" in message and "embedded" in message and "folder" in message
 
 
+def test_unreachable_hub_fails_fast_without_retries(monkeypatch):
+    import time
+
+    from mmft_kit.captions import backends
+
+    monkeypatch.setattr(backends, "_offline", lambda: False)
+    monkeypatch.setattr(backends, "_hub_reachable", lambda timeout=5.0: False)
+    start = time.perf_counter()
+    with pytest.raises(ModelNotAvailableError, match="cannot be reached"):
+        load_captioner("no-such-org/no-such-vlm")
+    assert time.perf_counter() - start < 30
+
+
 def test_embedded_captioner_comes_from_the_zoo(tiny_vlm, monkeypatch):
     import mmft_kit.zoo
 

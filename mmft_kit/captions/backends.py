@@ -17,9 +17,11 @@ import copy
 import hashlib
 import os
 import re
+import socket
 from abc import ABC, abstractmethod
 from pathlib import Path
 from typing import Any, Sequence
+from urllib.parse import urlparse
 
 import torch
 from PIL import Image
@@ -63,7 +65,9 @@ class LabelCaptioner(Captioner):
     def settings(self) -> dict[str, Any]:
         return {"backend": "label", "text": CLASS_TEMPLATE}
 
-    def caption(self, images, prompts, classnames=None) -> list[str]:
+    def caption(
+        self, images: Sequence[Image.Image], prompts: Sequence[str], classnames: Sequence[str] | None = None
+    ) -> list[str]:
         if classnames is None or len(classnames) != len(prompts):
             raise InvalidInputError("the label captioner needs one class name per prompt (classnames=...)")
         return [class_prompt(name) for name in classnames]
@@ -93,6 +97,24 @@ def folder_fingerprint(folder: str | os.PathLike) -> str:
     return digest.hexdigest()[:16]
 
 
+def _hub_reachable(timeout: float = 5.0) -> bool:
+    """Whether the hub's host answers a TCP connection (assumed so behind a proxy, which is not probed).
+
+    transformers retries every file of a model several times when the network is down, which
+    takes minutes; one probe tells at once.
+    """
+    from huggingface_hub import constants
+
+    if any(os.environ.get(v) for v in ("HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy")):
+        return True
+    url = urlparse(constants.ENDPOINT)
+    try:
+        socket.create_connection((url.hostname, url.port or (443 if url.scheme == "https" else 80)), timeout).close()
+    except OSError:
+        return False
+    return True
+
+
 def _load_pretrained(model: str, dtype: torch.dtype):
     """Processor and model from a folder or the hub; a model that cannot be had raises ModelNotAvailableError."""
     from transformers import AutoModelForImageTextToText, AutoProcessor
@@ -109,6 +131,8 @@ def _load_pretrained(model: str, dtype: torch.dtype):
         except OSError:
             if local or _offline():
                 raise
+            if not _hub_reachable():
+                raise OSError("the hub cannot be reached (no network) and the model is not in the local cache")
         limit_hub_timeouts()
         return load(local_only=False)
     except (OSError, ValueError) as exc:
@@ -190,7 +214,8 @@ class HFCaptioner(Captioner):
             do_sample=False, num_beams=1, max_new_tokens=int(max_new_tokens), temperature=None, top_p=None,
             top_k=None, pad_token_id=tokenizer.pad_token_id,
         )
-        self.temperature, self.max_new_tokens, self.seed, self.batch_size = temperature, int(max_new_tokens), seed, batch_size
+        self.temperature, self.max_new_tokens = temperature, int(max_new_tokens)
+        self.seed, self.batch_size = seed, batch_size
         local = Path(self.model_ref).expanduser()
         self.name = name or (local.name if local.is_dir() else self.model_ref)
         self.revision = (
@@ -228,10 +253,14 @@ class HFCaptioner(Captioner):
     def chat_text(self, prompt: str) -> str:
         """The model's chat-template text for one image followed by ``prompt``."""
         messages = [{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": prompt}]}]
-        return self.processor.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
+        # reasoning models (e.g. Qwen3) answer directly, as the authors ask them to
+        extra = {"enable_thinking": False} if "enable_thinking" in str(self.processor.chat_template) else {}
+        return self.processor.apply_chat_template(messages, add_generation_prompt=True, tokenize=False, **extra)
 
     @torch.inference_mode()
-    def caption(self, images, prompts, classnames=None) -> list[str]:
+    def caption(
+        self, images: Sequence[Image.Image], prompts: Sequence[str], classnames: Sequence[str] | None = None
+    ) -> list[str]:
         if len(images) != len(prompts):
             raise InvalidInputError(f"{len(images)} images but {len(prompts)} prompts")
         captions: list[str] = []

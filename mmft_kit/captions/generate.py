@@ -126,9 +126,11 @@ def caption_dataset(
     to the store as soon as it is done, so an interrupted run loses at most one batch. An image
     that cannot be read, or whose model answer is empty, is skipped and counted with the reason.
     """
-    characteristics = tuple(default_characteristics() if characteristics is None else characteristics)
-    if not characteristics:
-        raise InvalidInputError("give at least one characteristic (e.g. visual shape texture)")
+    characteristics = tuple(dict.fromkeys(default_characteristics() if characteristics is None else characteristics))
+    if not characteristics or not all(isinstance(c, str) and c.strip() for c in characteristics):
+        raise InvalidInputError(f"give one or more characteristics (e.g. visual shape texture); got {characteristics}")
+    if limit is not None and limit < 0:
+        raise InvalidInputError(f"limit must be >= 0; got {limit}")
     template = resolve_template(template)
     settings = store_settings(captioner, template, words)
     if isinstance(store, CaptionStore):
@@ -138,7 +140,7 @@ def caption_dataset(
     classnames, domain = dataset_info(dataset)
     indices = list(range(len(dataset)))[: limit if limit is not None else None]
     if shard is not None:
-        first, count = parse_shard(shard) if isinstance(shard, str) else shard
+        first, count = parse_shard(shard if isinstance(shard, str) else "/".join(map(str, shard)))
         indices = indices[first::count]
 
     report = CaptionReport(store=str(store.path))
@@ -157,6 +159,10 @@ def caption_dataset(
         captions = captioner.caption(
             [r.image for r in batch], [r.record["prompt"] for r in batch], [r.record["class"] for r in batch]
         )
+        if len(captions) != len(batch):
+            raise InvalidInputError(
+                f"captioner {captioner.name!r} gave {len(captions)} captions for {len(batch)} prompts"
+            )
         done = []
         for request, caption in zip(batch, captions):
             if caption.strip():

@@ -157,7 +157,9 @@ class CaptionStore:
             handle.seek(0)
             data = handle.read()
         if cut:
-            warnings.warn(f"{self.path}: cut off a torn last line ({cut} bytes) left by an interrupted run", stacklevel=3)
+            warnings.warn(
+                f"{self.path}: cut off a torn last line ({cut} bytes) left by an interrupted run", stacklevel=3
+            )
         lines = data.split(b"\n")[:-1]  # the file ends with a newline; a torn tail is never read
         bad = 0
         for line in lines[1:]:
@@ -170,13 +172,16 @@ class CaptionStore:
                 continue
             self._entries.setdefault((record["image"], record["prompt"]), record)
         if bad:
-            warnings.warn(f"{self.path}: ignored {bad} malformed line(s); their captions will be made again", stacklevel=3)
+            warnings.warn(
+                f"{self.path}: ignored {bad} malformed line(s); their captions will be made again", stacklevel=3
+            )
         return header["settings"]
 
     def _parse_header(self, line: bytes) -> dict:
         try:
             header = json.loads(line)
-            if not line.endswith(b"\n") or header.get("format") != FORMAT or not isinstance(header.get("settings"), dict):
+            complete = line.endswith(b"\n") and isinstance(header.get("settings"), dict)
+            if not complete or header.get("format") != FORMAT:
                 raise ValueError
         except (ValueError, AttributeError):
             raise CaptionStoreMismatchError(

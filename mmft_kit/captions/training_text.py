@@ -60,7 +60,7 @@ def captions_for_dataset(
 def _make_hint(dataset, store: CaptionStore, characteristics: Sequence[str]) -> str:
     settings = store.settings
     captioner = "label" if settings.get("backend") == "label" else settings.get("model", "MODEL")
-    name = getattr(getattr(dataset, "dataset", dataset), "name", None) or "DATASET"
+    name = getattr(dataset, "name", None) or getattr(getattr(dataset, "dataset", None), "name", None) or "DATASET"
     command = (
         f"python -m mmft_kit caption --dataset {shlex.quote(str(name))} --store {shlex.quote(str(store.path))} "
         f"--captioner {shlex.quote(str(captioner))} --characteristics {' '.join(characteristics)} "

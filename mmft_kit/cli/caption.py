@@ -32,12 +32,14 @@ def register(subparsers) -> None:
     parser.add_argument("--device", default=None, help="torch device (default: CUDA when present, else CPU)")
     parser.add_argument("--dtype", default=None, choices=("float32", "float16", "bfloat16"),
                         help="model dtype (default: bfloat16 on CUDA, else float32)")
-    parser.add_argument("--temperature", type=float, default=0.2, help="sampling temperature; 0: greedy (default: 0.2, as in the paper)")
+    parser.add_argument("--temperature", type=float, default=0.2,
+                        help="sampling temperature; 0: greedy (default: 0.2, as in the paper)")
     parser.add_argument("--max-new-tokens", type=int, default=None,
                         help="longest caption in tokens (default: the model's generation config, else 256)")
     parser.add_argument("--seed", type=int, default=0, help="sampling seed (default: 0)")
     parser.add_argument("--limit", type=int, default=None, help="caption only the first N images")
-    parser.add_argument("--shard", default=None, help="i/n: this process takes every n-th image from the i-th (0-based)")
+    parser.add_argument("--shard", default=None,
+                        help="i/n: take every n-th image from the i-th (0-based); shards can share one store")
     parser.add_argument("--overwrite", action="store_true",
                         help="start the store afresh if it was made with other settings")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")

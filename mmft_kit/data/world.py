@@ -165,7 +165,7 @@ _FILL_PHRASES = {
     "checkered": ("checkered", "with a checker pattern", "chequered"),
 }
 _STYLE_PHRASES = {
-    "filled": ("", "", "drawn filled in"),
+    "filled": ("drawn filled in", "fully painted", "filled in"),
     "outline": ("drawn in outline", "drawn as a thin outline", "shown only by its outline"),
     "noisy": ("in a noisy photo", "with grainy noise", "in a grainy image"),
 }
@@ -201,30 +201,37 @@ def _pick(rng: np.random.Generator, options: tuple[str, ...]) -> str:
     return options[rng.integers(len(options))]
 
 
-def describe(attrs: Attributes, rng: np.random.Generator) -> str:
+def describe(attrs: Attributes, rng: np.random.Generator, keep: float = 0.75) -> str:
     """One varied natural-language description of an image's attributes (the CLIP corpus).
 
-    Descriptions vary in wording, order and in which attributes they mention, as web
-    alt-text does, so the CLIP learns each attribute word on its own.
+    Each attribute is mentioned with probability ``keep`` (the shape and colour more often),
+    with synonyms and in varying order, as web alt-text does, so that the CLIP learns each
+    attribute word on its own.
     """
     a = attrs
+    said = {name: rng.random() < keep for name in ATTRIBUTES}
+    said["shape"] = said["shape"] or rng.random() < 0.5
     fill = _pick(rng, _FILL_PHRASES[a.fill])
-    fill_pre, fill_post = (fill, "") if " " not in fill else ("", fill)
-    style = _pick(rng, _STYLE_PHRASES[a.style])
-    pos = _pick(rng, _POSITION_PHRASES[a.position])
-    templates = (
-        f"a {a.size} {a.colour} {fill_pre} {a.shape} {fill_post} on a {a.background} background {style}",
-        f"a photo of a {a.colour} {a.shape}",
-        f"a {a.shape} {pos}, {a.colour} and {fill}",
-        f"{a.colour} {a.shape} {style}",
-        f"a {fill_pre} {a.shape} {fill_post} on {a.background}",
-        f"a {a.size} shape {pos} on a {a.background} background",
-        f"this is a {a.size} {a.shape}. it is {a.colour} and {fill}. {style}",
-        f"a {a.colour} shape, {fill}, {style} {pos}",
-        f"{a.background} background with a {a.size} {a.colour} {a.shape} {pos}",
-        f"a {a.shape} {style}",
-    )
-    return " ".join(_pick(rng, templates).replace(" ,", ",").split()).strip(" .,")
+    fill_before = said["fill"] and " " not in fill and rng.random() < 0.5
+    words = [
+        a.size if said["size"] else "",
+        a.colour if said["colour"] else "",
+        fill if fill_before else "",
+        a.shape if said["shape"] else "shape",
+    ]
+    clauses = []
+    if said["fill"] and not fill_before:
+        clauses.append(fill if " " in fill else f"{fill} inside")
+    if said["position"]:
+        clauses.append(_pick(rng, _POSITION_PHRASES[a.position]))
+    if said["background"]:
+        clauses.append(f"on a {a.background} background")
+    if said["style"] and _STYLE_PHRASES[a.style][0]:
+        clauses.append(_pick(rng, _STYLE_PHRASES[a.style]))
+    rng.shuffle(clauses)
+    opening = _pick(rng, ("a", "a photo of a", "an image of a", "this is a", "there is a"))
+    text = " ".join([opening, *words, *[c for c in clauses if c]])
+    return " ".join(text.split())
 
 
 def describe_characteristic(attrs: Attributes, characteristic: str, words: int, rng: np.random.Generator) -> str:

@@ -40,6 +40,8 @@ class CLIPRecipe:
     image_size: int = 32
     seed: int = 0
     eval_images: int = 600
+    family_size: int = 16
+    family_resample: float = 0.5
     extra: dict = field(default_factory=dict)
 
     def model_cfg(self) -> dict:
@@ -54,14 +56,14 @@ class CLIPRecipe:
 CLIP_RECIPES: dict[str, CLIPRecipe] = {
     "ci": CLIPRecipe(
         embed_dim=64,
-        vision={"patch_size": 8, "width": 64, "layers": 2, "head_width": 32},
+        vision={"patch_size": 4, "width": 64, "layers": 2, "head_width": 32},
         text={"width": 64, "heads": 2, "layers": 1},
         corpus_size=3000, epochs=6, batch_size=64, lr=3e-3, eval_images=300,
     ),
     "default": CLIPRecipe(
         embed_dim=128,
-        vision={"patch_size": 8, "width": 128, "layers": 4, "head_width": 32},
-        text={"width": 96, "heads": 4, "layers": 2},
+        vision={"patch_size": 4, "width": 96, "layers": 3, "head_width": 32},
+        text={"width": 64, "heads": 2, "layers": 2},
         corpus_size=20000, epochs=3, batch_size=128, lr=1e-3,
     ),
 }
@@ -115,7 +117,8 @@ def build_clip(recipe: CLIPRecipe, out_dir: Path, progress: bool = True, device:
     tokenizer = open_clip.tokenizer.SimpleTokenizer(context_length=cfg["text_cfg"]["context_length"])
     loss_fn = open_clip.ClipLoss()
 
-    corpus = make_corpus(recipe.corpus_size, seed=recipe.seed, image_size=recipe.image_size)
+    corpus = make_corpus(recipe.corpus_size, seed=recipe.seed, image_size=recipe.image_size,
+                         group_size=recipe.family_size, resample=recipe.family_resample)
     per_image = len(corpus.texts[0])
     tokens = tokenizer([t for texts in corpus.texts for t in texts]).view(len(corpus), per_image, -1)
     images = images_to_tensor(corpus.images)
@@ -133,7 +136,9 @@ def build_clip(recipe: CLIPRecipe, out_dir: Path, progress: bool = True, device:
     bar = tqdm(total=total, desc="pretraining embedded CLIP", disable=not progress, mininterval=2.0)
     step, last_loss = 0, float("nan")
     for _ in range(recipe.epochs):
-        order = torch.randperm(len(corpus), generator=generator)
+        # Batches of whole families (hard negatives), families in random order.
+        families = torch.randperm(len(corpus) // corpus.group_size, generator=generator)
+        order = (families[:, None] * corpus.group_size + torch.arange(corpus.group_size)).flatten()
         for b in range(steps_per_epoch):
             index = order[b * recipe.batch_size:(b + 1) * recipe.batch_size]
             which = torch.randint(per_image, (len(index),), generator=generator)

@@ -22,21 +22,6 @@ from .gate import PatchGate
 TaskType = Literal["classification", "regression", "dense"]
 
 
-class DenseHead(nn.Module):
-    """Per-token linear map to the pixels (or samples) the token covers, folded back by the embedder."""
-
-    def __init__(self, width: int, embedder: TargetEmbedder, out_channels: int, out_size: tuple[int, ...],
-                 squeeze: bool) -> None:
-        super().__init__()
-        self.embedder_fold = embedder.fold
-        self.linear = nn.Linear(width, out_channels * embedder.patch_values)
-        self.out_size, self.squeeze = tuple(out_size), squeeze
-
-    def forward(self, patch_features: torch.Tensor) -> torch.Tensor:
-        out = self.embedder_fold(self.linear(patch_features), self.out_size)
-        return out.squeeze(1) if self.squeeze else out
-
-
 class PaReModel(nn.Module):
     """Body + embedders + gate + heads.
 
@@ -63,9 +48,12 @@ class PaReModel(nn.Module):
         self.gate = PatchGate(width)
         self.output_shape = tuple(output_shape)
         if task_type == "dense":
-            squeeze = len(self.output_shape) == len(embedder.layout) - 1
-            channels = 1 if squeeze else self.output_shape[0]
-            self.head = DenseHead(width, embedder, channels, self.output_shape[-(len(embedder.layout) - 1):], squeeze)
+            # a per-token linear map to the values the token covers, folded back by the embedder
+            spatial = len(embedder.layout) - 1
+            self.squeeze = len(self.output_shape) == spatial
+            channels = 1 if self.squeeze else self.output_shape[0]
+            self.out_size = self.output_shape[-spatial:]
+            self.head = nn.Linear(width, channels * embedder.patch_values)
         else:
             self.head = nn.Linear(width, num_outputs)
         self.source_head = nn.Linear(width, source_classes)
@@ -90,7 +78,8 @@ class PaReModel(nn.Module):
     def predict(self, pooled: torch.Tensor, patches: torch.Tensor) -> torch.Tensor:
         """h_tar on the encoded sequence."""
         if self.task_type == "dense":
-            return self.head(patches)
+            out = self.embedder.fold(self.head(patches), self.out_size)
+            return out.squeeze(1) if self.squeeze else out
         out = self.head(pooled)
         return out.squeeze(-1) if self.task_type == "regression" and self.output_shape == () else out
 

@@ -158,6 +158,29 @@ def pare_loss(main: torch.Tensor, mixed: torch.Tensor, source: torch.Tensor, lam
     return main + weight * ((1.0 - lam) * mixed + lam * source)
 
 
+def training_loss(
+    model: PaReModel, task: TargetTask, scaler: _TargetScaler, x: torch.Tensor, y: torch.Tensor, k: int,
+    differentiable: bool, cfg: TrainConfig, source_batch: tuple[torch.Tensor, torch.Tensor] | None = None,
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
+    """One batch's loss: the task loss alone for ``k = 0``, else PaRe's λ-weighted loss with ``k`` replaced patches."""
+    tokens = model.embed(x)
+    if k == 0:
+        return task_loss(task, scaler, model.predict(*model.encode(tokens)), y)
+    images, labels = (t.to(x.device) for t in source_batch)
+    src_tokens = model.embed_source(images)
+    keep, take = select_patches(model.gate(tokens), model.gate(src_tokens), k, differentiable=differentiable,
+                                tau=cfg.tau, generator=generator)
+    mixed_tokens = replace_patches(tokens, src_tokens, keep, take)
+    # target and mixed sequences share one pass through the body (nothing mixes across a batch)
+    pooled, patches = model.encode(torch.cat([tokens, mixed_tokens]))
+    out, out_mixed = model.predict(pooled, patches).split(len(x))
+    src_loss = F.cross_entropy(model.source_head(pooled[len(x):]), labels)
+    lam = k / tokens.shape[1]
+    return pare_loss(task_loss(task, scaler, out, y), task_loss(task, scaler, out_mixed, y), src_loss, lam,
+                     cfg.mix_weight)
+
+
 def _optimizer(model: nn.Module, cfg: TrainConfig, steps: int):
     decay, no_decay = [], []
     for name, param in model.named_parameters():
@@ -254,18 +277,8 @@ def fit(
         total = 0.0
         for batch in order.split(cfg.batch_size):
             x, y = task.x_train[batch].to(device), task.y_train[batch].to(device)
-            tokens = model.embed(x)
-            pooled, patches = model.encode(tokens)
-            loss = task_loss(task, scaler, model.predict(pooled, patches), y)
-            if k > 0:
-                xs, ys = source.sample(len(batch), generator)
-                src_tokens = model.embed_source(xs.to(device))
-                keep, take = select_patches(model.gate(tokens), model.gate(src_tokens), k, differentiable=gumbel,
-                                            tau=cfg.tau, generator=generator)
-                pooled_m, patches_m = model.encode(replace_patches(tokens, src_tokens, keep, take))
-                mixed = task_loss(task, scaler, model.predict(pooled_m, patches_m), y)
-                src_loss = F.cross_entropy(model.source_head(pooled_m), ys.to(device))
-                loss = pare_loss(loss, mixed, src_loss, lam, cfg.mix_weight)
+            source_batch = source.sample(len(batch), generator) if k > 0 else None
+            loss = training_loss(model, task, scaler, x, y, k, gumbel, cfg, source_batch, generator)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             if cfg.clip_grad > 0:

@@ -1,0 +1,408 @@
+"""Few-shot benchmark of the synthetic-captions method (``mmft``) against FLYP, FLYP-ens, CE and zero-shot.
+
+    python benchmarks/few_shot.py --tune    # once: each method's lr (and mmft's w) on validation data
+    python benchmarks/few_shot.py           # every method × data set × shots × seed, with the tuned values
+
+By default: the embedded CLIP and the embedded VLM as captioner, the world suite
+(``mmft_kit.data.WORLD_TASKS``) and digits, 1, 2, 4, 8 and 16 shots, seeds 0, 1 and 2, on two
+worker processes with one thread each. Captions are made first, once, for every image any
+run trains on (the caption stores live in the kit's cache and are reused by later runs).
+
+Any open_clip model, any captioner and any registry data set go through the same flags. The
+paper's own setting (open_clip ViT-B-32 with OpenAI weights, the 13 data sets under ROOT, a
+local instruction-tuned VLM as captioner, the authors' optimiser settings), on a GPU::
+
+    python benchmarks/few_shot.py --model ViT-B-32 --pretrained openai \\
+        --captioner Qwen/Qwen2.5-VL-3B-Instruct --root ROOT \\
+        --datasets pets flowers102 dtd gtsrb stanford_cars fgvc_aircraft cifar10 cifar100 imagenet \\
+                   eurosat caltech101 food101 cub200 \\
+        --epochs 50 --eval-every 1 --lr 1e-5 --w 0.1 --workers 1 --out results/paper
+
+Writes into ``--out`` (default ``benchmarks/results/``): ``few_shot.csv`` (one row per run:
+dataset, method, shots, seed, test accuracy), ``few_shot.runs.csv`` (the same runs with
+validation and zero-shot accuracy, best epoch, settings and seconds), ``few_shot.md`` (mean ±
+standard error, the comparison, runtime) and ``few_shot.png``; ``--tune`` writes
+``few_shot.tuning.csv`` and ``few_shot.hparams.json``. Test data are touched only by the final
+evaluation of each run: learning rates, ``w`` and the kept epoch are chosen on validation data.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import json
+import multiprocessing
+import os
+import platform
+import sys
+import time
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import replace
+from functools import lru_cache
+from pathlib import Path
+from typing import Iterable, Sequence
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from mmft_kit.data import WORLD_TASKS, LabelledSubset  # noqa: E402
+from mmft_kit.io import atomic_write_bytes, atomic_write_json, atomic_write_text  # noqa: E402
+from mmft_kit.train import METHODS, TrainConfig, load_run_data, run, store_path  # noqa: E402
+from mmft_kit.train.data import load_split  # noqa: E402
+
+RESULTS = Path(__file__).resolve().parent / "results"
+DEFAULT_DATASETS = (*WORLD_TASKS, "digits")
+TRAINED = ("mmft", "flyp", "flyp_ens", "ce")
+#: Fixed beforehand for the 30-minute CPU budget (not tuned): epochs, validation points, batch.
+EPOCHS, EVAL_EVERY, BATCH_SIZE = 12, 4, 64
+#: The learning-rate and w grids of --tune, its seed (not a benchmark seed) and shots.
+LR_GRID = (1e-5, 1e-4, 3e-4, 1e-3)
+W_GRID = (0.0, 0.1, 0.3)
+TUNE_SEED, TUNE_SHOTS = 100, (2, 8)
+FALLBACK = {"lr": 1e-4, "w": 0.1}
+RUN_COLUMNS = ("dataset", "method", "shots", "seed", "accuracy", "val_accuracy", "zeroshot_accuracy", "best_epoch",
+               "lr", "w", "epochs", "seconds")
+
+
+# -- settings ---------------------------------------------------------------------------------------
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", default="embedded", help="open_clip model name, folder or 'embedded' (default)")
+    parser.add_argument("--pretrained", default=None, help="open_clip pretrained tag or checkpoint (e.g. openai)")
+    parser.add_argument("--captioner", default="embedded", help="'embedded' (default), 'label', a hub id or folder")
+    parser.add_argument("--datasets", nargs="+", default=list(DEFAULT_DATASETS), help="registry names or folders")
+    parser.add_argument("--root", default=None, help="folder holding the paper's data sets")
+    parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=list(METHODS))
+    parser.add_argument("--shots", nargs="+", type=int, default=[1, 2, 4, 8, 16])
+    parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
+    parser.add_argument("--epochs", type=int, default=EPOCHS)
+    parser.add_argument("--eval-every", type=int, default=EVAL_EVERY, help="validate every N epochs and at the end")
+    parser.add_argument("--batch-size", type=int, default=BATCH_SIZE)
+    parser.add_argument("--lr", type=float, default=None, help="one lr for every method (default: the tuned ones)")
+    parser.add_argument("--w", type=float, default=None, help="mmft's supervised-loss weight (default: tuned)")
+    parser.add_argument("--words", type=int, default=50, help="words asked for per caption")
+    parser.add_argument("--caption-batch-size", type=int, default=32)
+    parser.add_argument("--workers", type=int, default=2, help="worker processes (1: run in this process)")
+    parser.add_argument("--threads", type=int, default=1, help="torch threads per worker")
+    parser.add_argument("--device", default=None, help="torch device (default: CUDA when present, else CPU)")
+    parser.add_argument("--out", type=Path, default=RESULTS, help="results folder")
+    parser.add_argument("--hparams", type=Path, default=None, help="tuned values (default: OUT/few_shot.hparams.json)")
+    parser.add_argument("--tune", action="store_true", help="choose lr per method and mmft's w on validation data")
+    args = parser.parse_args(argv)
+    args.hparams = args.hparams or args.out / "few_shot.hparams.json"
+    return args
+
+
+def tuned_values(args: argparse.Namespace) -> dict[str, dict]:
+    """Per trained method ``{"lr", "w"}``: command line, else the tuned file, else :data:`FALLBACK`."""
+    chosen = json.loads(args.hparams.read_text())["chosen"] if args.hparams.is_file() else {}
+    values = {}
+    for method in METHODS:
+        values[method] = {**FALLBACK, **chosen.get(method, {})}
+        if args.lr is not None:
+            values[method]["lr"] = args.lr
+        if args.w is not None:
+            values[method]["w"] = args.w
+    return values
+
+
+def make_config(args: argparse.Namespace, dataset: str, method: str, shots: int, seed: int, lr: float,
+                w: float) -> TrainConfig:
+    return TrainConfig(
+        method=method, dataset=dataset, root=args.root, shots=shots, seed=seed, model=args.model,
+        pretrained=args.pretrained, captioner=args.captioner, words=args.words, epochs=args.epochs, lr=lr, w=w,
+        batch_size=args.batch_size, eval_every=args.eval_every, device=args.device, progress=False,
+    )
+
+
+# -- workers ----------------------------------------------------------------------------------------
+def _init_worker(threads: int, quiet: bool = False) -> None:
+    import torch
+
+    torch.set_num_threads(threads)
+    if quiet:  # workers share the terminal: only the parent's bar is shown
+        from mmft_kit import inference
+
+        inference._BAR_MIN_BATCHES = sys.maxsize  # until the inference functions take a progress flag
+
+
+@lru_cache(maxsize=1)
+def _captioner(name: str, device: str | None, batch_size: int):
+    from mmft_kit.captions import load_captioner
+
+    return load_captioner(name, device=device, batch_size=batch_size)
+
+
+def caption_images(config: TrainConfig, indices: list[int], batch_size: int) -> tuple[str, int, float]:
+    """Caption the train images ``indices`` of ``config.dataset`` into its store (missing ones only)."""
+    from mmft_kit.captions import caption_dataset
+
+    start = time.perf_counter()
+    train = load_split(config.dataset, config.root, "train")
+    subset = LabelledSubset(train, indices, [train.targets[i] for i in indices], train.classnames, train.domain)
+    report = caption_dataset(subset, _captioner(config.captioner, config.device, batch_size), store_path(config),
+                             words=config.words, progress=False)
+    return config.dataset, report.captions, time.perf_counter() - start
+
+
+def run_row(config: TrainConfig) -> dict:
+    """One run, as a row of ``few_shot.runs.csv``."""
+    result = run(config)
+    return {"dataset": config.dataset, "method": config.method, "shots": config.shots, "seed": config.seed,
+            "accuracy": result.test_accuracy, "val_accuracy": result.val_accuracy,
+            "zeroshot_accuracy": result.zeroshot_accuracy, "best_epoch": result.best_epoch, "lr": config.lr,
+            "w": config.w, "epochs": config.epochs, "seconds": round(result.seconds, 2)}
+
+
+def parallel(function, jobs: Sequence[tuple], workers: int, threads: int, desc: str) -> list:
+    """``[function(*job) for job in jobs]`` on ``workers`` processes (in this one when ``workers`` ≤ 1)."""
+    from tqdm.auto import tqdm
+
+    if workers <= 1:
+        _init_worker(threads)
+        return [function(*job) for job in tqdm(jobs, desc=desc)]
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(workers, mp_context=context, initializer=_init_worker, initargs=(threads, True)) as pool:
+        futures = {pool.submit(function, *job): i for i, job in enumerate(jobs)}
+        results = [None] * len(jobs)
+        for future in tqdm(as_completed(futures), total=len(jobs), desc=desc):
+            results[futures[future]] = future.result()
+    return results
+
+
+# -- stages -----------------------------------------------------------------------------------------
+def caption_stage(args: argparse.Namespace, seeds: Iterable[int], shots: int) -> dict:
+    """Caption every train image an mmft run of ``seeds`` with up to ``shots`` shots uses (few-shot sets are nested)."""
+    jobs = []
+    for dataset in args.datasets:
+        config = make_config(args, dataset, "mmft", shots, 0, 1e-4, 0.1)
+        indices = sorted({i for seed in seeds for i in load_run_data(replace(config, seed=seed)).train_indices})
+        jobs.append((config, indices, args.caption_batch_size))
+    start = time.perf_counter()
+    done = parallel(caption_images, jobs, min(args.workers, len(jobs)), args.threads, "captioning")
+    return {"seconds": time.perf_counter() - start, "captions_made": {d: n for d, n, _ in done}}
+
+
+_COST = {"mmft": 0, "flyp_ens": 1, "flyp": 2, "ce": 3, "zeroshot": 4}
+
+
+def run_stage(args: argparse.Namespace, configs: list[TrainConfig], desc: str) -> tuple[list[dict], float]:
+    """Every config's row (longest runs first, for balance), and the wall seconds."""
+    order = sorted(configs, key=lambda c: (-(c.shots or 0), _COST[c.method]))
+    start = time.perf_counter()
+    rows = parallel(run_row, [(c,) for c in order], args.workers, args.threads, desc)
+    return rows, time.perf_counter() - start
+
+
+def tune(args: argparse.Namespace) -> dict:
+    """Choose each trained method's lr on validation data, then mmft's w at its lr; write the evidence."""
+    methods = [m for m in args.methods if m in TRAINED]
+    captions = caption_stage(args, [TUNE_SEED], max(TUNE_SHOTS)) if "mmft" in methods else {"seconds": 0.0}
+    grid = [make_config(args, d, m, s, TUNE_SEED, lr, 0.1)
+            for m in methods for lr in LR_GRID for d in args.datasets for s in TUNE_SHOTS]
+    rows, seconds = run_stage(args, grid, "tuning lr")
+    chosen = {m: {"lr": _best(rows, m, "lr"), "w": 0.1} for m in methods}
+    if "mmft" in methods:
+        extra = [make_config(args, d, "mmft", s, TUNE_SEED, chosen["mmft"]["lr"], w)
+                 for w in W_GRID if w != 0.1 for d in args.datasets for s in TUNE_SHOTS]
+        more, more_seconds = run_stage(args, extra, "tuning w")
+        rows, seconds = rows + more, seconds + more_seconds
+        chosen["mmft"]["w"] = _best([r for r in rows if r["lr"] == chosen["mmft"]["lr"]], "mmft", "w")
+    _write_csv(args.out / "few_shot.tuning.csv", rows, RUN_COLUMNS[:2] + ("shots", "seed", "lr", "w", "val_accuracy",
+                                                                           "best_epoch", "seconds"))
+    means = {m: {f"lr={lr:g},w={w:g}": mean for (lr, w), mean in _val_means(rows, m).items()} for m in methods}
+    atomic_write_json(args.hparams, {
+        "chosen": chosen, "val_mean": means,
+        "selection": f"mean best-epoch validation accuracy over {list(args.datasets)} × shots {list(TUNE_SHOTS)}, "
+                     f"seed {TUNE_SEED} (not a benchmark seed); lr first (w = 0.1), then mmft's w at its lr; "
+                     "ties go to the smaller value",
+        "grid": {"lr": list(LR_GRID), "w": list(W_GRID)},
+        "fixed": {"epochs": args.epochs, "eval_every": args.eval_every, "batch_size": args.batch_size},
+        "model": args.model, "captioner": args.captioner, "seconds": round(captions["seconds"] + seconds, 1),
+    })
+    return chosen
+
+
+def _val_means(rows: list[dict], method: str) -> dict[tuple[float, float], float]:
+    groups: dict[tuple[float, float], list[float]] = {}
+    for row in rows:
+        if row["method"] == method:
+            groups.setdefault((row["lr"], row["w"]), []).append(row["val_accuracy"])
+    return {key: float(np.mean(values)) for key, values in sorted(groups.items())}
+
+
+def _best(rows: list[dict], method: str, key: str) -> float:
+    """The value of ``key`` ("lr" or "w") with the highest mean validation accuracy (ties: the smaller)."""
+    means = _val_means(rows, method)
+    best = max(means.values())
+    return min(k[0 if key == "lr" else 1] for k, v in means.items() if v == best)
+
+
+# -- outputs ----------------------------------------------------------------------------------------
+def _write_csv(path: Path, rows: list[dict], columns: Sequence[str]) -> None:
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=list(columns), extrasaction="ignore", lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(sorted(rows, key=lambda r: tuple(r[c] for c in ("dataset", "method", "shots", "seed"))))
+    atomic_write_text(path, buffer.getvalue())
+
+
+def mean_se(values: Sequence[float]) -> tuple[float, float]:
+    """Mean and standard error of the mean (0 for a single value)."""
+    values = np.asarray(values, dtype=float)
+    se = values.std(ddof=1) / np.sqrt(len(values)) if len(values) > 1 else 0.0
+    return float(values.mean()), float(se)
+
+
+def cells(rows: list[dict]) -> dict[tuple[str, str, int], list[float]]:
+    """Test accuracies by (dataset, method, shots), in seed order."""
+    grouped: dict[tuple[str, str, int], list[tuple[int, float]]] = {}
+    for row in rows:
+        grouped.setdefault((row["dataset"], row["method"], int(row["shots"])), []).append(
+            (int(row["seed"]), float(row["accuracy"])))
+    return {key: [a for _, a in sorted(values)] for key, values in grouped.items()}
+
+
+def dataset_average(table: dict, datasets: Sequence[str], method: str, shots: int) -> list[float]:
+    """Per seed, the accuracy averaged over ``datasets``."""
+    return list(np.mean([table[(d, method, shots)] for d in datasets], axis=0))
+
+
+def comparison(table: dict, datasets: Sequence[str], shots: Sequence[int], other: str) -> str:
+    """How mmft fares against ``other`` over every (data set, shots) cell, by mean test accuracy."""
+    wins, losses, ties, clear_wins, clear_losses = [], [], 0, 0, 0
+    for d in datasets:
+        for s in shots:
+            (m1, e1), (m2, e2) = mean_se(table[(d, "mmft", s)]), mean_se(table[(d, other, s)])
+            diff, noise = m1 - m2, 2 * np.hypot(e1, e2)
+            if abs(diff) < 1e-9:
+                ties += 1
+            elif diff > 0:
+                wins.append(f"{d}/{s}")
+                clear_wins += diff > noise
+            else:
+                losses.append(f"{d}/{s}")
+                clear_losses += -diff > noise
+    total = len(datasets) * len(shots)
+    return (f"mmft vs {other}: higher mean in {len(wins)} of {total} (data set, shots) cells "
+            f"({clear_wins} by more than 2 combined standard errors), lower in {len(losses)} ({clear_losses} "
+            f"clearly), equal in {ties}. Lower in: {', '.join(losses) or 'none'}.")
+
+
+def markdown(args, rows: list[dict], hparams: dict, timing: dict) -> str:
+    table = cells(rows)
+    methods = [m for m in METHODS if m in args.methods]
+    datasets, shots = list(args.datasets), sorted(args.shots)
+
+    def fmt(values: list[float], best: bool) -> str:
+        mean, se = mean_se(values)
+        text = f"{100 * mean:.1f} ± {100 * se:.1f}"
+        return f"**{text}**" if best else text
+
+    def block(title: str, getter) -> list[str]:
+        lines = [f"### {title}", "", "| shots | " + " | ".join(methods) + " |", "|---" * (len(methods) + 1) + "|"]
+        for s in shots:
+            values = [getter(m, s) for m in methods]
+            top = max(np.mean(v) for v in values)
+            lines.append(f"| {s} | " + " | ".join(fmt(v, np.mean(v) == top) for v in values) + " |")
+        return lines + [""]
+
+    lines = [
+        "# Few-shot benchmark: MMFT against FLYP, FLYP-ens, CE and zero-shot", "",
+        "Test accuracy (%) as mean ± standard error over seeds " + ", ".join(map(str, args.seeds))
+        + "; the best mean of each row in bold. Produced by `benchmarks/few_shot.py`; one row per run in "
+        "`few_shot.csv`, details in `few_shot.runs.csv`.", "",
+        "## Setting", "",
+        f"- CLIP: `{args.model}`" + (f" (`{args.pretrained}`)" if args.pretrained else "")
+        + f"; captioner: `{args.captioner}` ({args.words} words, the default characteristics)",
+        f"- {args.epochs} epochs, validation every {args.eval_every} epochs and after the last (full-size "
+        f"validation set; the best-validation weights are tested), batch {args.batch_size}, AdamW (wd 1e-4), "
+        "cosine per step to 0",
+        "- Methods: " + "; ".join(f"`{m}`: {METHODS[m]}" for m in methods),
+        "- Learning rates and `w` (chosen on validation data with `--tune`, see `few_shot.hparams.json` and "
+        "`few_shot.tuning.csv`): " + ", ".join(
+            f"{m} lr {hparams[m]['lr']:g}" + (f", w {hparams[m]['w']:g}" if m == "mmft" else "")
+            for m in methods if m in TRAINED),
+        f"- Runtime: {timing['total']:.0f} s wall in total ({timing['captions']:.0f} s captioning, "
+        f"{timing['runs']:.0f} s for {len(rows)} runs) on {args.workers} worker process(es) × {args.threads} "
+        f"thread(s); {platform.processor() or platform.machine()}, {os.cpu_count()} logical CPUs", "",
+        "## Verdict", "",
+    ]
+    for other in ("flyp", "flyp_ens", "ce", "zeroshot"):
+        if "mmft" in methods and other in methods:
+            lines.append(f"- {comparison(table, datasets, shots, other)}")
+    lines += ["", "## Mean over the data sets", ""]
+    lines += block("All data sets", lambda m, s: dataset_average(table, datasets, m, s))
+    lines += ["## Per data set", ""]
+    for d in datasets:
+        lines += block(d, lambda m, s, d=d: table[(d, m, s)])
+    return "\n".join(lines)
+
+
+def plot(args, rows: list[dict], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    table = cells(rows)
+    methods = [m for m in METHODS if m in args.methods]
+    shots = sorted(args.shots)
+    panels = [("mean over data sets", None)] + [(d, d) for d in args.datasets]
+    columns = 3
+    figure, axes = plt.subplots(-(-len(panels) // columns), columns, figsize=(4 * columns, 3 * -(-len(panels) // columns)),
+                                squeeze=False, sharex=True)
+    for ax, (title, d) in zip(axes.flat, panels):
+        for m in methods:
+            stats = [mean_se(dataset_average(table, args.datasets, m, s) if d is None else table[(d, m, s)])
+                     for s in shots]
+            means, ses = (100 * np.array(x) for x in zip(*stats))
+            style = dict(linestyle="--", color="grey") if m == "zeroshot" else dict(marker="o")
+            ax.errorbar(shots, means, yerr=ses, label=m, capsize=2, **style)
+        ax.set_xscale("log", base=2)
+        ax.set_xticks(shots, [str(s) for s in shots])
+        ax.set_title(title)
+        ax.set_ylabel("test accuracy (%)")
+        ax.grid(alpha=0.3)
+    for ax in list(axes.flat)[len(panels):]:
+        ax.axis("off")
+    for ax in axes[-1]:
+        ax.set_xlabel("shots per class")
+    axes.flat[0].legend(fontsize=8)
+    figure.tight_layout()
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=110)
+    plt.close(figure)
+    atomic_write_bytes(path, buffer.getvalue())
+
+
+# -- main -------------------------------------------------------------------------------------------
+def benchmark(args: argparse.Namespace) -> None:
+    start = time.perf_counter()
+    hparams = tuned_values(args)
+    captions = caption_stage(args, args.seeds, max(args.shots)) if "mmft" in args.methods else {"seconds": 0.0}
+    configs = [make_config(args, d, m, s, seed, hparams[m]["lr"], hparams[m]["w"])
+               for d in args.datasets for m in args.methods for s in args.shots for seed in args.seeds]
+    rows, seconds = run_stage(args, configs, "runs")
+    timing = {"captions": captions["seconds"], "runs": seconds, "total": time.perf_counter() - start}
+    args.out.mkdir(parents=True, exist_ok=True)
+    _write_csv(args.out / "few_shot.csv", rows, ("dataset", "method", "shots", "seed", "accuracy"))
+    _write_csv(args.out / "few_shot.runs.csv", rows, RUN_COLUMNS)
+    atomic_write_text(args.out / "few_shot.md", markdown(args, rows, hparams, timing) + "\n")
+    plot(args, rows, args.out / "few_shot.png")
+    print(f"{len(rows)} runs in {timing['total']:.0f} s (captioning {timing['captions']:.0f} s); "
+          f"results in {args.out}")
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    args = parse_args(argv)
+    if args.tune:
+        print(json.dumps(tune(args), indent=2))
+    else:
+        benchmark(args)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,138 @@
+"""The data of one run: few-shot train images, full-size validation and test sets, their texts."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Callable, Sequence
+
+import torch
+from torch.utils.data import Dataset, Subset
+
+from ..captions.generate import dataset_image, dataset_info, dataset_label
+from ..data import LabelledSubset, available_splits, few_shot, get_dataset, train_val_split
+from ..errors import InvalidInputError
+from ..text import class_prompt
+from .config import TrainConfig
+
+#: ``RunData.val_source`` of a data set with its own validation split.
+VAL_SPLIT = "the data set's val split"
+#: Keep transformed images in memory up to this many bytes per data set.
+CACHE_BYTES = 1 << 30
+
+
+class Preprocessed(Dataset):
+    """``(transform(image), label)`` for the images of a kit data set, with its ``classnames``, ``domain``, ``targets``.
+
+    The transform must be deterministic (a CLIP's eval preprocess): transformed images are
+    kept in memory after their first use while the whole set fits in :data:`CACHE_BYTES`.
+    """
+
+    def __init__(self, dataset: Dataset, transform: Callable) -> None:
+        self.dataset = dataset
+        self.transform = transform
+        self.classnames, self.domain = dataset_info(dataset)
+        self.targets = [dataset_label(dataset, i) for i in range(len(dataset))]
+        self._cache: dict[int, torch.Tensor] | None = {}
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def __getitem__(self, index: int):
+        image = self._cache.get(index) if self._cache is not None else None
+        if image is None:
+            image = self.transform(dataset_image(self.dataset, index))
+            if self._cache is not None:
+                if image.element_size() * image.nelement() * len(self) > CACHE_BYTES:
+                    self._cache = None
+                else:
+                    self._cache[index] = image
+        return image, self.targets[index]
+
+
+@dataclass
+class RunData:
+    """The untransformed data sets of a run and where they came from.
+
+    ``pool`` is the train data the few-shot images are drawn from (train minus the validation
+    hold-out where there is one); ``train_indices`` are the few-shot images' indices in the
+    data set's train split.
+    """
+
+    few_shot: LabelledSubset
+    pool: Dataset
+    val: Dataset
+    test: Dataset
+    classnames: list[str]
+    domain: str
+    val_source: str
+    train_indices: list[int]
+
+
+def indices_in(subset: Subset, ancestor: Dataset) -> list[int]:
+    """The indices of ``subset``'s items in ``ancestor``, a data set it is (a subset of a subset ...) of."""
+    indices, dataset = list(subset.indices), subset.dataset
+    while dataset is not ancestor:
+        if not isinstance(dataset, Subset):
+            raise InvalidInputError("the subset is not drawn from the given data set")
+        indices, dataset = [dataset.indices[i] for i in indices], dataset.dataset
+    return indices
+
+
+@lru_cache(maxsize=16)
+def load_split(name: str, root: str | None, split: str) -> Dataset:
+    """One untransformed split of a data set, loaded once per process (runs share it, nobody changes it)."""
+    return get_dataset(name, root=root, split=split)
+
+
+@lru_cache(maxsize=16)
+def preprocessed_split(name: str, root: str | None, split: str, transform: Callable) -> Preprocessed:
+    """:func:`load_split` behind :class:`Preprocessed`, kept for the process (its transformed images too)."""
+    return Preprocessed(load_split(name, root, split), transform)
+
+
+def evaluation_sets(config: TrainConfig, data: RunData, transform: Callable) -> tuple[Preprocessed, Preprocessed]:
+    """The run's validation and test sets with ``transform`` applied."""
+    test = preprocessed_split(config.dataset, config.root, "test", transform)
+    if data.val_source == VAL_SPLIT:
+        return preprocessed_split(config.dataset, config.root, "val", transform), test
+    return Preprocessed(data.val, transform), test
+
+
+def load_run_data(config: TrainConfig) -> RunData:
+    """Train / val / test of ``config.dataset`` (no transform), the val hold-out and the few-shot draw."""
+    splits = available_splits(config.dataset, config.root)
+    if "test" not in splits:
+        raise InvalidInputError(
+            f"{config.dataset!r} has splits {splits} but no test split: give a data set with train and test "
+            "(an ImageFolder with train/ and test/ subfolders)"
+        )
+    train = load_split(config.dataset, config.root, "train")
+    if "val" in splits:
+        pool, val, source = train, load_split(config.dataset, config.root, "val"), VAL_SPLIT
+    else:
+        pool, val = train_val_split(train, config.val_fraction, seed=config.seed)
+        source = f"{config.val_fraction:.0%} of train held out per class (seed {config.seed})"
+    if config.shots is None:
+        targets = [dataset_label(pool, i) for i in range(len(pool))]
+        chosen = LabelledSubset(pool, range(len(pool)), targets, *dataset_info(pool))
+    else:
+        chosen = few_shot(pool, config.shots, config.seed)
+    classnames, domain = dataset_info(train)
+    train_indices = indices_in(chosen, train)
+    return RunData(chosen, pool, val, load_split(config.dataset, config.root, "test"),
+                   classnames, domain, source, train_indices)
+
+
+def prompts_per_index(dataset: Dataset) -> list[list[str]]:
+    """``[["a photo of a {class}."]]`` for every image: FLYP's training text as a one-caption list."""
+    classnames, _ = dataset_info(dataset)
+    return [[class_prompt(classnames[dataset_label(dataset, i)])] for i in range(len(dataset))]
+
+
+def texts_by_class(texts_per_index: Sequence[Sequence[str]], labels: Sequence[int], num_classes: int) -> list[list[str]]:
+    """Group per-image texts by class (the input of a caption-prototype head)."""
+    grouped: list[list[str]] = [[] for _ in range(num_classes)]
+    for texts, label in zip(texts_per_index, labels):
+        grouped[int(label)].extend(texts)
+    return grouped

@@ -1,0 +1,242 @@
+"""The fine-tuning loop shared by every method: AdamW, per-step cosine schedule, AMP, best-validation state.
+
+Reproducible and resumable: the order of the images in epoch ``e`` depends only on
+``(seed, e)``, and a data set with ``set_epoch`` (captions drawn per epoch) is told the epoch,
+so a run resumed from its checkpoint continues as if never interrupted. Under
+``torch.distributed`` (torchrun) the model is wrapped in DistributedDataParallel and the
+images are split between ranks with a DistributedSampler; only rank 0 writes checkpoints.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+import os
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+import torch.distributed as dist
+from torch import nn
+from torch.nn.parallel import DistributedDataParallel
+from torch.utils.data import DataLoader, Dataset
+from torch.utils.data.distributed import DistributedSampler
+from tqdm.auto import tqdm
+
+from ..errors import InvalidInputError
+from ..io import atomic_write_bytes
+from ..runtime import resolve_device
+from .methods import LossFn
+
+CHECKPOINT_NAME = "checkpoint.pt"
+BEST_NAME = "best_model.pt"
+_MAX_LOGIT_SCALE = math.log(100)
+#: Devices with a fused AdamW kernel (same update, several times faster than the per-tensor loop on CPU).
+_FUSED_ADAMW = ("cpu", "cuda")
+
+
+@dataclass
+class EpochRecord:
+    """One epoch: mean training loss, learning rate after its last step, validation accuracy (when validated)."""
+
+    epoch: int
+    loss: float
+    lr: float
+    val_accuracy: float | None
+    seconds: float
+
+
+@dataclass
+class FitResult:
+    """The kept (best-validation) weights, on the CPU, and the history that chose them."""
+
+    best_state: dict[str, torch.Tensor] = field(repr=False)
+    best_epoch: int
+    best_val_accuracy: float | None
+    history: list[EpochRecord]
+
+
+def _distributed() -> bool:
+    return dist.is_available() and dist.is_initialized()
+
+
+def is_main_process() -> bool:
+    """True outside torch.distributed and on rank 0."""
+    return not _distributed() or dist.get_rank() == 0
+
+
+def cpu_state(model: nn.Module) -> dict[str, torch.Tensor]:
+    """A CPU copy of ``model``'s state dict."""
+    return {key: value.detach().to("cpu", copy=True) for key, value in model.state_dict().items()}
+
+
+def _loader(data: Dataset, batch_size: int, seed: int, num_workers: int) -> tuple[DataLoader, Any]:
+    """A shuffling loader and what reseeds it each epoch (a generator, or a DistributedSampler)."""
+    if _distributed():
+        sampler = DistributedSampler(data, shuffle=True, seed=seed)
+        return DataLoader(data, batch_size=batch_size, sampler=sampler, num_workers=num_workers), sampler
+    generator = torch.Generator()
+    loader = DataLoader(data, batch_size=batch_size, shuffle=True, generator=generator, num_workers=num_workers)
+    return loader, generator
+
+
+def _start_epoch(data: Dataset, shuffler: Any, seed: int, epoch: int) -> None:
+    if isinstance(shuffler, DistributedSampler):
+        shuffler.set_epoch(epoch)
+    else:
+        shuffler.manual_seed(seed * 1_000_003 + epoch)
+    if hasattr(data, "set_epoch"):
+        data.set_epoch(epoch)
+
+
+def _clamp_logit_scale(model: nn.Module) -> None:
+    scale = getattr(model, "logit_scale", None)
+    if isinstance(scale, nn.Parameter) and scale.requires_grad:
+        with torch.no_grad():
+            scale.clamp_(0, _MAX_LOGIT_SCALE)
+
+
+def _device_of(device: str | torch.device | None) -> torch.device:
+    device = resolve_device(device)
+    if device.type == "cuda" and device.index is None:
+        device = torch.device("cuda", torch.cuda.current_device())
+    return device
+
+
+@dataclass
+class _State:
+    """Everything a checkpoint holds besides the model, optimiser, schedule and scaler."""
+
+    epoch: int = 0
+    best_epoch: int = 0
+    best_val: float | None = None
+    best_state: dict[str, torch.Tensor] | None = None
+    history: list[EpochRecord] = field(default_factory=list)
+
+
+def _save(path: Path, state: _State, model, optimizer, scheduler, scaler, signature: dict) -> None:
+    buffer = io.BytesIO()
+    torch.save({
+        "signature": signature, "epoch": state.epoch, "best_epoch": state.best_epoch, "best_val": state.best_val,
+        "best_state": state.best_state, "history": [asdict(r) for r in state.history],
+        "model": model.state_dict(), "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
+        "scaler": scaler.state_dict(),
+    }, buffer)
+    atomic_write_bytes(path, buffer.getvalue())
+
+
+def _resume(path: Path, model, optimizer, scheduler, scaler, signature: dict) -> _State:
+    if not path.is_file():
+        return _State()
+    saved = torch.load(path, map_location="cpu", weights_only=False)
+    if saved["signature"] != signature:
+        differs = sorted(k for k in set(signature) | set(saved["signature"])
+                         if signature.get(k) != saved["signature"].get(k))
+        raise InvalidInputError(
+            f"{path} is the checkpoint of a run with other settings (differing: {differs}); "
+            "give another output folder, or delete the checkpoint to start afresh"
+        )
+    model.load_state_dict(saved["model"])
+    optimizer.load_state_dict(saved["optimizer"])
+    scheduler.load_state_dict(saved["scheduler"])
+    scaler.load_state_dict(saved["scaler"])
+    return _State(saved["epoch"], saved["best_epoch"], saved["best_val"], saved["best_state"],
+                  [EpochRecord(**r) for r in saved["history"]])
+
+
+def _train_epoch(model, loader, loss_fn, optimizer, scheduler, scaler, device, use_amp, progress) -> float:
+    total, batches = 0.0, 0
+    model.train()
+    for images, texts, labels in tqdm(loader, desc="batches", leave=False, disable=not progress or len(loader) < 8):
+        images, labels = images.to(device, non_blocking=True), torch.as_tensor(labels).to(device)
+        with torch.autocast(device.type, dtype=torch.float16, enabled=use_amp):
+            loss = loss_fn(model, images, list(texts), labels)
+        optimizer.zero_grad(set_to_none=True)
+        scaler.scale(loss).backward()
+        scaler.step(optimizer)
+        scaler.update()
+        scheduler.step()
+        _clamp_logit_scale(model.module if isinstance(model, DistributedDataParallel) else model)
+        total, batches = total + loss.item(), batches + 1
+    return total / max(batches, 1)
+
+
+def fine_tune(
+    model: nn.Module,
+    train_data: Dataset,
+    loss_fn: LossFn,
+    evaluate: Callable[[nn.Module], float] | None = None,
+    *,
+    epochs: int = 50,
+    lr: float = 1e-5,
+    weight_decay: float = 1e-4,
+    batch_size: int = 64,
+    seed: int = 42,
+    device: str | torch.device | None = None,
+    amp: bool = True,
+    eval_every: int = 1,
+    num_workers: int = 0,
+    checkpoint_dir: str | os.PathLike | None = None,
+    signature: dict | None = None,
+    progress: bool = True,
+) -> FitResult:
+    """Train every parameter of ``model`` that requires grad; return and load the best-validation weights.
+
+    ``train_data`` yields ``(image, text, label)``; ``loss_fn(model, images, texts, labels)``
+    gives the loss. ``evaluate(model)`` → validation accuracy, called every ``eval_every``
+    epochs and after the last; the weights of the first epoch with the highest accuracy are
+    kept in memory (the last epoch's when ``evaluate`` is None). AdamW with a cosine schedule
+    from ``lr`` to 0, stepped per iteration, no warmup; AMP (float16) when ``amp`` and on CUDA.
+    With ``checkpoint_dir`` a checkpoint is written atomically after every epoch (and the best
+    weights whenever they improve), and a run with the same settings (``signature`` adds
+    the caller's) resumes from it.
+    """
+    if epochs < 1 or eval_every < 1 or batch_size < 1:
+        raise InvalidInputError(f"epochs, eval_every and batch_size must be ≥ 1; got {epochs}, {eval_every}, {batch_size}")
+    if len(train_data) == 0:
+        raise InvalidInputError("no training images: the training set is empty")
+    device = _device_of(device)
+    model.to(device)
+    use_amp = amp and device.type == "cuda"
+    loader, shuffler = _loader(train_data, batch_size, seed, num_workers)
+    parameters = [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(parameters, lr=lr, weight_decay=weight_decay, fused=device.type in _FUSED_ADAMW)
+    scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=epochs * len(loader), eta_min=0.0)
+    scaler = torch.amp.GradScaler(device.type, enabled=use_amp)
+    signature = {"epochs": epochs, "lr": lr, "weight_decay": weight_decay, "batch_size": batch_size, "seed": seed,
+                 "eval_every": eval_every, "train_size": len(train_data), **(signature or {})}
+    checkpoint = Path(checkpoint_dir) / CHECKPOINT_NAME if checkpoint_dir is not None else None
+    state = _resume(checkpoint, model, optimizer, scheduler, scaler, signature) if checkpoint else _State()
+    trained = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None) \
+        if _distributed() else model
+
+    bar = tqdm(range(state.epoch + 1, epochs + 1), desc="fine-tuning", disable=not progress,
+               initial=state.epoch, total=epochs)
+    for epoch in bar:
+        start = time.perf_counter()
+        _start_epoch(train_data, shuffler, seed, epoch)
+        loss = _train_epoch(trained, loader, loss_fn, optimizer, scheduler, scaler, device, use_amp, progress)
+        val = None
+        if evaluate is not None and (epoch % eval_every == 0 or epoch == epochs):
+            val = float(evaluate(model))
+            if state.best_val is None or val > state.best_val:
+                state.best_val, state.best_epoch, state.best_state = val, epoch, cpu_state(model)
+                if checkpoint and is_main_process():
+                    _save_best(checkpoint.with_name(BEST_NAME), state.best_state)
+        state.epoch = epoch
+        state.history.append(EpochRecord(epoch, loss, scheduler.get_last_lr()[0], val, time.perf_counter() - start))
+        bar.set_postfix(loss=f"{loss:.3f}", val="-" if val is None else f"{val:.3f}", refresh=False)
+        if checkpoint and is_main_process():
+            _save(checkpoint, state, model, optimizer, scheduler, scaler, signature)
+    if state.best_state is None:  # no validation: keep the last weights
+        state.best_state, state.best_epoch = cpu_state(model), state.epoch
+    model.load_state_dict(state.best_state)
+    return FitResult(state.best_state, state.best_epoch, state.best_val, state.history)
+
+
+def _save_best(path: Path, weights: dict[str, torch.Tensor]) -> None:
+    buffer = io.BytesIO()
+    torch.save(weights, buffer)
+    atomic_write_bytes(path, buffer.getvalue())

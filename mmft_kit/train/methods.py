@@ -1,0 +1,116 @@
+"""What differs between the methods: the model trained, its loss and the head it classifies with.
+
+* ``mmft``: every CLIP weight (both towers and the logit scale) trained on (image, caption)
+  pairs with :class:`~mmft_kit.losses.MMFTLoss`; classified with caption prototypes.
+* ``flyp`` / ``flyp_ens``: the same, on (image, "a photo of a {class}.") pairs with open_clip's
+  ``ClipLoss``; classified with the single prompt / the 80-template ensemble.
+* ``ce``: the image tower and a linear head on its normalised features, trained with
+  cross-entropy. The head starts as the zero-shot single-prompt head times the logit scale
+  (the zero-shot initialisation used by WiSE-FT and LP-FT), so training starts from the
+  zero-shot classifier. The text tower is not trained.
+* ``zeroshot``: nothing is trained; the single-prompt head.
+"""
+
+from __future__ import annotations
+
+from typing import Callable, Sequence
+
+import torch
+import torch.distributed as dist
+import torch.nn.functional as F
+from open_clip.loss import ClipLoss
+from torch import nn
+
+from ..errors import InvalidInputError
+from ..inference import caption_prototype_head, ensemble_head, prompt_head
+from ..losses import MMFTLoss
+from .config import check_method
+
+Tokenizer = Callable[[list[str]], torch.Tensor]
+#: ``loss(model, images, texts, labels)`` → scalar; images and labels already on the model's device.
+LossFn = Callable[[nn.Module, torch.Tensor, list[str], torch.Tensor], torch.Tensor]
+
+
+class ZeroShotInitClassifier(nn.Module):
+    """A CLIP's image tower and a bias-free linear head on its L2-normalised features.
+
+    ``head`` is a ``[C, D]`` class-embedding head; the linear weights start as ``scale · head``,
+    so the first logits are the zero-shot logits. ``encode_image`` and ``logit_scale`` are the
+    CLIP's, so the kit's inference functions take the classifier as they take a CLIP.
+    """
+
+    def __init__(self, clip: nn.Module, head: torch.Tensor, scale: float) -> None:
+        super().__init__()
+        self.clip = clip
+        self.head = nn.Linear(head.shape[1], head.shape[0], bias=False)
+        with torch.no_grad():
+            self.head.weight.copy_(scale * head)
+        clip.requires_grad_(False)
+        clip.visual.requires_grad_(True)
+
+    @property
+    def logit_scale(self) -> nn.Parameter:
+        return self.clip.logit_scale
+
+    def encode_image(self, images: torch.Tensor) -> torch.Tensor:
+        return self.clip.encode_image(images)
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return self.head(F.normalize(self.encode_image(images), dim=-1))
+
+
+def trainable_model(method: str, clip: nn.Module, tokenizer: Tokenizer, classnames: Sequence[str]) -> nn.Module:
+    """The module a method trains: the CLIP itself, or for ``ce`` a zero-shot-initialised classifier."""
+    if check_method(method) != "ce":
+        return clip
+    head = prompt_head(clip, tokenizer, classnames).to(clip.logit_scale.device)
+    return ZeroShotInitClassifier(clip, head, clip.logit_scale.detach().exp().item())
+
+
+def _distributed() -> dict:
+    """Options making a contrastive loss gather features across ranks under torch.distributed."""
+    if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
+        return {}
+    return {"local_loss": True, "gather_with_grad": True, "rank": dist.get_rank(),
+            "world_size": dist.get_world_size()}
+
+
+def loss_function(method: str, tokenizer: Tokenizer, w: float = 0.1) -> LossFn:
+    """The training loss of ``method`` (``w``: the MMFT loss's supervised weight)."""
+    method = check_method(method)
+    if method == "zeroshot":
+        raise InvalidInputError("the zeroshot method trains nothing, so it has no loss: pick mmft, flyp, flyp_ens or ce")
+    if method == "ce":
+        return lambda model, images, texts, labels: F.cross_entropy(model(images), labels)
+    criterion = MMFTLoss(w=w, **_distributed()) if method == "mmft" else ClipLoss(**_distributed())
+
+    def contrastive(model: nn.Module, images: torch.Tensor, texts: list[str], labels: torch.Tensor) -> torch.Tensor:
+        image_features, text_features, logit_scale = model(images, tokenizer(texts).to(images.device))[:3]
+        if method == "mmft":
+            return criterion(image_features, text_features, logit_scale, labels)
+        return criterion(image_features, text_features, logit_scale)
+
+    return contrastive
+
+
+def class_head(
+    method: str,
+    model: nn.Module,
+    tokenizer: Tokenizer,
+    classnames: Sequence[str],
+    texts_by_class: Sequence[Sequence[str]] | None = None,
+) -> torch.Tensor:
+    """The ``[C, D]`` head ``method`` classifies with (for ``ce``: its trained linear weights).
+
+    ``texts_by_class`` (``mmft`` only): each class's training texts, class prefix included.
+    """
+    method = check_method(method)
+    if method == "ce":
+        return model.head.weight.detach().float().cpu()
+    if method == "flyp_ens":
+        return ensemble_head(model, tokenizer, classnames)
+    if method == "mmft":
+        if texts_by_class is None:
+            raise InvalidInputError("the mmft head needs the training captions grouped by class: pass texts_by_class")
+        return caption_prototype_head(model, tokenizer, classnames, texts_by_class, class_prefix=False)
+    return prompt_head(model, tokenizer, classnames)

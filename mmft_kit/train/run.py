@@ -1,0 +1,192 @@
+"""One run from a :class:`TrainConfig`: data, captions, zero-shot baseline, fine-tuning, test, provenance."""
+
+from __future__ import annotations
+
+import copy
+import time
+from dataclasses import asdict, dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+from torch import nn
+
+from ..captions import CaptionedDataset, training_text
+from ..inference import accuracy, prompt_head
+from ..io import atomic_write_json
+from ..models import load_clip, resolve_clip_name
+from ..provenance import build_provenance, split_record, write_provenance
+from ..runtime import resolve_device, seed_everything
+from ..wiseft import wise_ft_curve
+from .captions import load_captions
+from .config import METHODS, TrainConfig
+from .data import Preprocessed, RunData, evaluation_sets, load_run_data, prompts_per_index, texts_by_class
+from .loop import EpochRecord, FitResult, cpu_state, fine_tune, is_main_process
+from .methods import class_head, loss_function, trainable_model
+
+RESULTS_NAME = "results.json"
+#: Fields that do not change what a run computes (left out of its checkpoint signature).
+_NOT_IN_SIGNATURE = ("output_dir", "progress", "device", "num_workers", "eval_batch_size", "wise_ft", "make_captions")
+
+
+@dataclass
+class RunResult:
+    """What a run measured, and the trained model and head for further analysis.
+
+    ``model`` is the trained module with its best-validation weights (a CLIP; for ``ce`` a
+    :class:`~mmft_kit.train.methods.ZeroShotInitClassifier`); ``head`` the ``[C, D]`` head it
+    classifies with; ``wise_ft`` the ``(α, test accuracy)`` curve when asked for.
+    """
+
+    config: TrainConfig
+    test_accuracy: float
+    val_accuracy: float
+    zeroshot_accuracy: float
+    best_epoch: int
+    history: list[EpochRecord]
+    wise_ft: list[tuple[float, float]] | None
+    seconds: float
+    provenance: dict[str, Any] = field(repr=False)
+    model: nn.Module = field(repr=False)
+    head: torch.Tensor = field(repr=False)
+    tokenizer: Callable = field(repr=False)
+    preprocess: Callable = field(repr=False)
+    data: RunData = field(repr=False)
+    texts_by_class: list[list[str]] = field(repr=False)
+
+    def summary(self) -> dict[str, Any]:
+        """The measurements as plain JSON-able data."""
+        return {
+            "method": self.config.method, "dataset": self.config.dataset, "shots": self.config.shots,
+            "seed": self.config.seed, "test_accuracy": self.test_accuracy, "val_accuracy": self.val_accuracy,
+            "zeroshot_accuracy": self.zeroshot_accuracy, "best_epoch": self.best_epoch,
+            "history": [asdict(r) for r in self.history], "wise_ft": self.wise_ft, "seconds": self.seconds,
+        }
+
+
+@lru_cache(maxsize=2)
+def _cached_clip(name: str, pretrained: str | None):
+    return load_clip(name, pretrained, device="cpu")
+
+
+def load_start_model(name: str, pretrained: str | None = None, device: str | torch.device | None = None):
+    """``(model, preprocess, tokenizer)`` like :func:`mmft_kit.models.load_clip`: a fresh copy of the start
+    weights each call (loaded from disk once per process)."""
+    model, preprocess, tokenizer = _cached_clip(name, pretrained)
+    return copy.deepcopy(model).to(resolve_device(device)), preprocess, tokenizer
+
+
+_ZERO_SHOT: dict[tuple, float] = {}
+
+
+def zero_shot_accuracy(config: TrainConfig, model: nn.Module, tokenizer: Callable, test: Preprocessed) -> float:
+    """Test accuracy of the start model with the single-prompt head (computed once per model and data set)."""
+    key = (config.model, config.pretrained, config.dataset, config.root)
+    if key not in _ZERO_SHOT:
+        head = prompt_head(model, tokenizer, test.classnames)
+        _ZERO_SHOT[key] = accuracy(model, head, test, batch_size=config.eval_batch_size)
+    return _ZERO_SHOT[key]
+
+
+def training_texts(config: TrainConfig, data: RunData) -> tuple[list[list[str]], dict | None]:
+    """Per few-shot image, its texts: captions for ``mmft`` (with the store's record), else the class prompt."""
+    if config.method == "mmft":
+        return load_captions(config, data.few_shot)
+    return prompts_per_index(data.few_shot), None
+
+
+def _prototype_texts(config: TrainConfig, data: RunData, texts: list[list[str]]) -> list[list[str]]:
+    labels = data.few_shot.targets
+    prefixed = [[training_text(t, data.classnames[y], config.add_class_prefix) for t in ts]
+                for ts, y in zip(texts, labels)]
+    return texts_by_class(prefixed, labels, len(data.classnames))
+
+
+def run(config: TrainConfig) -> RunResult:
+    """Run ``config``: fine-tune with its method, keep the best-validation weights, test them.
+
+    Also measures the start model's zero-shot test accuracy, optionally the WiSE-FT curve, and
+    with ``config.output_dir`` writes ``results.json``, ``provenance.json`` and the checkpoints there.
+    """
+    start = time.perf_counter()
+    seed_everything(config.seed)
+    device = resolve_device(config.device)
+    clip, preprocess, tokenizer = load_start_model(config.model, config.pretrained, device)
+    data = load_run_data(config)
+    texts, store_record = training_texts(config, data)
+    val, test = evaluation_sets(config, data, preprocess)
+    zeroshot = zero_shot_accuracy(config, clip, tokenizer, test)
+    model = trainable_model(config.method, clip, tokenizer, data.classnames)
+    prototypes = _prototype_texts(config, data, texts) if config.method == "mmft" else []
+
+    def evaluate(m: nn.Module, dataset: Preprocessed) -> float:
+        head = class_head(config.method, m, tokenizer, data.classnames, prototypes)
+        return accuracy(m, head, dataset, batch_size=config.eval_batch_size)
+
+    start_state = cpu_state(model) if config.wise_ft else None
+    if config.method == "zeroshot":
+        history, best_epoch, val_accuracy = [], 0, evaluate(model, val)
+    else:
+        train_data = CaptionedDataset(Preprocessed(data.few_shot, preprocess), texts, seed=config.seed,
+                                      add_class_prefix=config.add_class_prefix)
+        fit = _fine_tune(config, model, train_data, tokenizer, lambda m: evaluate(m, val),
+                         _signature(config, data, store_record))
+        history, best_epoch, val_accuracy = fit.history, fit.best_epoch, fit.best_val_accuracy
+    head = class_head(config.method, model, tokenizer, data.classnames, prototypes)
+    test_accuracy = zeroshot if config.method == "zeroshot" else \
+        accuracy(model, head, test, batch_size=config.eval_batch_size)
+    wise = wise_ft_curve(model, start_state, cpu_state(model), lambda m: evaluate(m, test)) if config.wise_ft else None
+
+    result = RunResult(config, test_accuracy, val_accuracy, zeroshot, best_epoch, history, wise,
+                       time.perf_counter() - start, provenance(config, data, store_record, device), model, head,
+                       tokenizer, preprocess, data, prototypes)
+    if config.output_dir is not None and is_main_process():
+        save_run(result, config.output_dir)
+    return result
+
+
+def _fine_tune(config: TrainConfig, model: nn.Module, train_data: CaptionedDataset, tokenizer: Callable,
+               evaluate: Callable[[nn.Module], float], signature: dict) -> FitResult:
+    return fine_tune(
+        model, train_data, loss_function(config.method, tokenizer, config.w), evaluate, epochs=config.epochs,
+        lr=config.lr, weight_decay=config.wd, batch_size=config.batch_size, seed=config.seed, device=config.device,
+        amp=config.amp, eval_every=config.eval_every, num_workers=config.num_workers,
+        checkpoint_dir=config.output_dir, signature=signature, progress=config.progress,
+    )
+
+
+def _signature(config: TrainConfig, data: RunData, store_record: dict | None) -> dict:
+    settings = {k: v for k, v in config.to_dict().items() if k not in _NOT_IN_SIGNATURE}
+    settings["split_hash"] = record_split(config, data)["hash"]
+    settings["caption_store_settings"] = store_record["settings_id"] if store_record else None
+    return settings
+
+
+def record_split(config: TrainConfig, data: RunData) -> dict:
+    """The few-shot split as provenance records it."""
+    return split_record(data.train_indices, data.few_shot.targets, dataset=config.dataset, shots=config.shots,
+                        seed=config.seed, indices_of="the data set's train split", val_source=data.val_source,
+                        val_size=len(data.val), test_size=len(data.test))
+
+
+def provenance(config: TrainConfig, data: RunData, store_record: dict | None, device: torch.device) -> dict:
+    """The provenance record of a run (see :mod:`mmft_kit.provenance`)."""
+    resolved = {
+        "method": METHODS[config.method],
+        "model": resolve_clip_name(config.model),
+        "device": str(device),
+        "amp": bool(config.amp and device.type == "cuda"),
+        "classnames": data.classnames,
+        "domain": data.domain,
+        "schedule": "AdamW, cosine per iteration from lr to 0, no warmup",
+        "selection": "weights of the first epoch with the best validation accuracy",
+        "zeroshot_head": "single prompt 'a photo of a {class}.' on the start model",
+    }
+    return build_provenance(config.to_dict(), record_split(config, data), store_record, resolved)
+
+
+def save_run(result: RunResult, folder: str | Path) -> None:
+    """Write ``results.json`` and ``provenance.json`` of ``result`` into ``folder``."""
+    atomic_write_json(Path(folder) / RESULTS_NAME, result.summary())
+    write_provenance(folder, result.provenance)

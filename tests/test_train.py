@@ -1,0 +1,214 @@
+"""The trainer: every method end to end on the small embedded CLIP, best-state keeping, resuming,
+provenance, errors, the digits hold-out and determinism."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.utils.data import Dataset
+
+from mmft_kit.captions import CaptionStore, MissingCaptionsError, caption_dataset
+from mmft_kit.captions.backends import Captioner
+from mmft_kit.data import get_dataset, split_hash
+from mmft_kit.errors import InvalidInputError
+from mmft_kit.inference import caption_prototype_head, prompt_head
+from mmft_kit.train import METHODS, TrainConfig, ZeroShotInitClassifier, fine_tune, load_run_data, run
+from mmft_kit.train.run import load_start_model
+from mmft_kit.text import clean_classname
+
+CI_MODEL = "embedded:ci"
+
+
+class NumberedCaptioner(Captioner):
+    """Writes "{characteristic} caption {n}": a distinct text per (image, characteristic)."""
+
+    name, batch_size = "numbered", 64
+
+    def __init__(self):
+        self.count = 0
+
+    @property
+    def settings(self):
+        return {"backend": "test", "model": "numbered"}
+
+    def caption(self, images, prompts, classnames=None):
+        out = []
+        for prompt in prompts:
+            characteristic = re.search(r"primary (\w+) characteristics", prompt).group(1)
+            out.append(f"{characteristic} caption {self.count}")
+            self.count += 1
+        return out
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    """Small models run fastest on one thread, and do not stall when other processes share the cores."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory):
+    """Captions of every glyphs train image (3 per image) made by NumberedCaptioner."""
+    path = tmp_path_factory.mktemp("captions") / "glyphs.jsonl"
+    caption_dataset(get_dataset("glyphs"), NumberedCaptioner(), path, progress=False)
+    return path
+
+
+def config(store, method="mmft", **changes) -> TrainConfig:
+    settings = dict(method=method, dataset="glyphs", shots=2, seed=0, model=CI_MODEL, captioner="numbered",
+                    caption_store=str(store), epochs=1, lr=1e-4, batch_size=8, progress=False)
+    return TrainConfig(**{**settings, **changes})
+
+
+@pytest.fixture(scope="module")
+def results(store):
+    return {method: run(config(store, method)) for method in METHODS}
+
+
+def test_every_method_runs_and_reports_accuracies(results):
+    zero_shot = {r.zeroshot_accuracy for r in results.values()}
+    assert len(zero_shot) == 1  # the same start model for every method
+    for method, result in results.items():
+        assert 0.0 <= result.test_accuracy <= 1.0 and 0.0 <= result.val_accuracy <= 1.0
+        assert len(result.history) == (0 if method == "zeroshot" else 1)
+        assert result.best_epoch == (0 if method == "zeroshot" else 1)
+    assert results["zeroshot"].test_accuracy == results["zeroshot"].zeroshot_accuracy
+
+
+def test_mmft_classifies_with_caption_prototypes(results, store):
+    result = results["mmft"]
+    classnames = result.data.classnames
+    captions = {r["caption"] for r in CaptionStore(store).records()}
+    for name, texts in zip(classnames, result.texts_by_class):
+        assert len(texts) == 2 * 3  # two shots, three characteristics each
+        assert all(t.startswith(f"a photo of a {clean_classname(name)}. ") and t.split(". ", 1)[1] in captions for t in texts)
+    expected = caption_prototype_head(result.model, result.tokenizer, classnames, result.texts_by_class,
+                                      class_prefix=False)
+    assert torch.allclose(result.head, expected, atol=1e-6)
+    assert not torch.allclose(result.head, prompt_head(result.model, result.tokenizer, classnames), atol=1e-3)
+
+
+def test_flyp_heads_and_ce_head(results):
+    flyp, ens, ce = results["flyp"], results["flyp_ens"], results["ce"]
+    assert torch.allclose(flyp.head, prompt_head(flyp.model, flyp.tokenizer, flyp.data.classnames), atol=1e-6)
+    assert ens.head.shape == flyp.head.shape
+    assert isinstance(ce.model, ZeroShotInitClassifier)
+    assert torch.equal(ce.head, ce.model.head.weight.detach().cpu())
+    # ce trains the image tower only: the text tower keeps the start weights
+    start, _, _ = load_start_model(CI_MODEL)
+    assert torch.equal(ce.model.clip.token_embedding.weight.cpu(), start.token_embedding.weight)
+    assert not torch.equal(ce.model.clip.visual.conv1.weight.cpu(), start.visual.conv1.weight)
+
+
+def test_ce_head_starts_as_the_zero_shot_classifier():
+    clip, _, tokenizer = load_start_model(CI_MODEL)
+    classnames = ["vorn", "talis", "brekka"]
+    classifier = ZeroShotInitClassifier(clip, prompt_head(clip, tokenizer, classnames), clip.logit_scale.exp().item())
+    images = torch.randn(5, 3, 32, 32)
+    with torch.no_grad():
+        zero_shot = clip.logit_scale.exp() * F.normalize(clip.encode_image(images), dim=-1) @ \
+            prompt_head(clip, tokenizer, classnames).T
+        assert torch.allclose(classifier(images), zero_shot, atol=1e-4)
+
+
+class _Tiny(Dataset):
+    def __len__(self):
+        return 12
+
+    def __getitem__(self, i):
+        return torch.full((2,), float(i)), "text", i % 3
+
+
+def _tiny_fit(evaluate, **kwargs):
+    torch.manual_seed(0)
+    model = nn.Linear(2, 3)
+    loss = lambda m, x, texts, y: F.cross_entropy(m(x), y)
+    return model, fine_tune(model, _Tiny(), loss, evaluate, epochs=4, lr=0.1, batch_size=4, seed=3,
+                            progress=False, **kwargs)
+
+
+def test_the_best_validation_state_is_kept():
+    scripted, seen = iter([0.2, 0.7, 0.5, 0.7]), []
+
+    def evaluate(model):
+        seen.append({k: v.clone() for k, v in model.state_dict().items()})
+        return next(scripted)
+
+    model, fit = _tiny_fit(evaluate)
+    assert [r.val_accuracy for r in fit.history] == [0.2, 0.7, 0.5, 0.7]
+    assert fit.best_epoch == 2 and fit.best_val_accuracy == 0.7  # the first of equal bests
+    for key, value in model.state_dict().items():
+        assert torch.equal(value, seen[1][key]) and not torch.equal(value, seen[3][key])
+
+
+def test_an_interrupted_run_resumes_to_the_same_weights(tmp_path):
+    def evaluate_then_stop(model):
+        if evaluate_then_stop.calls == 2:
+            raise KeyboardInterrupt
+        evaluate_then_stop.calls += 1
+        return float(model.bias.detach().sum())
+    evaluate_then_stop.calls = 0
+
+    with pytest.raises(KeyboardInterrupt):
+        _tiny_fit(evaluate_then_stop, checkpoint_dir=tmp_path)
+    assert (tmp_path / "checkpoint.pt").is_file() and (tmp_path / "best_model.pt").is_file()
+    resumed_model, resumed = _tiny_fit(lambda m: float(m.bias.detach().sum()), checkpoint_dir=tmp_path)
+    whole_model, whole = _tiny_fit(lambda m: float(m.bias.detach().sum()))
+    assert [r.epoch for r in resumed.history] == [1, 2, 3, 4]
+    assert [r.loss for r in resumed.history] == pytest.approx([r.loss for r in whole.history], abs=1e-6)
+    for key, value in whole_model.state_dict().items():
+        assert torch.allclose(resumed_model.state_dict()[key], value, atol=1e-6)
+    with pytest.raises(InvalidInputError, match="other settings"):
+        fine_tune(nn.Linear(2, 3), _Tiny(), lambda m, x, t, y: m(x).sum(), epochs=5, checkpoint_dir=tmp_path,
+                  progress=False)
+
+
+def test_provenance_is_saved_beside_the_results(store, tmp_path):
+    result = run(config(store, "mmft", output_dir=str(tmp_path)))
+    record = json.loads((tmp_path / "provenance.json").read_text())
+    assert record["config"]["method"] == "mmft" and record["config"]["lr"] == 1e-4
+    assert record["versions"]["torch"] == torch.__version__.split("+")[0]
+    split = record["split"]
+    assert split["size"] == 2 * 8 and split["per_class"] == [2] * 8
+    assert split["hash"] == split_hash(split["indices"]) == split_hash(result.data.train_indices)
+    assert record["caption_store"]["settings"] == CaptionStore(store).settings
+    assert record["caption_store"]["characteristics"] == ["visual", "shape", "texture"]
+    saved = json.loads((tmp_path / "results.json").read_text())
+    assert saved["test_accuracy"] == result.test_accuracy and len(saved["history"]) == 1
+
+
+def test_unknown_method_lists_the_methods():
+    with pytest.raises(InvalidInputError) as error:
+        TrainConfig(method="lp-ft")
+    assert all(name in str(error.value) for name in METHODS)
+
+
+def test_missing_captions_name_the_command(tmp_path):
+    with pytest.raises(MissingCaptionsError, match=r"python -m mmft_kit caption --dataset glyphs"):
+        run(config(tmp_path / "none.jsonl", "mmft"))
+
+
+def test_digits_hold_out_ten_percent_of_train_for_validation():
+    data = load_run_data(TrainConfig(method="flyp", dataset="digits", shots=4, seed=1))
+    train = get_dataset("digits", split="train")
+    assert len(data.val) + len(data.pool) == len(train)
+    assert len(data.val) == pytest.approx(0.1 * len(train), abs=10)
+    assert set(data.val.indices).isdisjoint(data.pool.indices)
+    assert set(data.train_indices) <= set(data.pool.indices) and len(data.train_indices) == 40
+    assert "10%" in data.val_source
+
+
+def test_same_seed_same_result(store):
+    first, second = (run(config(store, "mmft", epochs=2)) for _ in range(2))
+    assert first.test_accuracy == second.test_accuracy and first.val_accuracy == second.val_accuracy
+    assert [r.loss for r in first.history] == [r.loss for r in second.history]
+    other = run(config(store, "mmft", epochs=2, seed=1))
+    assert other.data.train_indices != first.data.train_indices

@@ -1,0 +1,125 @@
+"""The embedded CLIP through the public open_clip loader, the zoo cache, and load_clip's errors."""
+
+from __future__ import annotations
+
+import socket
+
+import numpy as np
+import open_clip
+import pytest
+import torch
+
+from mmft_kit import zoo
+from mmft_kit.embedded.clip import attribute_zero_shot
+from mmft_kit.errors import InvalidInputError, ModelNotAvailableError
+from mmft_kit.models import load_clip
+
+
+@pytest.fixture(scope="module")
+def clip_dir():
+    return zoo.ensure_clip("ci", progress=False)
+
+
+def test_embedded_clip_is_an_open_clip_local_dir(clip_dir):
+    assert (clip_dir / "open_clip_config.json").is_file()
+    model, _, preprocess = open_clip.create_model_and_transforms("local-dir:" + str(clip_dir))
+    saved = torch.load(clip_dir / "open_clip_pytorch_model.bin", map_location="cpu")
+    for name, tensor in model.state_dict().items():
+        assert torch.equal(tensor, saved[name]), name
+    tokenizer = open_clip.get_tokenizer("local-dir:" + str(clip_dir))
+    assert tokenizer(["a red circle"]).shape == (1, 77)
+
+
+def test_load_clip_embedded_returns_model_preprocess_tokenizer(clip_dir):
+    model, preprocess, tokenizer = load_clip("embedded:ci", device="cpu")
+    assert not model.training
+    image = preprocess(__import__("PIL").Image.new("RGB", (32, 32), (255, 0, 0)))
+    with torch.no_grad():
+        feats = model.encode_image(image[None])
+        text = model.encode_text(tokenizer(["a red circle", "a blue square"]))
+    assert feats.shape[-1] == text.shape[-1]
+
+
+def test_load_clip_accepts_a_plain_folder(clip_dir):
+    model, _, _ = load_clip(str(clip_dir), device="cpu")
+    assert isinstance(model, open_clip.model.CLIP)
+
+
+def test_embedded_clip_zero_shot_above_chance_on_every_attribute(clip_dir):
+    model, _, tokenizer = load_clip("embedded:ci", device="cpu")
+    report = attribute_zero_shot(model, tokenizer, n_images=600, seed=777)
+    for attribute, figures in report.items():
+        assert figures["accuracy"] >= figures["chance"] + 0.08, (attribute, figures)
+
+
+def test_second_call_reuses_the_cache(clip_dir):
+    stamp = (clip_dir / zoo.REPORT_NAME).stat().st_mtime_ns
+    assert zoo.ensure_clip("ci", progress=False) == clip_dir
+    assert (clip_dir / zoo.REPORT_NAME).stat().st_mtime_ns == stamp
+    report = zoo.build_report(clip_dir)
+    assert report["kind"] == "clip" and report["build_seconds"] > 0
+
+
+def test_interrupted_build_leaves_nothing_that_is_trusted(tmp_path, monkeypatch):
+    monkeypatch.setenv("MMFT_KIT_CACHE", str(tmp_path))
+    from mmft_kit.embedded.clip import CLIP_RECIPES
+
+    def crashing_builder(recipe, out_dir, progress=True):
+        (out_dir / "open_clip_config.json").write_text("{}")
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        zoo._ensure("clip", "ci", CLIP_RECIPES, crashing_builder, force=False, progress=False)
+    assert [p for p in tmp_path.iterdir() if p.is_dir()] == []
+
+    calls = []
+
+    def builder(recipe, out_dir, progress=True):
+        calls.append(out_dir)
+        (out_dir / "weights").write_text("ok")
+        return {"kind": "fake"}
+
+    folder = zoo._ensure("clip", "ci", CLIP_RECIPES, builder, force=False, progress=False)
+    assert (folder / "weights").read_text() == "ok" and len(calls) == 1
+    zoo._ensure("clip", "ci", CLIP_RECIPES, builder, force=False, progress=False)
+    assert len(calls) == 1
+
+
+def test_recipe_change_changes_the_folder():
+    import dataclasses
+
+    from mmft_kit.embedded.clip import CLIP_RECIPES, build_clip
+
+    recipe = CLIP_RECIPES["ci"]
+    other = dataclasses.replace(recipe, lr=recipe.lr * 2)
+    assert zoo._recipe_hash(recipe, build_clip) != zoo._recipe_hash(other, build_clip)
+
+
+def test_unknown_size_is_a_clear_error():
+    with pytest.raises(InvalidInputError, match="unknown clip size"):
+        zoo.ensure_clip("huge")
+
+
+def test_unknown_model_name_suggests_close_names():
+    with pytest.raises(ModelNotAvailableError, match="ViT-B-32"):
+        load_clip("ViT-B-33")
+
+
+def test_unknown_pretrained_tag_lists_tags_and_local_alternatives():
+    with pytest.raises(ModelNotAvailableError, match="local-dir"):
+        load_clip("ViT-B-32", pretrained="no-such-tag")
+
+
+def test_pretrained_tag_without_network_fails_fast_naming_local_alternatives(monkeypatch):
+    def refuse(*args, **kwargs):
+        raise OSError("network is unreachable (test)")
+
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+    monkeypatch.setattr(socket, "create_connection", refuse)
+    with pytest.raises(ModelNotAvailableError, match="embedded"):
+        load_clip("RN50", pretrained="openai")
+
+
+def test_folder_without_open_clip_config_is_refused(tmp_path):
+    with pytest.raises(ModelNotAvailableError, match="open_clip_config.json"):
+        load_clip(str(tmp_path))
