@@ -56,12 +56,13 @@ RESULTS = Path(__file__).resolve().parent / "results"
 DEFAULT_DATASETS = (*WORLD_TASKS, "digits")
 TRAINED = ("mmft", "flyp", "flyp_ens", "ce")
 #: Fixed beforehand for the 30-minute CPU budget (not tuned): epochs, validation points, batch.
-EPOCHS, EVAL_EVERY, BATCH_SIZE = 12, 4, 64
+EPOCHS, EVAL_EVERY, BATCH_SIZE = 10, 5, 64
 #: The learning-rate and w grids of --tune, its seed (not a benchmark seed) and shots.
-LR_GRID = (1e-5, 1e-4, 3e-4, 1e-3)
+LR_GRID = (1e-4, 3e-4, 1e-3, 3e-3)
 W_GRID = (0.0, 0.1, 0.3)
 TUNE_SEED, TUNE_SHOTS = 100, (2, 8)
 FALLBACK = {"lr": 1e-4, "w": 0.1}
+PAPER = {"lr": 1e-5, "w": 0.1}
 RUN_COLUMNS = ("dataset", "method", "shots", "seed", "accuracy", "val_accuracy", "zeroshot_accuracy", "best_epoch",
                "lr", "w", "epochs", "seconds")
 
@@ -95,17 +96,22 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     return args
 
 
-def tuned_values(args: argparse.Namespace) -> dict[str, dict]:
-    """Per trained method ``{"lr", "w"}``: command line, else the tuned file, else :data:`FALLBACK`."""
-    chosen = json.loads(args.hparams.read_text())["chosen"] if args.hparams.is_file() else {}
+def tuned_values(args: argparse.Namespace) -> tuple[dict[str, dict], str, dict]:
+    """Per method ``{"lr", "w"}`` (command line, else the tuned file, else :data:`FALLBACK`), where they came
+    from, and the tuning file's validation means (empty without one)."""
+    tuned = json.loads(args.hparams.read_text()) if args.hparams.is_file() else {}
     values = {}
     for method in METHODS:
-        values[method] = {**FALLBACK, **chosen.get(method, {})}
+        values[method] = {**FALLBACK, **tuned.get("chosen", {}).get(method, {})}
         if args.lr is not None:
             values[method]["lr"] = args.lr
         if args.w is not None:
             values[method]["w"] = args.w
-    return values
+    source = (f"chosen on validation data by `--tune` ({args.hparams.name}: {tuned.get('selection', '')})" if tuned
+              else f"not tuned: defaults {FALLBACK}")
+    if args.lr is not None or args.w is not None:
+        source += "; overridden on the command line"
+    return values, source, tuned.get("val_mean", {})
 
 
 def make_config(args: argparse.Namespace, dataset: str, method: str, shots: int, seed: int, lr: float,
@@ -212,12 +218,14 @@ def tune(args: argparse.Namespace) -> dict:
         chosen["mmft"]["w"] = _best([r for r in rows if r["lr"] == chosen["mmft"]["lr"]], "mmft", "w")
     _write_csv(args.out / "few_shot.tuning.csv", rows, RUN_COLUMNS[:2] + ("shots", "seed", "lr", "w", "val_accuracy",
                                                                            "best_epoch", "seconds"))
-    means = {m: {f"lr={lr:g},w={w:g}": mean for (lr, w), mean in _val_means(rows, m).items()} for m in methods}
+    means = {"lr": {m: {f"{lr:g}": v for (lr, w), v in _val_means(rows, m).items() if w == 0.1} for m in methods}}
+    if "mmft" in methods:
+        means["w"] = {f"{w:g}": v for (lr, w), v in _val_means(rows, "mmft").items() if lr == chosen["mmft"]["lr"]}
     atomic_write_json(args.hparams, {
         "chosen": chosen, "val_mean": means,
         "selection": f"mean best-epoch validation accuracy over {list(args.datasets)} × shots {list(TUNE_SHOTS)}, "
                      f"seed {TUNE_SEED} (not a benchmark seed); lr first (w = 0.1), then mmft's w at its lr; "
-                     "ties go to the smaller value",
+                     "ties go to the paper's value, else the smaller",
         "grid": {"lr": list(LR_GRID), "w": list(W_GRID)},
         "fixed": {"epochs": args.epochs, "eval_every": args.eval_every, "batch_size": args.batch_size},
         "model": args.model, "captioner": args.captioner, "seconds": round(captions["seconds"] + seconds, 1),
@@ -234,10 +242,12 @@ def _val_means(rows: list[dict], method: str) -> dict[tuple[float, float], float
 
 
 def _best(rows: list[dict], method: str, key: str) -> float:
-    """The value of ``key`` ("lr" or "w") with the highest mean validation accuracy (ties: the smaller)."""
+    """The value of ``key`` ("lr" or "w") with the highest mean validation accuracy; ties go to the paper's
+    value (:data:`PAPER`) when it is among them, else to the smallest."""
     means = _val_means(rows, method)
     best = max(means.values())
-    return min(k[0 if key == "lr" else 1] for k, v in means.items() if v == best)
+    tied = {k[0 if key == "lr" else 1] for k, v in means.items() if v == best}
+    return PAPER[key] if PAPER[key] in tied else min(tied)
 
 
 # -- outputs ----------------------------------------------------------------------------------------
@@ -291,7 +301,11 @@ def comparison(table: dict, datasets: Sequence[str], shots: Sequence[int], other
             f"clearly), equal in {ties}. Lower in: {', '.join(losses) or 'none'}.")
 
 
-def markdown(args, rows: list[dict], hparams: dict, timing: dict) -> str:
+def validation_epochs(args: argparse.Namespace) -> list[int]:
+    return [e for e in range(1, args.epochs + 1) if e % args.eval_every == 0 or e == args.epochs]
+
+
+def markdown(args, rows: list[dict], hparams: dict, source: str, val_means: dict, timing: dict) -> str:
     table = cells(rows)
     methods = [m for m in METHODS if m in args.methods]
     datasets, shots = list(args.datasets), sorted(args.shots)
@@ -317,14 +331,13 @@ def markdown(args, rows: list[dict], hparams: dict, timing: dict) -> str:
         "## Setting", "",
         f"- CLIP: `{args.model}`" + (f" (`{args.pretrained}`)" if args.pretrained else "")
         + f"; captioner: `{args.captioner}` ({args.words} words, the default characteristics)",
-        f"- {args.epochs} epochs, validation every {args.eval_every} epochs and after the last (full-size "
-        f"validation set; the best-validation weights are tested), batch {args.batch_size}, AdamW (wd 1e-4), "
-        "cosine per step to 0",
+        f"- {args.epochs} epochs, validation after epochs {', '.join(map(str, validation_epochs(args)))} "
+        f"(full-size validation set; the best-validation weights are tested), batch {args.batch_size}, "
+        "AdamW (wd 1e-4), cosine per step to 0",
         "- Methods: " + "; ".join(f"`{m}`: {METHODS[m]}" for m in methods),
-        "- Learning rates and `w` (chosen on validation data with `--tune`, see `few_shot.hparams.json` and "
-        "`few_shot.tuning.csv`): " + ", ".join(
+        "- Learning rates and `w`: " + ", ".join(
             f"{m} lr {hparams[m]['lr']:g}" + (f", w {hparams[m]['w']:g}" if m == "mmft" else "")
-            for m in methods if m in TRAINED),
+            for m in methods if m in TRAINED) + f"; {source}",
         f"- Runtime: {timing['total']:.0f} s wall in total ({timing['captions']:.0f} s captioning, "
         f"{timing['runs']:.0f} s for {len(rows)} runs) on {args.workers} worker process(es) × {args.threads} "
         f"thread(s); {platform.processor() or platform.machine()}, {os.cpu_count()} logical CPUs", "",
@@ -333,6 +346,17 @@ def markdown(args, rows: list[dict], hparams: dict, timing: dict) -> str:
     for other in ("flyp", "flyp_ens", "ce", "zeroshot"):
         if "mmft" in methods and other in methods:
             lines.append(f"- {comparison(table, datasets, shots, other)}")
+    if val_means:
+        lines += ["", "## Tuning evidence", "", "Mean validation accuracy (%) of the tuning runs by learning rate "
+                  "(w = 0.1), then mmft's w at its chosen learning rate:", ""]
+        grid = sorted({lr for means in val_means["lr"].values() for lr in means}, key=float)
+        lines += ["| method | " + " | ".join(f"lr {lr}" for lr in grid) + " |", "|---" * (len(grid) + 1) + "|"]
+        lines += [f"| {m} | " + " | ".join(f"{100 * means[lr]:.1f}" if lr in means else "" for lr in grid) + " |"
+                  for m, means in val_means["lr"].items()]
+        if "w" in val_means:
+            lines += ["", "| mmft | " + " | ".join(f"w {w}" for w in val_means["w"]) + " |",
+                      "|---" * (len(val_means["w"]) + 1) + "|",
+                      "| val | " + " | ".join(f"{100 * v:.1f}" for v in val_means["w"].values()) + " |"]
     lines += ["", "## Mean over the data sets", ""]
     lines += block("All data sets", lambda m, s: dataset_average(table, datasets, m, s))
     lines += ["## Per data set", ""]
@@ -381,7 +405,7 @@ def plot(args, rows: list[dict], path: Path) -> None:
 # -- main -------------------------------------------------------------------------------------------
 def benchmark(args: argparse.Namespace) -> None:
     start = time.perf_counter()
-    hparams = tuned_values(args)
+    hparams, source, val_means = tuned_values(args)
     captions = caption_stage(args, args.seeds, max(args.shots)) if "mmft" in args.methods else {"seconds": 0.0}
     configs = [make_config(args, d, m, s, seed, hparams[m]["lr"], hparams[m]["w"])
                for d in args.datasets for m in args.methods for s in args.shots for seed in args.seeds]
@@ -390,7 +414,7 @@ def benchmark(args: argparse.Namespace) -> None:
     args.out.mkdir(parents=True, exist_ok=True)
     _write_csv(args.out / "few_shot.csv", rows, ("dataset", "method", "shots", "seed", "accuracy"))
     _write_csv(args.out / "few_shot.runs.csv", rows, RUN_COLUMNS)
-    atomic_write_text(args.out / "few_shot.md", markdown(args, rows, hparams, timing) + "\n")
+    atomic_write_text(args.out / "few_shot.md", markdown(args, rows, hparams, source, val_means, timing) + "\n")
     plot(args, rows, args.out / "few_shot.png")
     print(f"{len(rows)} runs in {timing['total']:.0f} s (captioning {timing['captions']:.0f} s); "
           f"results in {args.out}")

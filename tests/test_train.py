@@ -183,6 +183,8 @@ def test_provenance_is_saved_beside_the_results(store, tmp_path):
     assert record["caption_store"]["characteristics"] == ["visual", "shape", "texture"]
     saved = json.loads((tmp_path / "results.json").read_text())
     assert saved["test_accuracy"] == result.test_accuracy and len(saved["history"]) == 1
+    again = run(config(store, "mmft", output_dir=str(tmp_path)))  # finds the finished checkpoint: no training
+    assert again.history == result.history and again.test_accuracy == result.test_accuracy
 
 
 def test_unknown_method_lists_the_methods():
@@ -212,3 +214,11 @@ def test_same_seed_same_result(store):
     assert [r.loss for r in first.history] == [r.loss for r in second.history]
     other = run(config(store, "mmft", epochs=2, seed=1))
     assert other.data.train_indices != first.data.train_indices
+
+
+def test_wise_ft_curve_runs_from_zero_shot_to_fine_tuned(store):
+    result = run(config(store, "flyp", epochs=2, lr=1e-3, wise_ft=True))
+    alphas = [alpha for alpha, _ in result.wise_ft]
+    assert alphas == pytest.approx([i / 10 for i in range(11)])
+    assert result.wise_ft[0][1] == result.zeroshot_accuracy  # α = 0: the start model, single-prompt head
+    assert result.wise_ft[-1][1] == result.test_accuracy  # α = 1: the kept fine-tuned weights

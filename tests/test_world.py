@@ -28,6 +28,9 @@ _POSITION_WORDS = {
 }
 
 
+_STYLE_WORDS = {"outline", "noise", "noisy", "grainy", "painted", "filled"}
+
+
 def _words(text: str) -> set[str]:
     return set(re.findall(r"[a-z]+", text.lower()))
 
@@ -115,7 +118,8 @@ def test_descriptions_name_only_the_true_attribute_values():
         for table, value in ((_FILL_WORDS, attrs.fill), (_POSITION_WORDS, attrs.position)):
             wrong = set().union(*(w for v, w in table.items() if v != value))
             assert not words & wrong, f"{text!r} contradicts {attrs}"
-        assert words & {attrs.shape, attrs.colour, attrs.size, attrs.background}
+        named = {attrs.shape, attrs.colour, attrs.size, attrs.background} | _FILL_WORDS[attrs.fill]
+        assert words & (named | _POSITION_WORDS[attrs.position]) or words & _STYLE_WORDS, text
         mentioned += attrs.shape in words
     assert mentioned > 150  # the shape is the usual subject
 

@@ -36,8 +36,8 @@ _RGB = {
     "purple": (150, 50, 200),
 }
 _BACKGROUND_RGB = {"black": (15, 15, 15), "white": (240, 240, 240), "grey": (128, 128, 128), "teal": (20, 110, 110)}
-_RADIUS = {"small": 0.32, "medium": 0.48, "large": 0.66}
-_OFFSET = {"centre": (0.0, 0.0), "left": (-0.3, 0.0), "right": (0.3, 0.0), "top": (0.0, -0.3), "bottom": (0.0, 0.3)}
+_RADIUS = {"small": 0.38, "medium": 0.55, "large": 0.72}
+_OFFSET = {"centre": (0.0, 0.0), "left": (-0.25, 0.0), "right": (0.25, 0.0), "top": (0.0, -0.25), "bottom": (0.0, 0.25)}
 
 
 @dataclass(frozen=True)

@@ -2,10 +2,13 @@
 
 A CLIP vision tower and a Llama decoder (``LlavaForConditionalGeneration``), a word-level
 tokenizer built in memory from the world's vocabulary, and a ``LlavaProcessor`` with a chat
-template. Trained on world images paired with the synthetic-captions prompt ("describe its
-primary {characteristic} characteristics ... in {words} words") and the world's captions for
-that characteristic, it saves a folder that ``AutoProcessor`` and
-``AutoModelForImageTextToText`` load exactly as they load a hub model.
+template. It is built as LLaVA is, in two stages: the vision tower first learns to see the
+world's attributes (LLaVA starts from a pretrained CLIP; there is none offline, so it is
+pretrained here on attribute labels through its pooled CLS output), then, with the tower
+frozen, projector and decoder are instruction-tuned on world images paired with the
+synthetic-captions prompt ("... describe its primary {characteristic} characteristics ... in
+{words} words.") and the world's caption for that characteristic and length. The saved folder
+loads through ``AutoProcessor`` and ``AutoModelForImageTextToText`` as a hub model does.
 """
 
 from __future__ import annotations
@@ -32,15 +35,16 @@ from transformers import (
     PreTrainedTokenizerFast,
 )
 
+from ..captions.prompts import build_prompt
 from ..data.tasks import WORLD_TASKS
 from ..data.world import ATTRIBUTES, Attributes, describe_characteristic, render, sample_attributes
 from ..errors import InvalidInputError
 from ..runtime import resolve_device, seed_everything
 from ..text import clean_classname
 
-BOS, EOS, PAD, UNK, IMAGE = "<s>", "</s>", "<pad>", "<unk>", "<image>"
+BOS, EOS, PAD, UNK, IMAGE = "<s>", "</s>", "<pad>", "[UNK]", "<image>"
 
-#: ``user: <image> {prompt}`` then ``assistant: {answer}</s>``; content may be a string or a list of parts.
+#: ``user: <image> {prompt}`` then ``assistant: {answer}</s>``; content is a string or a list of parts.
 CHAT_TEMPLATE = (
     "{{- bos_token -}}"
     "{%- for message in messages -%}"
@@ -59,7 +63,7 @@ CHAT_TEMPLATE = (
 _NUMBER_WORDS = (
     "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen "
     "seventeen eighteen nineteen twenty thirty forty fifty sixty seventy eighty ninety hundred"
-).split()
+)
 _SYLLABLES = ("ka", "lo", "mi", "ren", "tu", "vas", "zor", "pel", "qui", "dra", "nox", "bel", "sin", "gra", "vo")
 
 #: Words that name each value of an attribute in a caption (a fill has synonyms).
@@ -74,20 +78,10 @@ MENTIONS: dict[str, dict[str, tuple[str, ...]]] = {
     },
 }
 
-try:  # the kit's prompt builder, when the captions package is present
-    from ..captions.prompts import build_prompt
-except ImportError:  # pragma: no cover - only while mmft_kit.captions is absent
-    def build_prompt(class_name: str, domain: str, characteristic: str = "visual", words: int = 50) -> str:
-        """The synthetic-captions prompt of Enomoto & Yamaguchi."""
-        return (
-            f"To differentiate this {clean_classname(class_name)} photo from other {domain} photos, describe its "
-            f"primary {characteristic} characteristics based on the photo in {words} words."
-        )
-
 
 @dataclass(frozen=True)
 class VLMRecipe:
-    """Everything that changes the embedded VLM: architecture, data, optimisation and evaluation."""
+    """Everything that changes the embedded VLM: architecture, both training stages and evaluation."""
 
     image_size: int = 32
     patch_size: int = 8
@@ -97,17 +91,23 @@ class VLMRecipe:
     text_layers: int = 3
     heads: int = 4
     mlp_ratio: int = 2
-    characteristics: tuple[str, ...] = ("visual", "shape", "texture")
-    word_budgets: tuple[int, ...] = (10, 20, 30, 50)
-    vocab_samples: int = 2000
-    invented_name_fraction: float = 0.5
-    steps: int = 300
+    # stage 1: the vision tower learns the world's attributes
+    vision_steps: int = 1600
+    vision_batch_size: int = 64
+    vision_lr: float = 1e-3
+    # stage 2: instruction tuning of projector and decoder
+    steps: int = 400
     batch_size: int = 32
-    lr: float = 2e-3
+    lr: float = 1e-3
     weight_decay: float = 0.01
     warmup_steps: int = 20
+    characteristics: tuple[str, ...] = ("visual", "shape", "texture")
+    word_budgets: tuple[int, ...] = (10, 20, 30, 50)
+    invented_name_fraction: float = 0.5
+    vocab_samples: int = 2000
     seed: int = 0
-    eval_images: int = 48
+    # evaluation on held-out images
+    eval_images: int = 96
     eval_words: int = 50
     max_new_tokens: int = 80
 
@@ -116,83 +116,64 @@ class VLMRecipe:
             raise InvalidInputError(f"image_size {self.image_size} must be a multiple of patch_size {self.patch_size}")
         unknown = set(self.characteristics) - {"visual", "shape", "texture"}
         if unknown:
-            raise InvalidInputError(f"unknown characteristic(s) {sorted(unknown)}; use visual, shape or texture")
+            raise InvalidInputError(f"unknown characteristic(s) {sorted(unknown)}; the world has visual, shape, texture")
         if not self.word_budgets or min(self.word_budgets) < 1:
-            raise InvalidInputError(f"word_budgets must be positive integers; got {self.word_budgets}")
+            raise InvalidInputError(f"word_budgets must be positive whole numbers; got {self.word_budgets}")
 
 
-#: ``ci``: built in seconds for tests; ``default``: the captioner notebooks and benchmarks use.
+#: ``ci``: seconds to build, rough captions (tests); ``default``: the captioner notebooks and benchmarks use.
 VLM_RECIPES: dict[str, VLMRecipe] = {
-    "ci": VLMRecipe(steps=200, eval_images=24),
-    "default": VLMRecipe(steps=1200, eval_images=96),
+    "ci": VLMRecipe(vision_steps=300, steps=120, eval_images=24),
+    "default": VLMRecipe(),
 }
 
 
-def _invented_name(rng: np.random.Generator) -> str:
-    words = [
-        "".join(_SYLLABLES[i] for i in rng.integers(len(_SYLLABLES), size=rng.integers(2, 4)))
-        for _ in range(rng.integers(1, 3))
-    ]
-    return " ".join(words)
-
-
-def _class_and_domain(rng: np.random.Generator, invented_fraction: float) -> tuple[str, str]:
-    """A class name and domain for a training prompt: a world task's, or invented words."""
-    task = list(WORLD_TASKS.values())[rng.integers(len(WORLD_TASKS))]
-    name = list(task.classes)[rng.integers(len(task.classes))]
-    domain = task.domain
-    if rng.random() < invented_fraction:
-        name = _invented_name(rng)
-    if rng.random() < invented_fraction:
-        domain = _invented_name(rng)
-    return name, domain
+# --- tokenizer and processor -------------------------------------------------------------------
 
 
 def _pre_tokenizer() -> pre_tokenizers.PreTokenizer:
+    """Words, punctuation marks and single digits become tokens of their own."""
     return pre_tokenizers.Sequence([pre_tokenizers.Whitespace(), pre_tokenizers.Digits(individual_digits=True)])
 
 
-def _vocabulary(recipe: VLMRecipe) -> list[str]:
-    """Every word of the world's prompts and captions, sorted."""
-    rng = np.random.default_rng(recipe.seed)
-    texts = ["system: user: assistant:", build_prompt("x", "x", "visual", 50), *_NUMBER_WORDS, "0 1 2 3 4 5 6 7 8 9"]
+def world_vocabulary(seed: int = 0, samples: int = 2000) -> list[str]:
+    """Every word of the world's prompts and captions (plus digits and number words), sorted."""
+    rng = np.random.default_rng(seed)
+    texts = ["system: user: assistant:", build_prompt("x", "x", "visual", 50), _NUMBER_WORDS, "0 1 2 3 4 5 6 7 8 9"]
     texts += [clean_classname(name) for task in WORLD_TASKS.values() for name in task.classes]
     texts += [task.domain for task in WORLD_TASKS.values()]
     texts += [" ".join(values) for values in ATTRIBUTES.values()]
     texts += ["visual shape texture"]
-    for _ in range(recipe.vocab_samples):
+    for _ in range(samples):
         attrs = sample_attributes(rng)
         texts += [describe_characteristic(attrs, c, 1000, rng) for c in ("visual", "shape", "texture")]
     split = _pre_tokenizer()
-    words = {w.lower() for text in texts for w, _ in split.pre_tokenize_str(text)}
+    words = {word.lower() for text in texts for word, _ in split.pre_tokenize_str(text)}
     return sorted(words - {"x"})
 
 
 def build_tokenizer(words: Sequence[str]) -> PreTrainedTokenizerFast:
-    """A word-level tokenizer over ``words`` (lower-cased, punctuation and digits split) with special tokens."""
-    specials = [PAD, BOS, EOS, UNK, IMAGE]
-    vocab = {token: i for i, token in enumerate([*specials, *words])}
+    """A word-level tokenizer over ``words`` (lower-cased; punctuation and digits split off) with special tokens."""
+    vocab = {token: i for i, token in enumerate([PAD, BOS, EOS, UNK, IMAGE, *words])}
     core = Tokenizer(WordLevel(vocab, unk_token=UNK))
     core.normalizer = normalizers.Lowercase()
     core.pre_tokenizer = _pre_tokenizer()
-    core.decoder = decoders.WordPiece(prefix="##", cleanup=True)
-    tokenizer = PreTrainedTokenizerFast(
+    core.decoder = decoders.WordPiece(prefix="##", cleanup=True)  # joins words; "word ." → "word."
+    return PreTrainedTokenizerFast(
         tokenizer_object=core, bos_token=BOS, eos_token=EOS, pad_token=PAD, unk_token=UNK,
         extra_special_tokens={"image_token": IMAGE}, padding_side="left",
     )
-    tokenizer.add_special_tokens({"additional_special_tokens": [IMAGE]})
-    return tokenizer
 
 
 def build_processor(recipe: VLMRecipe, tokenizer: PreTrainedTokenizerFast) -> LlavaProcessor:
-    """A LlavaProcessor: CLIP image preprocessing at the recipe's size and the chat template."""
+    """A LlavaProcessor: CLIP preprocessing at the recipe's image size, the tokenizer and the chat template."""
     image_processor = CLIPImageProcessor(
-        size={"shortest_edge": recipe.image_size},
-        crop_size={"height": recipe.image_size, "width": recipe.image_size},
+        size={"shortest_edge": recipe.image_size}, crop_size={"height": recipe.image_size, "width": recipe.image_size},
     )
+    # the tower's CLS token is one of the image features ("full" strategy), one more than the patches
     return LlavaProcessor(
         image_processor=image_processor, tokenizer=tokenizer, patch_size=recipe.patch_size,
-        vision_feature_select_strategy="default", num_additional_image_tokens=1,
+        vision_feature_select_strategy="full", num_additional_image_tokens=1,
         chat_template=CHAT_TEMPLATE, image_token=IMAGE,
     )
 
@@ -212,8 +193,8 @@ def build_model(recipe: VLMRecipe, tokenizer: PreTrainedTokenizerFast) -> LlavaF
     )
     config = LlavaConfig(
         vision_config=vision, text_config=text, image_token_index=tokenizer.convert_tokens_to_ids(IMAGE),
-        image_seq_length=(recipe.image_size // recipe.patch_size) ** 2,
-        vision_feature_select_strategy="default", vision_feature_layer=-1, tie_word_embeddings=True,
+        image_seq_length=(recipe.image_size // recipe.patch_size) ** 2 + 1,
+        vision_feature_select_strategy="full", vision_feature_layer=-1, tie_word_embeddings=True,
     )
     model = LlavaForConditionalGeneration(config)
     model.generation_config.update(
@@ -229,25 +210,156 @@ def chat_prompt(processor: LlavaProcessor, prompt: str) -> str:
     return processor.apply_chat_template(messages, add_generation_prompt=True)
 
 
-def _training_batch(recipe: VLMRecipe, processor: LlavaProcessor, rng: np.random.Generator) -> dict:
-    """Fresh world images with prompts and target captions; labels only on the answer tokens."""
-    images, texts, answers = [], [], []
+def pixel_values(processor: LlavaProcessor, images: np.ndarray) -> torch.Tensor:
+    """CLIP-normalised ``(N, 3, H, W)`` pixels of uint8 images already at the processor's crop size.
+
+    What ``processor.image_processor`` returns for such images (resize and crop do nothing),
+    without its per-image overhead: the training loops call this on every batch.
+    """
+    ip = processor.image_processor
+    mean = torch.tensor(ip.image_mean).view(1, 3, 1, 1)
+    std = torch.tensor(ip.image_std).view(1, 3, 1, 1)
+    return (torch.from_numpy(np.ascontiguousarray(images)).permute(0, 3, 1, 2).float() / 255.0 - mean) / std
+
+
+# --- training data ------------------------------------------------------------------------------
+
+
+def _world_images(n: int, size: int, rng: np.random.Generator) -> tuple[list[Attributes], np.ndarray]:
+    attrs = [sample_attributes(rng) for _ in range(n)]
+    return attrs, np.stack([render(a, size=size, rng=rng) for a in attrs])
+
+
+def _invented_name(rng: np.random.Generator) -> str:
+    """One or two made-up words (out of the vocabulary: the caption must not lean on the class name)."""
+    return " ".join(
+        "".join(_SYLLABLES[i] for i in rng.integers(len(_SYLLABLES), size=rng.integers(2, 4)))
+        for _ in range(rng.integers(1, 3))
+    )
+
+
+def _class_and_domain(rng: np.random.Generator, invented_fraction: float) -> tuple[str, str]:
+    """A class name and domain for a training prompt: a world task's, or invented words; unrelated to the image."""
+    task = list(WORLD_TASKS.values())[rng.integers(len(WORLD_TASKS))]
+    name = list(task.classes)[rng.integers(len(task.classes))]
+    name = _invented_name(rng) if rng.random() < invented_fraction else name
+    domain = _invented_name(rng) if rng.random() < invented_fraction else task.domain
+    return name, domain
+
+
+def _instruction_batch(recipe: VLMRecipe, processor: LlavaProcessor, rng: np.random.Generator) -> dict:
+    """World images, prompts and target captions; labels only on the answer tokens (and its end token)."""
+    attrs, images = _world_images(recipe.batch_size, recipe.image_size, rng)
     words = int(recipe.word_budgets[rng.integers(len(recipe.word_budgets))])  # one budget a batch: little padding
-    for _ in range(recipe.batch_size):
-        attrs = sample_attributes(rng)
-        images.append(render(attrs, size=recipe.image_size, rng=rng))
+    texts, answers = [], []
+    for a in attrs:
         characteristic = recipe.characteristics[rng.integers(len(recipe.characteristics))]
         name, domain = _class_and_domain(rng, recipe.invented_name_fraction)
-        answer = describe_characteristic(attrs, characteristic, words, rng) + EOS
+        answer = describe_characteristic(a, characteristic, words, rng) + EOS
         texts.append(chat_prompt(processor, build_prompt(name, domain, characteristic, words)) + " " + answer)
         answers.append(answer)
-    batch = processor(images=images, text=texts, padding=True, padding_side="right", return_tensors="pt")
+    # what the processor does to the text: one image token per image feature
+    expanded = [t.replace(IMAGE, IMAGE * _image_tokens(processor)) for t in texts]
+    batch = processor.tokenizer(expanded, padding=True, padding_side="right", return_tensors="pt")
     answer_lengths = [len(ids) for ids in processor.tokenizer(answers, add_special_tokens=False)["input_ids"]]
     labels = torch.full_like(batch["input_ids"], -100)
     for row, (end, length) in enumerate(zip(batch["attention_mask"].sum(1).tolist(), answer_lengths)):
         labels[row, end - length:end] = batch["input_ids"][row, end - length:end]
-    batch["labels"] = labels
-    return batch
+    return {**batch, "labels": labels, "pixel_values": pixel_values(processor, images)}
+
+
+def _image_tokens(processor: LlavaProcessor) -> int:
+    crop = processor.image_processor.crop_size
+    patches = (crop["height"] // processor.patch_size) * (crop["width"] // processor.patch_size)
+    return patches + processor.num_additional_image_tokens - (processor.vision_feature_select_strategy == "default")
+
+
+def _cosine(warmup: int, total: int):
+    def factor(step: int) -> float:
+        if step < warmup:
+            return (step + 1) / warmup
+        return 0.5 * (1.0 + math.cos(math.pi * (step - warmup) / max(1, total - warmup)))
+
+    return factor
+
+
+# --- the two training stages --------------------------------------------------------------------
+
+
+def _attribute_logits(tower: torch.nn.Module, head: torch.nn.Module, pixels: torch.Tensor) -> list[torch.Tensor]:
+    sizes = [len(values) for values in ATTRIBUTES.values()]
+    return list(head(tower(pixel_values=pixels).pooler_output).split(sizes, dim=-1))
+
+
+def _attribute_targets(attrs: Sequence[Attributes]) -> torch.Tensor:
+    return torch.tensor([[values.index(getattr(a, name)) for name, values in ATTRIBUTES.items()] for a in attrs])
+
+
+def pretrain_vision(
+    model: LlavaForConditionalGeneration, processor: LlavaProcessor, recipe: VLMRecipe, progress: bool = True
+) -> dict[str, float]:
+    """Stage 1: train the vision tower to tell every world attribute from its CLS output.
+
+    A linear head per attribute (discarded afterwards) on the pooled CLS token; returns the
+    tower's held-out accuracy per attribute.
+    """
+    tower = model.model.vision_tower
+    device = next(tower.parameters()).device
+    head = torch.nn.Linear(recipe.vision_width, sum(len(v) for v in ATTRIBUTES.values())).to(device)
+    params = [*tower.parameters(), *head.parameters()]
+    optimizer = torch.optim.AdamW(params, lr=recipe.vision_lr, weight_decay=recipe.weight_decay)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, _cosine(recipe.warmup_steps, recipe.vision_steps))
+    rng = np.random.default_rng(recipe.seed + 1)
+    tower.train()
+    bar = tqdm(range(recipe.vision_steps), desc="VLM stage 1: vision tower", disable=not progress)
+    for _ in bar:
+        attrs, images = _world_images(recipe.vision_batch_size, recipe.image_size, rng)
+        targets = _attribute_targets(attrs).to(device)
+        logits = _attribute_logits(tower, head, pixel_values(processor, images).to(device))
+        loss = sum(torch.nn.functional.cross_entropy(out, targets[:, i]) for i, out in enumerate(logits))
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        scheduler.step()
+        bar.set_postfix(loss=f"{loss.item():.2f}")
+    tower.eval()
+    attrs, images = _world_images(512, recipe.image_size, np.random.default_rng(recipe.seed + 20_000))
+    with torch.no_grad():
+        logits = _attribute_logits(tower, head, pixel_values(processor, images).to(device))
+    targets = _attribute_targets(attrs).to(device)
+    return {name: float((out.argmax(-1) == targets[:, i]).float().mean()) for i, (name, out) in
+            enumerate(zip(ATTRIBUTES, logits))}
+
+
+def instruction_tune(
+    model: LlavaForConditionalGeneration, processor: LlavaProcessor, recipe: VLMRecipe, progress: bool = True
+) -> float:
+    """Stage 2: train projector and decoder (tower frozen) to answer caption prompts; returns the final loss."""
+    model.model.vision_tower.requires_grad_(False)
+    device = next(model.parameters()).device
+    params = [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(params, lr=recipe.lr, weight_decay=recipe.weight_decay)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, _cosine(recipe.warmup_steps, recipe.steps))
+    rng = np.random.default_rng(recipe.seed + 2)
+    model.train()
+    losses: list[float] = []
+    bar = tqdm(range(recipe.steps), desc="VLM stage 2: instruction tuning", disable=not progress)
+    for _ in bar:
+        batch = {k: v.to(device) for k, v in _instruction_batch(recipe, processor, rng).items()}
+        loss = model(**batch).loss
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, 1.0)
+        optimizer.step()
+        scheduler.step()
+        losses.append(loss.item())
+        bar.set_postfix(loss=f"{np.mean(losses[-20:]):.3f}")
+    model.eval()
+    model.model.vision_tower.requires_grad_(True)
+    return float(np.mean(losses[-20:]))
+
+
+# --- captions and their quality ----------------------------------------------------------------
 
 
 @torch.no_grad()
@@ -255,9 +367,9 @@ def caption_images(
     model: LlavaForConditionalGeneration, processor: LlavaProcessor, images: Sequence[np.ndarray],
     prompts: Sequence[str], max_new_tokens: int = 80, batch_size: int = 32,
 ) -> list[str]:
-    """Greedy captions for ``images`` (uint8 H×W×3) answering ``prompts`` (one per image), batched."""
+    """Greedy captions of ``images`` (uint8 H×W×3) for ``prompts`` (one per image), in left-padded batches."""
     if len(images) != len(prompts):
-        raise InvalidInputError(f"got {len(images)} images but {len(prompts)} prompts; pass one prompt per image")
+        raise InvalidInputError(f"got {len(images)} images but {len(prompts)} prompts; give one prompt per image")
     processor.tokenizer.padding_side = "left"
     device = next(model.parameters()).device
     captions: list[str] = []
@@ -282,61 +394,41 @@ def mention_rates(captions: Sequence[str], attrs: Sequence[Attributes]) -> dict[
 def evaluate_vlm(
     model: LlavaForConditionalGeneration, processor: LlavaProcessor, recipe: VLMRecipe, seed: int
 ) -> dict[str, dict[str, float]]:
-    """Mention rates on held-out world images (any style) for each characteristic's prompt."""
+    """Per characteristic prompt: mention rates and mean caption length on held-out world images (any style)."""
     rng = np.random.default_rng(seed)
-    attrs = [sample_attributes(rng) for _ in range(recipe.eval_images)]
-    images = [render(a, size=recipe.image_size, rng=rng) for a in attrs]
+    attrs, images = _world_images(recipe.eval_images, recipe.image_size, rng)
     report = {}
     for characteristic in recipe.characteristics:
-        prompts = [build_prompt("object", "world", characteristic, recipe.eval_words)] * len(images)
-        captions = caption_images(model, processor, images, prompts, recipe.max_new_tokens)
+        prompts = [build_prompt(_invented_name(rng), "world", characteristic, recipe.eval_words) for _ in attrs]
+        captions = caption_images(model, processor, list(images), prompts, recipe.max_new_tokens)
         report[characteristic] = mention_rates(captions, attrs)
         report[characteristic]["mean_words"] = float(np.mean([len(re.findall(r"[a-z]+", c)) for c in captions]))
     return report
 
 
 def build_vlm(recipe: VLMRecipe, out_dir: Path, progress: bool = True, device: str | None = None) -> dict:
-    """Train the embedded VLM for ``recipe``, save model and processor into ``out_dir``; return a report."""
+    """Build the embedded VLM for ``recipe`` into ``out_dir`` (``save_pretrained`` folder); return a JSON-able report."""
     start = time.perf_counter()
-    generator = seed_everything(recipe.seed)
-    del generator
-    device_ = resolve_device(device)
-    tokenizer = build_tokenizer(_vocabulary(recipe))
+    seed_everything(recipe.seed)
+    tokenizer = build_tokenizer(world_vocabulary(recipe.seed, recipe.vocab_samples))
     processor = build_processor(recipe, tokenizer)
-    model = build_model(recipe, tokenizer).to(device_)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=recipe.lr, weight_decay=recipe.weight_decay)
-
-    def schedule(step: int) -> float:
-        if step < recipe.warmup_steps:
-            return (step + 1) / recipe.warmup_steps
-        return 0.5 * (1 + math.cos(math.pi * (step - recipe.warmup_steps) / max(1, recipe.steps - recipe.warmup_steps)))
-
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, schedule)
-    rng = np.random.default_rng(recipe.seed)
-    model.train()
-    losses = []
-    bar = tqdm(range(recipe.steps), desc="embedded VLM", disable=not progress)
-    for _ in bar:
-        batch = _training_batch(recipe, processor, rng).to(device_)
-        loss = model(**batch).loss
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        optimizer.step()
-        scheduler.step()
-        losses.append(loss.item())
-        bar.set_postfix(loss=f"{np.mean(losses[-20:]):.3f}")
+    model = build_model(recipe, tokenizer).to(resolve_device(device))
+    vision_accuracy = pretrain_vision(model, processor, recipe, progress)
+    vision_seconds = time.perf_counter() - start
+    final_loss = instruction_tune(model, processor, recipe, progress)
     train_seconds = time.perf_counter() - start
-    model.eval()
     quality = evaluate_vlm(model, processor, recipe, seed=recipe.seed + 10_000)
     out_dir = Path(out_dir)
     model.to("cpu").save_pretrained(out_dir)
     processor.save_pretrained(out_dir)
     return {
         "recipe": asdict(recipe),
-        "build_seconds": round(time.perf_counter() - start, 2),
-        "train_seconds": round(train_seconds, 2),
+        "build_seconds": round(time.perf_counter() - start, 1),
+        "vision_seconds": round(vision_seconds, 1),
+        "train_seconds": round(train_seconds, 1),
         "parameters": sum(p.numel() for p in model.parameters()),
-        "final_loss": float(np.mean(losses[-20:])),
-        "quality": quality,
+        "vocabulary": len(tokenizer),
+        "vision_accuracy": vision_accuracy,
+        "final_loss": final_loss,
+        "captions": quality,
     }

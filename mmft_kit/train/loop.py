@@ -130,7 +130,7 @@ def _save(path: Path, state: _State, model, optimizer, scheduler, scaler, signat
 def _resume(path: Path, model, optimizer, scheduler, scaler, signature: dict) -> _State:
     if not path.is_file():
         return _State()
-    saved = torch.load(path, map_location="cpu", weights_only=False)
+    saved = torch.load(path, map_location="cpu", weights_only=True)
     if saved["signature"] != signature:
         differs = sorted(k for k in set(signature) | set(saved["signature"])
                          if signature.get(k) != saved["signature"].get(k))

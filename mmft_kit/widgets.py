@@ -1,0 +1,180 @@
+"""ipywidgets previews for the notebooks: controls wired to :mod:`mmft_kit.viz`, no logic of their own.
+
+Every preview is a :class:`LivePreview`: a few controls and a ``render`` function of their
+values. Changing a control calls ``render`` again and shows its result (a figure, or an object
+that displays itself) in the preview's output area; the last result stays in ``.result``, so a
+test can set ``control.value`` and look at what changed, without a browser or a kernel.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Callable, Mapping, Sequence
+
+import ipywidgets as widgets
+import matplotlib.pyplot as plt
+from IPython.display import clear_output, display
+from matplotlib.figure import Figure
+
+from . import viz
+from .errors import MMFTKitError
+from .io import atomic_write_text
+
+_WIDE = widgets.Layout(width="95%")
+
+
+class LivePreview:
+    """Controls plus an output area that shows ``render(**values)`` after every change.
+
+    ``render`` errors of the kit (a bad template while typing, an unreadable data set) are
+    shown as text and kept in ``.error`` instead of breaking the preview.
+    """
+
+    def __init__(self, controls: Mapping[str, widgets.ValueWidget], render: Callable[..., Any],
+                 extras: Sequence[widgets.Widget] = ()) -> None:
+        self.controls = dict(controls)
+        self.render = render
+        self.extras = list(extras)
+        self.output = widgets.Output()
+        self.result: Any = None
+        self.error: str | None = None
+        self.renders = 0
+        for control in self.controls.values():
+            control.observe(self._changed, names="value")
+        self.refresh()
+
+    def values(self) -> dict[str, Any]:
+        """The controls' current values by name."""
+        return {name: control.value for name, control in self.controls.items()}
+
+    def refresh(self) -> None:
+        """Render with the current values and show the result."""
+        try:
+            self.result, self.error = self.render(**self.values()), None
+        except MMFTKitError as exc:
+            self.result, self.error = None, str(exc)
+        self.renders += 1
+        with self.output:
+            clear_output(wait=True)
+            if self.error is not None:
+                print(f"error: {self.error}")
+            else:
+                display(self.result)
+        figure = self.result if isinstance(self.result, Figure) else getattr(self.result, "figure", None)
+        if isinstance(figure, Figure):
+            plt.close(figure)
+
+    def _changed(self, change: dict) -> None:
+        self.refresh()
+
+    @property
+    def widget(self) -> widgets.Widget:
+        """Controls above the output area."""
+        return widgets.VBox([*self.controls.values(), *self.extras, self.output])
+
+    def _ipython_display_(self) -> None:
+        display(self.widget)
+
+
+def _blank_to_none(text: str) -> str | None:
+    return text.strip() or None
+
+
+def prompt_designer(captioner, dataset: str = "glyphs", characteristic: str = "visual", words: int = 50,
+                    template: str | None = None, domain: str | None = None, class_name: str | None = None,
+                    samples: int = 4, seed: int = 0, root: str | None = None,
+                    save_to: str | Path | None = None) -> LivePreview:
+    """Edit the caption prompt and see, for sample images of any registry data set, the captions
+    ``captioner`` writes with their length and generation time (:func:`mmft_kit.viz.caption_preview`).
+
+    Controls: data set, template, characteristic, words, domain (blank: the data set's), class
+    (blank: each image's own), samples. With ``save_to``, a button saves the template there.
+    """
+    from .captions import load_library, resolve_template
+    from .data import list_datasets
+    from .train.data import load_split
+
+    names = list(dict.fromkeys([dataset, *list_datasets()]))
+    classes = load_split(dataset, root, "train").classnames
+    controls = {
+        "dataset": widgets.Dropdown(options=names, value=dataset, description="data set"),
+        "template": widgets.Textarea(value=resolve_template(template), description="template", layout=_WIDE,
+                                     continuous_update=False, rows=3),
+        "characteristic": widgets.Combobox(value=characteristic, options=list(load_library().characteristics),
+                                           description="characteristic", ensure_option=False, continuous_update=False),
+        "words": widgets.IntSlider(value=words, min=5, max=120, step=5, description="words", continuous_update=False),
+        "domain": widgets.Text(value=domain or "", placeholder="(the data set's)", description="domain", continuous_update=False),
+        "class_name": widgets.Combobox(value=class_name or "", options=list(classes), placeholder="(each image's own)",
+                                       description="class", ensure_option=False, continuous_update=False),
+        "samples": widgets.IntSlider(value=samples, min=1, max=8, description="samples", continuous_update=False),
+    }
+
+    def new_classes(change: dict) -> None:
+        try:
+            controls["class_name"].options = list(load_split(change["new"], root, "train").classnames)
+        except MMFTKitError:
+            controls["class_name"].options = []
+
+    controls["dataset"].observe(new_classes, names="value")
+
+    def render(dataset, template, characteristic, words, domain, class_name, samples):
+        return viz.caption_preview(dataset, captioner, [characteristic.strip() or "visual"], samples=samples,
+                                   seed=seed, words=words, template=template, domain=_blank_to_none(domain),
+                                   class_name=_blank_to_none(class_name), root=root)
+
+    extras = []
+    if save_to is not None:
+        button, status = widgets.Button(description="save template"), widgets.Label()
+
+        def save(_button) -> None:
+            atomic_write_text(save_to, controls["template"].value.strip() + "\n")
+            status.value = f"saved to {save_to}"
+
+        button.on_click(save)
+        extras = [widgets.HBox([button, status])]
+    return LivePreview(controls, render, extras)
+
+
+def caption_browser(dataset, indices: Sequence[int], captions: Sequence[Mapping[str, str]]) -> LivePreview:
+    """Step through images of ``dataset`` (at ``indices``) with their captions (characteristic → caption)."""
+    from .captions.generate import dataset_image, dataset_info, dataset_label
+
+    classnames = dataset_info(dataset)[0]
+    slider = widgets.IntSlider(value=0, min=0, max=len(indices) - 1, description="image")
+
+    def render(position: int) -> Figure:
+        index = indices[position]
+        text = "\n".join(f"[{name}] {caption}" for name, caption in captions[position].items())
+        title = f"#{index}: {classnames[dataset_label(dataset, index)]}"
+        return viz.caption_grid([dataset_image(dataset, index)], [text], titles=[title], width=70)
+
+    return LivePreview({"position": slider}, render)
+
+
+def choice_preview(options: Sequence[str], render: Callable[[str], Any], description: str = "show") -> LivePreview:
+    """A drop-down of ``options``; shows ``render(option)``."""
+    control = widgets.Dropdown(options=list(options), value=options[0], description=description)
+    return LivePreview({"option": control}, lambda option: render(option))
+
+
+def class_picker(views: Mapping[str, viz.EmbeddingView], classnames: Sequence[str], projections: Sequence[str],
+                 seed: int = 0) -> LivePreview:
+    """Pick classes and a projection; shows :func:`mmft_kit.viz.embedding_figure` of ``views``."""
+    controls = {
+        "classes": widgets.SelectMultiple(options=list(classnames), value=tuple(classnames), description="classes",
+                                          rows=min(8, len(classnames))),
+        "method": widgets.Dropdown(options=list(projections), value=projections[0], description="projection"),
+    }
+    return LivePreview(controls, lambda classes, method: viz.embedding_figure(views, classnames, method,
+                                                                              list(classes), seed))
+
+
+def gate_explorer(model, task, source, k: int, count: int = 4) -> LivePreview:
+    """Slide the number of replaced patches ``k`` and the first sample; shows :func:`mmft_kit.viz.gate_figure`."""
+    max_k = min(model.embedder.num_tokens, model.source_embedder.num_tokens)
+    last = max(0, min(len(task.x_val), len(source.images)) - count)
+    controls = {
+        "k": widgets.IntSlider(value=min(k, max_k), min=0, max=max_k, description="k", continuous_update=False),
+        "start": widgets.IntSlider(value=0, min=0, max=last, description="first sample", continuous_update=False),
+    }
+    return LivePreview(controls, lambda k, start: viz.gate_figure(viz.gate_view(model, task, source, k, count, start)))

@@ -1,0 +1,56 @@
+"""The few-shot benchmark script: its statistics, and one tiny end-to-end invocation."""
+
+from __future__ import annotations
+
+import csv
+import importlib.util
+from pathlib import Path
+
+import pytest
+import torch
+
+SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "few_shot.py"
+
+
+@pytest.fixture(scope="module")
+def bench():
+    spec = importlib.util.spec_from_file_location("few_shot_benchmark", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _rows(values: dict[tuple[str, str, int], list[float]]) -> list[dict]:
+    return [{"dataset": d, "method": m, "shots": s, "seed": seed, "accuracy": a}
+            for (d, m, s), accs in values.items() for seed, a in enumerate(accs)]
+
+
+def test_mean_and_standard_error(bench):
+    assert bench.mean_se([0.5]) == (0.5, 0.0)
+    mean, se = bench.mean_se([0.2, 0.4, 0.6])
+    assert mean == pytest.approx(0.4) and se == pytest.approx(0.2 / 3**0.5)
+
+
+def test_comparison_counts_wins_and_names_losses(bench):
+    table = bench.cells(_rows({
+        ("a", "mmft", 1): [0.9, 0.9, 0.9], ("a", "flyp", 1): [0.5, 0.5, 0.5],
+        ("b", "mmft", 1): [0.4, 0.5, 0.6], ("b", "flyp", 1): [0.45, 0.55, 0.65],
+    }))
+    text = bench.comparison(table, ["a", "b"], [1], "flyp")
+    assert "higher mean in 1 of 2" in text and "(1 by more than 2 combined standard errors)" in text
+    assert "lower in 1 (0 clearly)" in text and text.endswith("Lower in: b/1.")
+
+
+def test_a_tiny_benchmark_writes_its_results(bench, tmp_path):
+    threads = torch.get_num_threads()
+    bench.main(["--model", "embedded:ci", "--captioner", "label", "--datasets", "glyphs", "--methods", "flyp",
+                "zeroshot", "--shots", "1", "--seeds", "0", "1", "--epochs", "1", "--workers", "1", "--out",
+                str(tmp_path)])
+    torch.set_num_threads(threads)
+    with open(tmp_path / "few_shot.csv") as handle:
+        rows = list(csv.DictReader(handle))
+    assert list(rows[0]) == ["dataset", "method", "shots", "seed", "accuracy"] and len(rows) == 4
+    assert all(0.0 <= float(r["accuracy"]) <= 1.0 for r in rows)
+    markdown = (tmp_path / "few_shot.md").read_text()
+    assert "| shots | flyp | zeroshot |" in markdown and "### glyphs" in markdown
+    assert (tmp_path / "few_shot.png").read_bytes()[:4] == b"\x89PNG"
