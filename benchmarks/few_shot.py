@@ -340,7 +340,9 @@ def markdown(args, rows: list[dict], hparams: dict, source: str, val_means: dict
             for m in methods if m in TRAINED) + f"; {source}",
         f"- Runtime: {timing['total']:.0f} s wall in total ({timing['captions']:.0f} s captioning, "
         f"{timing['runs']:.0f} s for {len(rows)} runs) on {args.workers} worker process(es) × {args.threads} "
-        f"thread(s); {platform.processor() or platform.machine()}, {os.cpu_count()} logical CPUs", "",
+        f"thread(s); {platform.processor() or platform.machine()}, {os.cpu_count()} logical CPUs; mean seconds "
+        "per run: " + ", ".join(f"{m} {np.mean([r['seconds'] for r in rows if r['method'] == m]):.1f}"
+                                for m in methods), "",
         "## Verdict", "",
     ]
     for other in ("flyp", "flyp_ens", "ce", "zeroshot"):

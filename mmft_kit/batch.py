@@ -89,7 +89,7 @@ def load_grid(path: str | os.PathLike) -> Grid:
 
 
 def parse_value(text: str) -> Any:
-    """A command-line value read as YAML: ``4`` → 4, ``true`` → True, ``[0, 1]`` → [0, 1], ``glyphs`` → 'glyphs'."""
+    """A command-line value read as YAML: ``4`` → 4, ``true`` → True, ``[0, 1]`` → a list, ``glyphs`` → text."""
     try:
         return yaml.safe_load(text)
     except yaml.YAMLError:
@@ -161,7 +161,7 @@ def plan(notebooks: Sequence[Path], grid: Grid, folder: Path) -> list[Point]:
                 continue
             seen.append(own)
             varying = {k: v for k, v in own.items() if k in grid.axes}
-            label = f"{len(seen) - 1:02d}-{_slug(varying)}" if grid.axes else "default"
+            label = f"{len(seen) - 1:02d}-{_slug(varying)}" if varying else "default"
             target = folder / notebook.stem / label
             points.append(Point(notebook, label, {**own, "output_dir": str(target.resolve())}, varying, target))
     return points
@@ -270,6 +270,17 @@ def csv_text(table: Sequence[Mapping[str, Any]]) -> str:
     return buffer.getvalue()
 
 
+def tables_markdown(table: Sequence[Mapping[str, Any]]) -> str:
+    """One Markdown table per notebook (each with its own metric columns), under a heading each."""
+    from .viz import markdown_table
+
+    parts = []
+    for notebook in dict.fromkeys(row["notebook"] for row in table):
+        own = [{k: v for k, v in row.items() if k != "notebook"} for row in table if row["notebook"] == notebook]
+        parts += [f"### {notebook}", "", markdown_table(own), ""]
+    return "\n".join(parts)
+
+
 def _figures_markdown(outcomes: Sequence[Outcome], folder: Path) -> list[str]:
     lines = []
     for o in outcomes:
@@ -284,15 +295,15 @@ def _figures_markdown(outcomes: Sequence[Outcome], folder: Path) -> list[str]:
 
 
 def write_results(report: BatchReport) -> None:
-    """``results.csv``, ``results.md``, ``batch.json`` and ``summary.md`` in the batch folder."""
-    from .viz import markdown_table
-
+    """``results.csv`` (one row per point), ``results.md`` (a table per notebook), ``batch.json`` and
+    ``summary.md`` (the tables, the failures and the figures) in the batch folder."""
     table = rows(report.outcomes)
+    tables = tables_markdown(table)
     atomic_write_text(report.folder / RESULTS_CSV, csv_text(table))
-    atomic_write_text(report.folder / RESULTS_MD, markdown_table(table) + "\n")
-    atomic_write_json(report.folder / RECORD_JSON, {"name": report.name, "outcomes": [asdict(o) for o in report.outcomes]})
-    lines = [f"# Batch `{report.name}`", "", report.summary_line().split(";")[0] + ".", "", "## Results", "",
-             markdown_table(table), ""]
+    atomic_write_text(report.folder / RESULTS_MD, tables)
+    atomic_write_json(report.folder / RECORD_JSON,
+                      {"name": report.name, "outcomes": [asdict(o) for o in report.outcomes]})
+    lines = [f"# Batch `{report.name}`", "", report.summary_line().split(";")[0] + ".", "", "## Results", "", tables]
     if report.failed:
         lines += ["## Failures", ""]
         lines += [f"- **{o.notebook} {o.label}**: {o.error} — see `{Path(o.folder).name}/{o.notebook}.ipynb`"

@@ -80,6 +80,7 @@ SPECS: dict[str, Spec | Callable[[], Spec]] = {
     "dataset": Spec("str"),
     "root": Spec("str", optional=True),
     "clip": Spec("str"),
+    "pretrained": Spec("str", optional=True),
     "captioner": Spec("str"),
     "template": Spec("str", optional=True),
     "characteristic": Spec("str"),
@@ -243,17 +244,21 @@ def _check_embedded(name: str, kind: str) -> bool:
     return True
 
 
-def check_clip(name: str) -> None:
-    """Raise ModelNotAvailableError unless ``name`` can name a CLIP for :func:`mmft_kit.models.load_clip`.
+def check_clip(name: str, pretrained: str | None = None) -> None:
+    """Raise ModelNotAvailableError unless ``name`` (with ``pretrained``) can name a CLIP for
+    :func:`mmft_kit.models.load_clip`.
 
     Accepted: ``embedded`` / ``embedded:SIZE``, an open_clip model folder, ``local-dir:FOLDER``,
-    ``hf-hub:ORG/REPO`` and open_clip model names (whose weights are checked when loaded).
+    ``hf-hub:ORG/REPO``, and open_clip model names with ``pretrained`` one of their tags or a
+    checkpoint file (whether a tag's weights can be had offline shows when they are loaded).
     """
-    if _check_embedded(name, "clip") or name.startswith("hf-hub:"):
-        return
     folder = name.removeprefix("local-dir:")
-    if Path(folder).expanduser().is_dir() or name.startswith("local-dir:"):
-        if not (Path(folder).expanduser() / "open_clip_config.json").is_file():
+    if _check_embedded(name, "clip") or name.startswith("hf-hub:") or Path(folder).expanduser().is_dir() \
+            or name.startswith("local-dir:"):
+        if pretrained is not None:
+            raise ModelNotAvailableError(f"pretrained={pretrained!r} applies to open_clip model names, not to {name!r}")
+        if not _check_embedded(name, "clip") and not name.startswith("hf-hub:") \
+                and not (Path(folder).expanduser() / "open_clip_config.json").is_file():
             raise ModelNotAvailableError(f"{folder!r} is no open_clip model folder (no open_clip_config.json in it)")
         return
     import open_clip
@@ -265,6 +270,10 @@ def check_clip(name: str) -> None:
             f"unknown CLIP model {name!r}" + (f"; did you mean {close}?" if close else "")
             + ". Give 'embedded' (the kit's CLIP), 'embedded:ci', an open_clip model name or a model folder."
         )
+    tags = open_clip.list_pretrained_tags_by_model(name)
+    if pretrained is not None and pretrained not in tags and not Path(pretrained).expanduser().is_file():
+        raise ModelNotAvailableError(
+            f"pretrained={pretrained!r} is neither a tag of {name} ({tags}) nor a checkpoint file")
 
 
 def check_captioner(name: str) -> None:
@@ -295,7 +304,7 @@ def _cross_check(p: dict[str, Any]) -> None:
     if "dataset" in p:
         check_dataset(p["dataset"], p.get("root"))
     if "clip" in p:
-        check_clip(p["clip"])
+        check_clip(p["clip"], p.get("pretrained"))
     if "body" in p and p["body"] != "tiny-random":
         check_clip(p["body"])
     if "captioner" in p:
@@ -321,9 +330,10 @@ def _cross_check(p: dict[str, Any]) -> None:
 def check_parameters(notebook: str | None = None, **values: Any) -> SimpleNamespace:
     """Check the parameters of ``notebook`` given by name; return them converted, as attributes.
 
-    Specs come from :data:`SPECS`, with the notebook's own from :data:`NOTEBOOK_SPECS`. Types and ranges are checked first (all problems in one message), then the data set, the
-    models, the template, the shots against the class sizes and the named classes.
-    Raises InvalidInputError, DatasetNotFoundError or ModelNotAvailableError with a readable message.
+    Specs come from :data:`SPECS`, with the notebook's own from :data:`NOTEBOOK_SPECS`. Types and
+    ranges are checked first (all problems in one message), then the data set, the models, the
+    template, the shots against the class sizes and the named classes. Raises InvalidInputError,
+    DatasetNotFoundError or ModelNotAvailableError with a readable message.
     """
     checked = _type_check(values, notebook)
     _cross_check(checked)
@@ -345,20 +355,37 @@ def _line_bar_class() -> type:
     from tqdm.std import tqdm as std_tqdm
 
     class LineTqdm(std_tqdm):
-        """A text bar printing whole lines: at most one every ``mininterval`` seconds, and the last one."""
+        """A text bar printing whole lines: the first, then at most one every ``mininterval`` seconds
+        (also when the caller refreshes more often, e.g. through ``set_postfix``), and the last one."""
 
         def __init__(self, *args: Any, **kwargs: Any) -> None:
             kwargs.setdefault("mininterval", HEADLESS_MIN_INTERVAL)
             kwargs.setdefault("ascii", True)
             self._lines = kwargs.pop("file", None) or sys.stdout
+            self._last_line: float | None = None
+            self._ended = False
             super().__init__(*args, file=_Discard(), **kwargs)
 
         def display(self, msg: str | None = None, pos: int | None = None) -> bool:
-            text = (self.__str__() if msg is None else msg).strip()
-            if text:
-                self._lines.write(text + "\n")
-                self._lines.flush()
+            if self._ended or (msg is not None and not msg.strip()):
+                return True  # done, or tqdm clearing a bar that does not stay: nothing to clear here
+            ended = self.total is not None and self.n >= self.total
+            now = time.monotonic()
+            due = self._last_line is None or now - self._last_line >= self.mininterval
+            if (ended and not self._ended) or (not ended and due):
+                self._write(self.__str__() if msg is None else msg)
+                self._last_line, self._ended = now, ended
             return True
+
+        def close(self) -> None:
+            if not self.disable and not self._ended and self._last_line is not None:
+                self._write(self.__str__())  # the last state, also of bars without a total or left early
+                self._ended = True
+            super().close()
+
+        def _write(self, line: str) -> None:
+            self._lines.write(line.strip() + "\n")
+            self._lines.flush()
 
     return LineTqdm
 
@@ -403,7 +430,7 @@ class NotebookRun:
         """A file in the output folder."""
         return self.output_dir / name
 
-    def show(self, figure, name: str, display: bool = True) -> Path:
+    def show(self, figure, name: str, display: bool = True) -> None:
         """Save ``figure`` as ``NAME.png`` in the output folder, display it (unless told not to), close it."""
         import matplotlib.pyplot as plt
 
@@ -418,10 +445,10 @@ class NotebookRun:
                 show(figure)
         finally:
             plt.close(figure)
-        return path
 
-    def finish(self, metrics: Mapping[str, Any], details: Mapping[str, Any] | None = None) -> dict:
-        """Write the headline ``metrics`` (flat name → number or text) and ``details`` to METRICS_NAME."""
+    def finish(self, metrics: Mapping[str, Any], details: Mapping[str, Any] | None = None) -> None:
+        """Write the headline ``metrics`` (flat name → number or text) and ``details`` to METRICS_NAME,
+        and print the headline."""
         record = {
             "notebook": self.name,
             "parameters": vars(self.params),
@@ -431,7 +458,10 @@ class NotebookRun:
             "seconds": round(time.perf_counter() - self.started, 2),
         }
         atomic_write_json(self.path(METRICS_NAME), record)
-        return record
+        print(f"{self.name}: {len(record['metrics'])} metrics and {len(self.figures)} figures in {self.output_dir} "
+              f"({record['seconds']:.0f} s)")
+        for key, value in record["metrics"].items():
+            print(f"  {key}: {value:.4f}" if isinstance(value, float) else f"  {key}: {value}")
 
 
 def environment_line() -> str:

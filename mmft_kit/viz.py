@@ -119,10 +119,11 @@ def caption_grid(images: Sequence[Any], texts: Sequence[str], titles: Sequence[s
         raise InvalidInputError("no images to draw")
     ncols = ncols or min(len(images), 4)
     nrows = -(-len(images) // ncols)
-    wrapped = [textwrap.fill(t, width) for t in texts]
+    wrapped = ["\n".join(textwrap.fill(line, width) for line in t.splitlines()) for t in texts]
     text_lines = max(w.count("\n") + 1 for w in wrapped)
     cell_h = 2.2 + 0.16 * text_lines
-    fig, axes = plt.subplots(nrows, ncols, figsize=(2.8 * ncols, cell_h * nrows), squeeze=False)
+    cell_w = max(2.8, 0.075 * width + 0.4)  # room for `width` monospace characters at 7 pt
+    fig, axes = plt.subplots(nrows, ncols, figsize=(cell_w * ncols, cell_h * nrows), squeeze=False)
     for ax in axes.flat:
         ax.axis("off")
     for i, (image, text) in enumerate(zip(images, wrapped)):
@@ -135,7 +136,7 @@ def caption_grid(images: Sequence[Any], texts: Sequence[str], titles: Sequence[s
         for r, label in enumerate(row_labels[:nrows]):
             axes[r, 0].text(-0.12, 0.5, label, transform=axes[r, 0].transAxes, rotation=90, ha="right",
                             va="center", fontsize=10, weight="bold")
-    fig.subplots_adjust(hspace=0.25 + 0.06 * text_lines, wspace=0.1)
+    fig.subplots_adjust(hspace=0.25 + 0.06 * text_lines, wspace=0.2)
     return fig
 
 
@@ -318,17 +319,18 @@ def caption_figure(records: Sequence[CaptionRecord], matched: np.ndarray | None 
     stats = [row for row in caption_statistics(records) if row["characteristic"] != "all"]
     panels = 3 if matched is not None else 2
     fig, axes = plt.subplots(1, panels, figsize=(4.2 * panels, 3.2))
+    edges = np.histogram_bin_edges([len(r.caption.split()) for r in records], bins=15)
     for row in stats:
         lengths = [len(r.caption.split()) for r in records if r.characteristic == row["characteristic"]]
-        axes[0].hist(lengths, bins=15, alpha=0.6, label=row["characteristic"])
+        axes[0].hist(lengths, bins=edges, alpha=0.6, label=row["characteristic"])
     axes[0].set(title="caption length", xlabel="words", ylabel="captions")
     axes[0].legend(fontsize=8)
     x = np.arange(len(stats))
     axes[1].bar(x - 0.2, [r["class_name_rate"] for r in stats], 0.4, label="names the class")
     axes[1].bar(x + 0.2, [r["characteristic_word_rate"] for r in stats], 0.4, label="uses its characteristic's words")
     axes[1].set_xticks(x, [r["characteristic"] for r in stats])
-    axes[1].set(title="what captions mention", ylabel="share of captions", ylim=(0, 1.05))
-    axes[1].legend(fontsize=8)
+    axes[1].set(title="what captions mention", ylabel="share of captions", ylim=(0, 1.3))
+    axes[1].legend(fontsize=8, loc="upper center")
     if matched is not None:
         bins = np.linspace(min(matched.min(), shuffled.min()), max(matched.max(), shuffled.max()), 20)
         axes[2].hist(matched, bins=bins, alpha=0.6, label=f"own image ({matched.mean():.3f})")
@@ -483,10 +485,13 @@ def project(points: np.ndarray, method: str = "pca", seed: int = 0) -> np.ndarra
         return PCA(n_components=2, random_state=seed).fit_transform(points)
     if method == "tsne":
         from sklearn.manifold import TSNE
+        from threadpoolctl import threadpool_limits
 
         perplexity = float(min(30.0, max(2.0, (len(points) - 1) / 3)))
-        return TSNE(n_components=2, perplexity=perplexity, metric="cosine", init="pca",
-                    random_state=seed).fit_transform(points)
+        # one OpenMP thread: on a busy machine more threads spin-wait and run ten times slower
+        with threadpool_limits(1, user_api="openmp"):
+            return TSNE(n_components=2, perplexity=perplexity, metric="cosine", init="pca",
+                        random_state=seed).fit_transform(points)
     if method == "umap":
         import umap
 
@@ -507,7 +512,7 @@ def embedding_figure(views: Mapping[str, EmbeddingView], classnames: Sequence[st
                      classes: Sequence[str] | None = None, seed: int = 0) -> Figure:
     """One panel per view: images (dots), texts (triangles) and prototypes (stars) projected together,
     coloured by class; ``classes`` keeps only those classes. Each panel's title gives its silhouette."""
-    keep = [classnames.index(c) for c in classes] if classes else list(range(len(classnames)))
+    keep = [classnames.index(c) for c in classes] if classes is not None else list(range(len(classnames)))
     if not keep:
         raise InvalidInputError("pick at least one class")
     fig, axes = plt.subplots(1, len(views), figsize=(4.6 * len(views), 4.2), squeeze=False)
@@ -540,7 +545,8 @@ def embedding_figure(views: Mapping[str, EmbeddingView], classnames: Sequence[st
 
 # -- PaRe -------------------------------------------------------------------------------------------
 def pare_curves(runs: Mapping[str, Any]) -> Figure:
-    """Per run (``RunResult`` of :func:`mmft_kit.pare.fit`): λ = k / N, training loss and validation metric per epoch."""
+    """Per run (a ``RunResult`` of :func:`mmft_kit.pare.fit`): λ = k / N, training loss and validation metric
+    per epoch."""
     fig, axes = plt.subplots(1, 3, figsize=(13, 3.3))
     metric = "metric"
     for label, run in runs.items():

@@ -13,11 +13,12 @@ import hashlib
 import inspect
 import json
 import os
+import shutil
 from dataclasses import asdict
 from pathlib import Path
 from typing import Callable
 
-from filelock import FileLock
+from filelock import FileLock, Timeout
 
 from .errors import InvalidInputError
 from .io import atomic_directory, atomic_write_json
@@ -51,7 +52,23 @@ def _ensure(kind: str, size: str, recipes: dict, builder: Callable, force: bool,
         with atomic_directory(folder) as tmp:
             report = builder(recipe, tmp, progress=progress)
             atomic_write_json(tmp / REPORT_NAME, report)
+    _remove_stale(folder)
     return folder
+
+
+def _remove_stale(current: Path) -> None:
+    """Delete builds of the same kind and size made from an older recipe (none in use by another process)."""
+    prefix = current.name.rsplit("-", 1)[0] + "-"
+    for other in current.parent.glob(prefix + "*"):
+        if other == current or not other.is_dir() or other.name.startswith("."):
+            continue
+        lock = FileLock(str(other) + ".lock")
+        try:
+            with lock.acquire(timeout=0):
+                shutil.rmtree(other, ignore_errors=True)
+        except Timeout:
+            continue
+        Path(str(other) + ".lock").unlink(missing_ok=True)
 
 
 def ensure_clip(size: str = "default", force: bool = False, progress: bool = True) -> Path:

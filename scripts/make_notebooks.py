@@ -67,11 +67,13 @@ QUICKSTART = [
     params("""
     dataset = "glyphs"        # a registry data set: glyphs, critters, tiles, badges (world tasks), digits, or a folder
     clip = "embedded"         # the CLIP to fine-tune: "embedded" (the kit's), "embedded:ci" (tiny), an open_clip name
-    captioner = "embedded"    # who writes the captions: "embedded" (the kit's VLM), "embedded:ci", "label", a model folder
+    pretrained = None         # weights of an open_clip model: a tag such as "openai", or a checkpoint file
+    captioner = "embedded"    # who writes captions: "embedded" (the kit's VLM), "embedded:ci", "label", a model folder
     shots = 4                 # training images per class
     seeds = [0]               # one few-shot draw and run per seed
     epochs = 12               # fine-tuning epochs (the best validation epoch is kept)
     lr = 1e-4                 # learning rate (the small embedded models like 1e-4; the paper uses 1e-5 on ViT-B/32)
+    caption_store = None      # None: the kit's shared caption store for this data set and captioner
     output_dir = "runs/00_quickstart"
     interactive = False       # no widgets in this notebook
     """),
@@ -82,8 +84,9 @@ QUICKSTART = [
     code("""
     from mmft_kit.notebook_params import start_notebook
 
-    nb = start_notebook("00_quickstart", dataset=dataset, clip=clip, captioner=captioner, shots=shots, seeds=seeds,
-                        epochs=epochs, lr=lr, output_dir=output_dir, interactive=interactive)
+    nb = start_notebook("00_quickstart", dataset=dataset, clip=clip, pretrained=pretrained, captioner=captioner,
+                        shots=shots, seeds=seeds, epochs=epochs, lr=lr, caption_store=caption_store,
+                        output_dir=output_dir, interactive=interactive)
     p = nb.params
     """),
     md("""
@@ -96,29 +99,32 @@ QUICKSTART = [
     from dataclasses import replace
 
     from mmft_kit import viz
-    from mmft_kit.train import TrainConfig, load_run_data
+    from mmft_kit.train import TrainConfig, load_run_data, store_path
 
     config = TrainConfig(method="mmft", dataset=p.dataset, shots=p.shots, seed=p.seeds[0], model=p.clip,
-                         captioner=p.captioner, caption_store=str(nb.path("captions.jsonl")), make_captions=True,
-                         epochs=p.epochs, lr=p.lr, batch_size=32)
+                         pretrained=p.pretrained, captioner=p.captioner, caption_store=p.caption_store,
+                         make_captions=True, epochs=p.epochs, lr=p.lr, batch_size=32)
     data = load_run_data(config)
     print(f"{len(data.classnames)} classes of {data.domain}: {', '.join(data.classnames)}")
-    print(f"train: {len(data.few_shot)} images ({p.shots} per class); validation: {len(data.val)}; test: {len(data.test)}")
+    print(f"train: {len(data.few_shot)} images ({p.shots} per class); validation: {len(data.val)}; "
+          f"test: {len(data.test)}")
     """),
     md("""
     ## 2 · Caption every training image
 
     The captioner gets one prompt per image and characteristic (visual, shape and texture by default).
     Captions go to a caption store: a JSONL file keyed by the image's content and the prompt, so they
-    are made once and reused by every later run.
+    are made once and reused by every later run (the kit keeps one store per data set and captioner;
+    a second run of this notebook finds its captions there).
     """),
     code("""
     from mmft_kit.captions import build_prompt, caption_dataset, captions_for_dataset, load_captioner
 
     print("prompt for the first image:", build_prompt(data.classnames[data.few_shot.targets[0]], data.domain, "visual"))
-    report = caption_dataset(data.few_shot, load_captioner(p.captioner), config.caption_store)
+    store = store_path(config)
+    report = caption_dataset(data.few_shot, load_captioner(p.captioner), store)
     print(report.summary())
-    captions = captions_for_dataset(data.few_shot, config.caption_store)
+    captions = captions_for_dataset(data.few_shot, store)
     viz.table([{"class": data.classnames[data.few_shot.targets[i]], "captions of one image": " / ".join(captions[i])}
                for i in viz.sample_indices(data.few_shot, len(data.classnames))])
     """),
@@ -309,10 +315,11 @@ SYNTHETIC_CAPTIONS = [
     dataset = "glyphs"
     captioner = "embedded"
     clip = "embedded"                                # scores image-caption agreement
+    pretrained = None                                # weights of an open_clip model: a tag such as "openai"
     template = None                                  # None: the paper's; or e.g. "runs/01_prompt_design/template.txt"
     characteristics = ["visual", "shape", "texture"] # one caption per image and characteristic
     words = 50
-    limit = 96                                       # caption the first N train images (None: all of them)
+    limit = 48                                       # caption the first N train images (None: all of them)
     caption_store = None                             # None: the kit's shared store (03 finds it), or one in output_dir
     samples = 6                                      # images to browse
     seed = 0
@@ -323,9 +330,10 @@ SYNTHETIC_CAPTIONS = [
     code("""
     from mmft_kit.notebook_params import start_notebook
 
-    nb = start_notebook("02_synthetic_captions", dataset=dataset, captioner=captioner, clip=clip, template=template,
-                        characteristics=characteristics, words=words, limit=limit, caption_store=caption_store,
-                        samples=samples, seed=seed, output_dir=output_dir, interactive=interactive)
+    nb = start_notebook("02_synthetic_captions", dataset=dataset, captioner=captioner, clip=clip, pretrained=pretrained,
+                        template=template, characteristics=characteristics, words=words, limit=limit,
+                        caption_store=caption_store, samples=samples, seed=seed, output_dir=output_dir,
+                        interactive=interactive)
     p = nb.params
     """),
     md("""
@@ -364,9 +372,9 @@ SYNTHETIC_CAPTIONS = [
     shown = viz.sample_indices(images, p.samples, p.seed)
     if p.interactive:
         display(widgets.caption_browser(images, shown, [dict(zip(p.characteristics, captions[i])) for i in shown]))
-    figure = viz.caption_grid([images[i][0] for i in shown],
-                              ["\\n".join(f"[{c}] {text}" for c, text in zip(p.characteristics, captions[i])) for i in shown],
-                              titles=[train.classnames[images[i][1]] for i in shown], ncols=3, width=46)
+    texts = ["\\n".join(f"[{c}] {text}" for c, text in zip(p.characteristics, captions[i])) for i in shown]
+    titles = [train.classnames[images[i][1]] for i in shown]
+    figure = viz.caption_grid([images[i][0] for i in shown], texts, titles=titles, ncols=3, width=46)
     nb.show(figure, "browse", display=not p.interactive)
     """),
     md("""
@@ -383,7 +391,7 @@ SYNTHETIC_CAPTIONS = [
     code("""
     from mmft_kit.models import load_clip
 
-    model, preprocess, tokenizer = load_clip(p.clip)
+    model, preprocess, tokenizer = load_clip(p.clip, p.pretrained)
     matched, shuffled = viz.clip_scores(model, preprocess, tokenizer, [images[r.index][0] for r in records],
                                         [r.caption for r in records], seed=p.seed)
     statistics = viz.caption_statistics(records, matched)
@@ -426,6 +434,7 @@ FEW_SHOT = [
     params("""
     dataset = "glyphs"
     clip = "embedded"
+    pretrained = None         # weights of an open_clip model: a tag such as "openai", or a checkpoint file
     captioner = "embedded"
     methods = ["zeroshot", "flyp", "flyp_ens", "ce", "mmft"]
     shots = 4
@@ -442,9 +451,9 @@ FEW_SHOT = [
     code("""
     from mmft_kit.notebook_params import start_notebook
 
-    nb = start_notebook("03_few_shot_finetuning", dataset=dataset, clip=clip, captioner=captioner, methods=methods,
-                        shots=shots, seeds=seeds, epochs=epochs, lr=lr, batch_size=batch_size,
-                        caption_store=caption_store, template=template, output_dir=output_dir,
+    nb = start_notebook("03_few_shot_finetuning", dataset=dataset, clip=clip, pretrained=pretrained,
+                        captioner=captioner, methods=methods, shots=shots, seeds=seeds, epochs=epochs, lr=lr,
+                        batch_size=batch_size, caption_store=caption_store, template=template, output_dir=output_dir,
                         interactive=interactive)
     p = nb.params
     """),
@@ -462,8 +471,9 @@ FEW_SHOT = [
     for seed in p.seeds:
         for method in p.methods:
             config = TrainConfig(method=method, dataset=p.dataset, shots=p.shots, seed=seed, model=p.clip,
-                                 captioner=p.captioner, caption_store=p.caption_store, template=p.template,
-                                 make_captions=True, epochs=p.epochs, lr=p.lr, batch_size=p.batch_size)
+                                 pretrained=p.pretrained, captioner=p.captioner, caption_store=p.caption_store,
+                                 template=p.template, make_captions=True, epochs=p.epochs, lr=p.lr,
+                                 batch_size=p.batch_size)
             results[method, seed] = run(config)
             print(f"{method:9s} seed {seed}: test accuracy {results[method, seed].test_accuracy:.3f} "
                   f"(best epoch {results[method, seed].best_epoch}, {results[method, seed].seconds:.0f} s)")
@@ -538,6 +548,7 @@ EMBEDDINGS = [
     params("""
     dataset = "glyphs"
     clip = "embedded"
+    pretrained = None                       # weights of an open_clip model: a tag such as "openai"
     captioner = "embedded"
     methods = ["flyp", "mmft"]              # methods with a text tower: flyp, flyp_ens, mmft
     shots = 4
@@ -554,9 +565,10 @@ EMBEDDINGS = [
     code("""
     from mmft_kit.notebook_params import start_notebook
 
-    nb = start_notebook("04_embedding_visualisation", dataset=dataset, clip=clip, captioner=captioner,
-                        methods=methods, shots=shots, seed=seed, epochs=epochs, lr=lr, projections=projections,
-                        classes=classes, caption_store=caption_store, output_dir=output_dir, interactive=interactive)
+    nb = start_notebook("04_embedding_visualisation", dataset=dataset, clip=clip, pretrained=pretrained,
+                        captioner=captioner, methods=methods, shots=shots, seed=seed, epochs=epochs, lr=lr,
+                        projections=projections, classes=classes, caption_store=caption_store, output_dir=output_dir,
+                        interactive=interactive)
     p = nb.params
     """),
     md("""
@@ -571,8 +583,9 @@ EMBEDDINGS = [
     results = {}
     for method in p.methods:
         results[method] = run(TrainConfig(method=method, dataset=p.dataset, shots=p.shots, seed=p.seed, model=p.clip,
-                                          captioner=p.captioner, caption_store=p.caption_store, make_captions=True,
-                                          epochs=p.epochs, lr=p.lr, batch_size=32))
+                                          pretrained=p.pretrained, captioner=p.captioner,
+                                          caption_store=p.caption_store, make_captions=True, epochs=p.epochs,
+                                          lr=p.lr, batch_size=32))
         print(f"{method}: test accuracy {results[method].test_accuracy:.3f}")
     views = viz.fine_tuning_views(results)
     classnames = next(iter(results.values())).data.classnames
@@ -582,9 +595,11 @@ EMBEDDINGS = [
     md("""
     ## Before and after
 
-    Left: the start model (`before`). Then one panel per method, after fine-tuning. Watch the captions (triangles):
-    trained on captions, a model places each class's captions around its images, and the prototypes
-    (stars) land in the middle of their class.
+    Left: the start model (`before`). Then one panel per method, after fine-tuning. Images and texts
+    often form two separate islands — CLIP's *modality gap*: a text is never as close to an image as
+    images are to each other, only closer to its own class's images than to other classes'. Watch the
+    captions (triangles) and prototypes (stars): fine-tuning on captions should sort them by class in
+    step with the images.
     """),
     code("""
     if p.interactive:
@@ -642,7 +657,7 @@ PARE = [
     """),
     params("""
     task = "spherical"                # PaRe target task: spherical, darcy, signals, wdbc, iris, wine
-    body = "embedded"                 # the pretrained body: the image tower of "embedded", "embedded:ci", an open_clip name
+    body = "embedded"                 # the pretrained body: image tower of "embedded", "embedded:ci", an open_clip name
     methods = ["finetune", "pare"]    # of scratch, finetune, orca, pare
     seeds = [0]
     epochs = 20

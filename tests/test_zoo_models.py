@@ -123,3 +123,19 @@ def test_pretrained_tag_without_network_fails_fast_naming_local_alternatives(mon
 def test_folder_without_open_clip_config_is_refused(tmp_path):
     with pytest.raises(ModelNotAvailableError, match="open_clip_config.json"):
         load_clip(str(tmp_path))
+
+
+def test_a_new_recipe_replaces_the_stale_build(tmp_path, monkeypatch):
+    import dataclasses
+
+    from mmft_kit.embedded.clip import CLIP_RECIPES
+
+    monkeypatch.setenv("MMFT_KIT_CACHE", str(tmp_path))
+
+    def builder(recipe, out_dir, progress=True):
+        return {"kind": "fake"}
+
+    old = zoo._ensure("clip", "ci", CLIP_RECIPES, builder, force=False, progress=False)
+    newer = {"ci": dataclasses.replace(CLIP_RECIPES["ci"], seed=1)}
+    new = zoo._ensure("clip", "ci", newer, builder, force=False, progress=False)
+    assert new != old and new.is_dir() and not old.exists()

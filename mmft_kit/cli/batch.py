@@ -26,7 +26,8 @@ def register(subparsers) -> None:
     parser.add_argument("notebooks", nargs="*",
                         help="notebooks (.ipynb) or folders of notebooks (default: the grid file's 'notebooks')")
     parser.add_argument("--grid", default=None,
-                        help="YAML or JSON grid file: 'parameters' (fixed), 'grid' (axes), optional 'notebooks', 'name'")
+                        help="YAML or JSON grid file: 'parameters' (fixed), 'grid' (axes), optional 'notebooks' "
+                             "and 'name'")
     parser.add_argument("-p", "--param", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"),
                         help="a fixed parameter (VALUE read as YAML: 4, true, [0, 1], glyphs); repeatable")
     parser.add_argument("-g", "--grid-param", nargs="+", action="append", default=[], metavar="ITEM",

@@ -43,6 +43,7 @@ from ..runtime import resolve_device, seed_everything
 from ..text import clean_classname
 
 BOS, EOS, PAD, UNK, IMAGE = "<s>", "</s>", "<pad>", "[UNK]", "<image>"
+_ALIGN_SCALE = 16.0  # logit scale of the stage-1 cosine similarities
 
 #: ``user: <image> {prompt}`` then ``assistant: {answer}</s>``; content is a string or a list of parts.
 CHAT_TEMPLATE = (
@@ -89,7 +90,8 @@ class VLMRecipe:
     vision_layers: int = 3
     text_width: int = 128
     text_layers: int = 3
-    heads: int = 4
+    vision_heads: int = 4
+    text_heads: int = 4
     mlp_ratio: int = 2
     # stage 1: the vision tower learns the world's attributes
     vision_steps: int = 1600
@@ -182,12 +184,12 @@ def build_model(recipe: VLMRecipe, tokenizer: PreTrainedTokenizerFast) -> LlavaF
     """A randomly initialised tiny LLaVA for ``tokenizer``'s vocabulary."""
     vision = CLIPVisionConfig(
         hidden_size=recipe.vision_width, intermediate_size=recipe.mlp_ratio * recipe.vision_width,
-        num_hidden_layers=recipe.vision_layers, num_attention_heads=recipe.heads,
+        num_hidden_layers=recipe.vision_layers, num_attention_heads=recipe.vision_heads,
         image_size=recipe.image_size, patch_size=recipe.patch_size,
     )
     text = LlamaConfig(
         vocab_size=len(tokenizer), hidden_size=recipe.text_width, intermediate_size=recipe.mlp_ratio * recipe.text_width,
-        num_hidden_layers=recipe.text_layers, num_attention_heads=recipe.heads, num_key_value_heads=recipe.heads,
+        num_hidden_layers=recipe.text_layers, num_attention_heads=recipe.text_heads, num_key_value_heads=recipe.text_heads,
         max_position_embeddings=512, bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
         pad_token_id=tokenizer.pad_token_id, tie_word_embeddings=True,
     )
@@ -286,46 +288,52 @@ def _cosine(warmup: int, total: int):
 # --- the two training stages --------------------------------------------------------------------
 
 
-def _attribute_logits(tower: torch.nn.Module, head: torch.nn.Module, pixels: torch.Tensor) -> list[torch.Tensor]:
-    sizes = [len(values) for values in ATTRIBUTES.values()]
-    return list(head(tower(pixel_values=pixels).pooler_output).split(sizes, dim=-1))
+def _attribute_logits(model: LlavaForConditionalGeneration, word_ids: list[torch.Tensor], pixels: torch.Tensor
+                      ) -> list[torch.Tensor]:
+    """Per attribute: scaled cosine between the projected CLS image feature and the decoder's value words."""
+    hidden = model.model.vision_tower(pixel_values=pixels, output_hidden_states=True).hidden_states[-1][:, 0]
+    feature = torch.nn.functional.normalize(model.model.multi_modal_projector(hidden), dim=-1)
+    words = torch.nn.functional.normalize(model.get_input_embeddings().weight.detach(), dim=-1)
+    return [_ALIGN_SCALE * feature @ words[ids].T for ids in word_ids]
 
 
 def _attribute_targets(attrs: Sequence[Attributes]) -> torch.Tensor:
     return torch.tensor([[values.index(getattr(a, name)) for name, values in ATTRIBUTES.items()] for a in attrs])
 
 
-def pretrain_vision(
+def align_vision(
     model: LlavaForConditionalGeneration, processor: LlavaProcessor, recipe: VLMRecipe, progress: bool = True
 ) -> dict[str, float]:
-    """Stage 1: train the vision tower to tell every world attribute from its CLS output.
+    """Stage 1: teach vision tower and projector to put each image's attribute words into its CLS feature.
 
-    A linear head per attribute (discarded afterwards) on the pooled CLS token; returns the
-    tower's held-out accuracy per attribute.
+    For every attribute (shape, colour, size, fill, position, background, style) the projected
+    CLS feature must lie closest to the decoder's embedding of the true value's word (the
+    embeddings stay fixed). The decoder then only has to copy words from the image tokens.
+    Returns the held-out accuracy per attribute.
     """
-    tower = model.model.vision_tower
-    device = next(tower.parameters()).device
-    head = torch.nn.Linear(recipe.vision_width, sum(len(v) for v in ATTRIBUTES.values())).to(device)
-    params = [*tower.parameters(), *head.parameters()]
+    word_ids = [torch.tensor(processor.tokenizer.convert_tokens_to_ids(list(v))) for v in ATTRIBUTES.values()]
+    device = next(model.parameters()).device
+    word_ids = [ids.to(device) for ids in word_ids]
+    params = [*model.model.vision_tower.parameters(), *model.model.multi_modal_projector.parameters()]
     optimizer = torch.optim.AdamW(params, lr=recipe.vision_lr, weight_decay=recipe.weight_decay)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, _cosine(recipe.warmup_steps, recipe.vision_steps))
     rng = np.random.default_rng(recipe.seed + 1)
-    tower.train()
-    bar = tqdm(range(recipe.vision_steps), desc="VLM stage 1: vision tower", disable=not progress)
+    model.train()
+    bar = tqdm(range(recipe.vision_steps), desc="VLM stage 1: vision alignment", disable=not progress)
     for _ in bar:
         attrs, images = _world_images(recipe.vision_batch_size, recipe.image_size, rng)
         targets = _attribute_targets(attrs).to(device)
-        logits = _attribute_logits(tower, head, pixel_values(processor, images).to(device))
+        logits = _attribute_logits(model, word_ids, pixel_values(processor, images).to(device))
         loss = sum(torch.nn.functional.cross_entropy(out, targets[:, i]) for i, out in enumerate(logits))
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
         scheduler.step()
         bar.set_postfix(loss=f"{loss.item():.2f}")
-    tower.eval()
+    model.eval()
     attrs, images = _world_images(512, recipe.image_size, np.random.default_rng(recipe.seed + 20_000))
     with torch.no_grad():
-        logits = _attribute_logits(tower, head, pixel_values(processor, images).to(device))
+        logits = _attribute_logits(model, word_ids, pixel_values(processor, images).to(device))
     targets = _attribute_targets(attrs).to(device)
     return {name: float((out.argmax(-1) == targets[:, i]).float().mean()) for i, (name, out) in
             enumerate(zip(ATTRIBUTES, logits))}
@@ -413,7 +421,7 @@ def build_vlm(recipe: VLMRecipe, out_dir: Path, progress: bool = True, device: s
     tokenizer = build_tokenizer(world_vocabulary(recipe.seed, recipe.vocab_samples))
     processor = build_processor(recipe, tokenizer)
     model = build_model(recipe, tokenizer).to(resolve_device(device))
-    vision_accuracy = pretrain_vision(model, processor, recipe, progress)
+    vision_accuracy = align_vision(model, processor, recipe, progress)
     vision_seconds = time.perf_counter() - start
     final_loss = instruction_tune(model, processor, recipe, progress)
     train_seconds = time.perf_counter() - start

@@ -1,0 +1,194 @@
+"""The batch runner: grids from files and the command line, one executed copy per point, carrying on past
+a failing point, the results table and the summary — on two tiny notebooks (no models)."""
+
+from __future__ import annotations
+
+import csv
+import json
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from mmft_kit import batch
+from mmft_kit.__main__ import main
+from mmft_kit.errors import InvalidInputError
+
+TINY_BODY = """
+from mmft_kit.notebook_params import start_notebook
+nb = start_notebook("tiny", seed=seed, words=words, characteristic=characteristic, output_dir=output_dir,
+                    interactive=interactive)
+p = nb.params
+if p.characteristic == "fail":
+    raise ValueError(f"asked to fail at seed {p.seed}")
+import matplotlib.pyplot as plt
+fig, ax = plt.subplots()
+ax.plot([0, p.seed])
+nb.show(fig, "line")
+nb.finish({"double": 2 * p.seed, "words": p.words, "kind": p.characteristic})
+"""
+
+
+def _notebook(path: Path, parameters: str, body: str) -> Path:
+    notebook = nbformat.v4.new_notebook()
+    notebook.metadata = {"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"},
+                         "language_info": {"name": "python"}}
+    cell = nbformat.v4.new_code_cell(parameters)
+    cell.metadata["tags"] = ["parameters"]
+    notebook.cells = [cell, nbformat.v4.new_code_cell(body)]
+    nbformat.write(notebook, path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def notebooks(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("notebooks")
+    tiny = _notebook(folder / "tiny.ipynb", 'seed = 0\nwords = 5\ncharacteristic = "ok"\noutput_dir = "out"\n'
+                     "interactive = False", TINY_BODY)
+    other = _notebook(folder / "other.ipynb", 'seed = 0\noutput_dir = "out"\ninteractive = False',
+                      'from mmft_kit.notebook_params import start_notebook\n'
+                      'nb = start_notebook("other", seed=seed, output_dir=output_dir, interactive=interactive)\n'
+                      'nb.finish({"seed_plus_one": nb.params.seed + 1})')
+    return tiny, other
+
+
+# -- grids ---------------------------------------------------------------------------------------
+def test_grid_points_are_every_combination():
+    grid = batch.Grid(fixed={"words": 5}, axes={"seed": [0, 1], "characteristic": ["a", "b"]})
+    assert grid.points() == [
+        {"words": 5, "seed": 0, "characteristic": "a"}, {"words": 5, "seed": 0, "characteristic": "b"},
+        {"words": 5, "seed": 1, "characteristic": "a"}, {"words": 5, "seed": 1, "characteristic": "b"},
+    ]
+    assert batch.Grid().points() == [{}]
+
+
+def test_load_grid_reads_explicit_and_short_forms(tmp_path):
+    explicit = tmp_path / "grid.yaml"
+    explicit.write_text("name: sweep\nnotebooks: [a.ipynb]\nparameters: {seeds: [0, 1], epochs: 2}\n"
+                        "grid: {shots: [1, 2]}\n")
+    grid = batch.load_grid(explicit)
+    assert grid.fixed == {"seeds": [0, 1], "epochs": 2} and grid.axes == {"shots": [1, 2]}
+    assert grid.name == "sweep" and grid.notebooks == [str(tmp_path / "a.ipynb")]
+    short = tmp_path / "grid.json"
+    short.write_text(json.dumps({"shots": [1, 2, 4], "epochs": 3}))
+    grid = batch.load_grid(short)
+    assert grid.fixed == {"epochs": 3} and grid.axes == {"shots": [1, 2, 4]}
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("parameters: {a: 1}\ngird: {b: [1]}\n")
+    with pytest.raises(InvalidInputError, match="unknown keys"):
+        batch.load_grid(bad)
+    with pytest.raises(InvalidInputError, match="does not exist"):
+        batch.load_grid(tmp_path / "missing.yaml")
+
+
+def test_parse_value_reads_yaml_scalars_and_lists():
+    assert batch.parse_value("4") == 4 and batch.parse_value("true") is True
+    assert batch.parse_value("[0, 1]") == [0, 1] and batch.parse_value("glyphs") == "glyphs"
+    assert batch.parse_value("1e-4") == "1e-4"  # YAML 1.1 reads it as text; the notebook's check converts it
+
+
+def test_plan_restricts_points_to_each_notebooks_parameters(notebooks, tmp_path):
+    tiny, other = notebooks
+    grid = batch.Grid(fixed={"words": 7}, axes={"seed": [1, 2], "characteristic": ["a", "b"]})
+    points = batch.plan([tiny, other], grid, tmp_path / "runs")
+    tiny_points = [p for p in points if p.notebook == tiny]
+    other_points = [p for p in points if p.notebook == other]
+    assert len(tiny_points) == 4 and len(other_points) == 2  # other has no 'characteristic' axis
+    assert other_points[0].parameters.keys() == {"seed", "output_dir"}
+    assert tiny_points[1].label == "01-seed=1,characteristic=b"
+    assert tiny_points[1].parameters["output_dir"] == str((tmp_path / "runs" / "tiny" / tiny_points[1].label).resolve())
+    with pytest.raises(InvalidInputError, match="belong to none of the notebooks"):
+        batch.plan([tiny], batch.Grid(fixed={"shotz": 1}), tmp_path)
+
+
+def test_find_notebooks_expands_folders(notebooks, tmp_path):
+    tiny, other = notebooks
+    assert batch.find_notebooks([tiny.parent]) == sorted([tiny, other])
+    with pytest.raises(InvalidInputError):
+        batch.find_notebooks([tmp_path / "nothing.txt"])
+
+
+def test_rows_and_csv_flatten_outcomes():
+    outcomes = [batch.Outcome("a", "00-x=1", "f", {"x": 1, "s": [0, 1]}, "ok", 1.234, metrics={"m": 0.5}),
+                batch.Outcome("a", "01-x=2", "g", {"x": 2, "s": [0]}, "failed", 2.0, error="ValueError: no")]
+    rows = batch.rows(outcomes)
+    assert rows[0] == {"notebook": "a", "point": "00-x=1", "status": "ok", "seconds": 1.2, "param.x": 1,
+                       "param.s": "[0, 1]", "m": 0.5}
+    assert rows[1]["error"] == "ValueError: no" and "m" not in rows[1]
+    parsed = list(csv.DictReader(batch.csv_text(rows).splitlines()))
+    assert parsed[0]["m"] == "0.5" and parsed[1]["m"] == "" and parsed[1]["error"] == "ValueError: no"
+
+
+# -- running -------------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def report(notebooks, tmp_path_factory):
+    tiny, other = notebooks
+    runs = tmp_path_factory.mktemp("runs")
+    grid = batch.Grid(fixed={"words": 9, "seed": 1}, axes={"characteristic": ["ok", "fail"]})
+    lines: list[str] = []
+    result = batch.run_batch([tiny, other], grid, name="sweep", runs_dir=runs, echo=lines.append)
+    return result, lines
+
+
+def test_every_point_runs_into_its_own_folder_and_failures_are_reported(report):
+    result, lines = report
+    assert [(o.notebook, o.label, o.status) for o in result.outcomes] == [
+        ("tiny", "00-characteristic=ok", "ok"), ("tiny", "01-characteristic=fail", "failed"),
+        ("other", "default", "ok")]  # the axis 'other' lacks does not multiply its runs
+    for outcome in result.outcomes:
+        folder = Path(outcome.folder)
+        executed = nbformat.read(folder / f"{outcome.notebook}.ipynb", as_version=4)  # also of failed points
+        assert any(c.metadata.get("tags") == ["injected-parameters"] for c in executed.cells)
+    ok = result.outcomes[0]
+    assert ok.metrics == {"double": 2, "words": 9, "kind": "ok"} and ok.figures == ["line.png"]
+    assert (Path(ok.folder) / "line.png").stat().st_size > 0
+    assert result.outcomes[2].metrics == {"seed_plus_one": 2}
+    failed = result.failed[0]
+    assert failed.error.startswith("ValueError: asked to fail at seed 1") and "cell" in failed.error
+    assert any("failed" in line and "asked to fail" in line for line in lines)
+    assert result.summary_line().startswith("2 of 3 runs succeeded")
+
+
+def test_the_kernel_is_this_environment(report):
+    result, _ = report
+    executed = nbformat.read(Path(result.outcomes[0].folder) / "tiny.ipynb", as_version=4)
+    setup = next(c for c in executed.cells if "start_notebook" in c.source)
+    assert f"at {sys.executable} " in setup.outputs[0]["text"] and "mmft_kit" in setup.outputs[0]["text"]
+
+
+def test_results_tables_and_summary_collect_every_point(report):
+    result, _ = report
+    table = list(csv.DictReader((result.folder / batch.RESULTS_CSV).read_text().splitlines()))
+    assert [r["status"] for r in table] == ["ok", "failed", "ok"]
+    assert [r["double"] for r in table] == ["2", "", ""] and table[0]["param.characteristic"] == "ok"
+    assert table[2]["seed_plus_one"] == "2"
+    markdown = (result.folder / batch.RESULTS_MD).read_text()
+    tiny_table, other_table = markdown.split("### other")
+    assert tiny_table.startswith("### tiny\n\n| point | status | seconds | param.characteristic | double |")
+    assert tiny_table.count("\n| 0") == 2 and "seed_plus_one" in other_table and "double" not in other_table
+    summary = (result.folder / batch.SUMMARY_MD).read_text()
+    assert "## Failures" in summary and "asked to fail at seed 1" in summary
+    assert "![line.png](tiny/00-characteristic=ok/line.png)" in summary
+    record = json.loads((result.folder / batch.RECORD_JSON).read_text())
+    assert record["name"] == "sweep" and len(record["outcomes"]) == 3
+
+
+def test_cli_runs_a_grid_and_exits_1_when_a_point_failed(notebooks, tmp_path, capsys):
+    tiny, _ = notebooks
+    status = main(["batch", str(tiny), "-g", "seed", "3", "4", "-p", "characteristic", "ok",
+                   "--name", "cli", "--runs-dir", str(tmp_path)])
+    out = capsys.readouterr().out
+    assert status == 0 and "2 of 2 runs succeeded" in out
+    table = list(csv.DictReader((tmp_path / "cli" / batch.RESULTS_CSV).read_text().splitlines()))
+    assert [(r["param.seed"], r["double"]) for r in table] == [("3", "6"), ("4", "8")]
+
+    status = main(["batch", str(tiny), "-p", "characteristic", "fail", "--name", "bad", "--runs-dir", str(tmp_path)])
+    out = capsys.readouterr().out
+    assert status == 1 and "failed: tiny default: ValueError: asked to fail at seed 0" in out
+
+
+def test_cli_reports_a_bad_grid_as_an_error(notebooks, tmp_path, capsys):
+    tiny, _ = notebooks
+    assert main(["batch", str(tiny), "-p", "shotz", "3", "--runs-dir", str(tmp_path)]) == 2
+    assert "shotz" in capsys.readouterr().err
