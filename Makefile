@@ -16,9 +16,10 @@ $(STAMP): requirements.txt pyproject.toml
 
 install: $(STAMP)
 
-## Build the embedded CLIP and VLM (cached) and run the main job.
+## Build the embedded CLIP and VLM (cached) and run the main job: every notebook, headless, via papermill.
 demo: $(STAMP) models
-	$(PY) scripts/demo.py
+	$(PY) -m mmft_kit batch notebooks/*.ipynb --name demo
+	@echo "summary: runs/demo/summary.md"
 
 ## Build (or find in the cache) the embedded models.
 models: $(STAMP)

@@ -204,11 +204,12 @@ def _type_check(values: Mapping[str, Any], notebook: str | None = None) -> dict[
 
 
 # -- checks against the registry and the disk ---------------------------------------------------
-def check_dataset(name: str, root: str | None = None) -> tuple[str, ...]:
-    """The splits of data set ``name``; an unknown name raises DatasetNotFoundError listing the known ones."""
-    from .data import available_splits
+def check_dataset(name: str, root: str | None = None) -> None:
+    """Raise DatasetNotFoundError unless data set ``name`` is known and its train split loads
+    (an unknown name lists the known ones; a benchmark without its files says where they were looked for)."""
+    from .train.data import load_split
 
-    return available_splits(name, root)
+    load_split(name, root, "train")
 
 
 def check_shots(dataset: str, shots: int, seed: int, root: str | None = None) -> None:

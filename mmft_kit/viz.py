@@ -369,7 +369,8 @@ def learning_curves(histories: Mapping[str, Sequence[Any]]) -> Figure:
 
 def accuracy_figure(rows: Sequence[Mapping[str, Any]], key: str = "test_accuracy", label: str = "method",
                     reference: float | None = None, reference_label: str = "zero-shot") -> Figure:
-    """Mean ``key`` per ``label`` as bars, each seed as a dot; an optional dashed reference line."""
+    """Mean ``key`` per ``label`` as bars, each run as a dot; an optional dashed reference line.
+    The axis spans [0, 1] and stretches for values outside it (a silhouette can be negative)."""
     groups: dict[str, list[float]] = {}
     for row in rows:
         groups.setdefault(str(row[label]), []).append(float(row[key]))
@@ -379,12 +380,14 @@ def accuracy_figure(rows: Sequence[Mapping[str, Any]], key: str = "test_accuracy
     ax.bar(x, means, color=[f"C{i}" for i in range(len(groups))], alpha=0.75)
     for i, values in enumerate(groups.values()):
         ax.scatter(np.full(len(values), i), values, color="black", s=12, zorder=3)
-        ax.text(i, means[i] + 0.02, f"{means[i]:.3f}", ha="center", fontsize=8)
+        ax.text(i, max(means[i], 0.0) + 0.02, f"{means[i]:.3f}", ha="center", fontsize=8)
     if reference is not None:
         ax.axhline(reference, ls="--", color="grey", label=f"{reference_label} ({reference:.3f})")
         ax.legend(fontsize=8, loc="lower right")
+    values = [v for group in groups.values() for v in group]
+    ax.axhline(0.0, color="black", linewidth=0.6)
     ax.set_xticks(x, list(groups))
-    ax.set(ylabel=key.replace("_", " "), ylim=(0, 1.08))
+    ax.set(ylabel=key.replace("_", " "), ylim=(min(0.0, min(values) - 0.08), max(1.08, max(values) + 0.08)))
     fig.tight_layout()
     return fig
 

@@ -66,6 +66,7 @@ QUICKSTART = [
     """),
     params("""
     dataset = "glyphs"        # a registry data set: glyphs, critters, tiles, badges (world tasks), digits, or a folder
+    root = None               # folder holding the paper's benchmarks (DTD, Flowers102, ...); None for the kit's data
     clip = "embedded"         # the CLIP to fine-tune: "embedded" (the kit's), "embedded:ci" (tiny), an open_clip name
     pretrained = None         # weights of an open_clip model: a tag such as "openai", or a checkpoint file
     captioner = "embedded"    # who writes captions: "embedded" (the kit's VLM), "embedded:ci", "label", a model folder
@@ -84,9 +85,9 @@ QUICKSTART = [
     code("""
     from mmft_kit.notebook_params import start_notebook
 
-    nb = start_notebook("00_quickstart", dataset=dataset, clip=clip, pretrained=pretrained, captioner=captioner,
-                        shots=shots, seeds=seeds, epochs=epochs, lr=lr, caption_store=caption_store,
-                        output_dir=output_dir, interactive=interactive)
+    nb = start_notebook("00_quickstart", dataset=dataset, root=root, clip=clip, pretrained=pretrained,
+                        captioner=captioner, shots=shots, seeds=seeds, epochs=epochs, lr=lr,
+                        caption_store=caption_store, output_dir=output_dir, interactive=interactive)
     p = nb.params
     """),
     md("""
@@ -101,7 +102,7 @@ QUICKSTART = [
     from mmft_kit import viz
     from mmft_kit.train import TrainConfig, load_run_data, store_path
 
-    config = TrainConfig(method="mmft", dataset=p.dataset, shots=p.shots, seed=p.seeds[0], model=p.clip,
+    config = TrainConfig(method="mmft", dataset=p.dataset, root=p.root, shots=p.shots, seed=p.seeds[0], model=p.clip,
                          pretrained=p.pretrained, captioner=p.captioner, caption_store=p.caption_store,
                          make_captions=True, epochs=p.epochs, lr=p.lr, batch_size=32)
     data = load_run_data(config)
@@ -197,6 +198,7 @@ PROMPT_DESIGN = [
     """),
     params("""
     dataset = "glyphs"                               # any registry data set (or an ImageFolder path)
+    root = None                                      # folder holding the paper's benchmarks (DTD, ...), if used
     captioner = "embedded"                           # "embedded", "embedded:ci", "label", a model folder or hub id
     template = None                                  # None: the paper's template; a template string or file
     characteristic = "visual"                        # the characteristic previewed first
@@ -213,7 +215,7 @@ PROMPT_DESIGN = [
     code("""
     from mmft_kit.notebook_params import start_notebook
 
-    nb = start_notebook("01_prompt_design", dataset=dataset, captioner=captioner, template=template,
+    nb = start_notebook("01_prompt_design", dataset=dataset, root=root, captioner=captioner, template=template,
                         characteristic=characteristic, characteristics=characteristics, words=words, domain=domain,
                         class_name=class_name, samples=samples, seed=seed, output_dir=output_dir,
                         interactive=interactive)
@@ -230,7 +232,7 @@ PROMPT_DESIGN = [
     from mmft_kit.captions import build_prompt, load_captioner, load_library, resolve_template
     from mmft_kit.data import get_dataset
 
-    train = get_dataset(p.dataset)
+    train = get_dataset(p.dataset, root=p.root)
     chosen_template = resolve_template(p.template)
     print("template:", chosen_template)
     print("characteristics in the library:", ", ".join(load_library().characteristics))
@@ -248,12 +250,13 @@ PROMPT_DESIGN = [
     code("""
     if p.interactive:
         designer = widgets.prompt_designer(captioner, p.dataset, p.characteristic, p.words, p.template, p.domain,
-                                           p.class_name, p.samples, p.seed, save_to=nb.path("template.txt"))
+                                           p.class_name, p.samples, p.seed, p.root, save_to=nb.path("template.txt"))
         display(designer)
         preview = designer.result
     else:
         preview = viz.caption_preview(p.dataset, captioner, [p.characteristic], samples=p.samples, seed=p.seed,
-                                      words=p.words, template=p.template, domain=p.domain, class_name=p.class_name)
+                                      words=p.words, template=p.template, domain=p.domain, class_name=p.class_name,
+                                      root=p.root)
         print("prompt of the first image:", preview.prompt)
     nb.show(preview.figure, "preview", display=not p.interactive)
     viz.table(preview.summary)
@@ -267,7 +270,8 @@ PROMPT_DESIGN = [
     """),
     code("""
     comparison = viz.caption_preview(p.dataset, captioner, p.characteristics, samples=p.samples, seed=p.seed,
-                                     words=p.words, template=p.template, domain=p.domain, class_name=p.class_name)
+                                     words=p.words, template=p.template, domain=p.domain, class_name=p.class_name,
+                                     root=p.root)
     nb.show(comparison.figure, "characteristics")
     viz.table(comparison.summary)
     """),
@@ -313,6 +317,7 @@ SYNTHETIC_CAPTIONS = [
     """),
     params("""
     dataset = "glyphs"
+    root = None                                      # folder holding the paper's benchmarks (DTD, ...), if used
     captioner = "embedded"
     clip = "embedded"                                # scores image-caption agreement
     pretrained = None                                # weights of an open_clip model: a tag such as "openai"
@@ -330,10 +335,10 @@ SYNTHETIC_CAPTIONS = [
     code("""
     from mmft_kit.notebook_params import start_notebook
 
-    nb = start_notebook("02_synthetic_captions", dataset=dataset, captioner=captioner, clip=clip, pretrained=pretrained,
-                        template=template, characteristics=characteristics, words=words, limit=limit,
-                        caption_store=caption_store, samples=samples, seed=seed, output_dir=output_dir,
-                        interactive=interactive)
+    nb = start_notebook("02_synthetic_captions", dataset=dataset, root=root, captioner=captioner, clip=clip,
+                        pretrained=pretrained, template=template, characteristics=characteristics, words=words,
+                        limit=limit, caption_store=caption_store, samples=samples, seed=seed,
+                        output_dir=output_dir, interactive=interactive)
     p = nb.params
     """),
     md("""
@@ -352,7 +357,7 @@ SYNTHETIC_CAPTIONS = [
     from mmft_kit.data import get_dataset
     from mmft_kit.train import TrainConfig, store_path
 
-    train = get_dataset(p.dataset, split="train")
+    train = get_dataset(p.dataset, root=p.root, split="train")
     images = Subset(train, range(min(p.limit or len(train), len(train))))
     store = p.caption_store or (nb.path("captions.jsonl") if p.template else
                                 store_path(TrainConfig(dataset=p.dataset, captioner=p.captioner, words=p.words)))
@@ -433,6 +438,7 @@ FEW_SHOT = [
     """),
     params("""
     dataset = "glyphs"
+    root = None               # folder holding the paper's benchmarks (DTD, Flowers102, ...), if used
     clip = "embedded"
     pretrained = None         # weights of an open_clip model: a tag such as "openai", or a checkpoint file
     captioner = "embedded"
@@ -451,7 +457,7 @@ FEW_SHOT = [
     code("""
     from mmft_kit.notebook_params import start_notebook
 
-    nb = start_notebook("03_few_shot_finetuning", dataset=dataset, clip=clip, pretrained=pretrained,
+    nb = start_notebook("03_few_shot_finetuning", dataset=dataset, root=root, clip=clip, pretrained=pretrained,
                         captioner=captioner, methods=methods, shots=shots, seeds=seeds, epochs=epochs, lr=lr,
                         batch_size=batch_size, caption_store=caption_store, template=template, output_dir=output_dir,
                         interactive=interactive)
@@ -470,7 +476,7 @@ FEW_SHOT = [
     results = {}
     for seed in p.seeds:
         for method in p.methods:
-            config = TrainConfig(method=method, dataset=p.dataset, shots=p.shots, seed=seed, model=p.clip,
+            config = TrainConfig(method=method, dataset=p.dataset, root=p.root, shots=p.shots, seed=seed, model=p.clip,
                                  pretrained=p.pretrained, captioner=p.captioner, caption_store=p.caption_store,
                                  template=p.template, make_captions=True, epochs=p.epochs, lr=p.lr,
                                  batch_size=p.batch_size)
@@ -547,6 +553,7 @@ EMBEDDINGS = [
     """),
     params("""
     dataset = "glyphs"
+    root = None                             # folder holding the paper's benchmarks (DTD, ...), if used
     clip = "embedded"
     pretrained = None                       # weights of an open_clip model: a tag such as "openai"
     captioner = "embedded"
@@ -565,7 +572,7 @@ EMBEDDINGS = [
     code("""
     from mmft_kit.notebook_params import start_notebook
 
-    nb = start_notebook("04_embedding_visualisation", dataset=dataset, clip=clip, pretrained=pretrained,
+    nb = start_notebook("04_embedding_visualisation", dataset=dataset, root=root, clip=clip, pretrained=pretrained,
                         captioner=captioner, methods=methods, shots=shots, seed=seed, epochs=epochs, lr=lr,
                         projections=projections, classes=classes, caption_store=caption_store, output_dir=output_dir,
                         interactive=interactive)
@@ -582,8 +589,8 @@ EMBEDDINGS = [
 
     results = {}
     for method in p.methods:
-        results[method] = run(TrainConfig(method=method, dataset=p.dataset, shots=p.shots, seed=p.seed, model=p.clip,
-                                          pretrained=p.pretrained, captioner=p.captioner,
+        results[method] = run(TrainConfig(method=method, dataset=p.dataset, root=p.root, shots=p.shots, seed=p.seed,
+                                          model=p.clip, pretrained=p.pretrained, captioner=p.captioner,
                                           caption_store=p.caption_store, make_captions=True, epochs=p.epochs,
                                           lr=p.lr, batch_size=32))
         print(f"{method}: test accuracy {results[method].test_accuracy:.3f}")

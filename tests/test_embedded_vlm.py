@@ -11,8 +11,10 @@ import torch
 from transformers import AutoModelForImageTextToText, AutoProcessor
 
 from mmft_kit.data.world import describe_characteristic, render, sample_attributes
+from mmft_kit.captions.prompts import build_prompt
 from mmft_kit.embedded.vlm import (
-    VLM_RECIPES, VLMRecipe, build_prompt, build_vlm, caption_images, chat_prompt, mention_rates,
+    VLM_RECIPES, VLMRecipe, _image_tokens, _instruction_batch, build_processor, build_tokenizer, build_vlm,
+    caption_images, chat_prompt, mention_rates, pixel_values, world_vocabulary,
 )
 from mmft_kit.errors import InvalidInputError
 
@@ -55,6 +57,24 @@ def test_recipe_rejects_bad_settings():
         VLMRecipe(image_size=32, patch_size=6)
     with pytest.raises(InvalidInputError, match="characteristic"):
         VLMRecipe(characteristics=("colourful",))
+
+
+def test_training_batches_match_the_processor_and_mask_the_prompt():
+    recipe = VLM_RECIPES["ci"]
+    processor = build_processor(recipe, build_tokenizer(world_vocabulary(samples=200)))
+    images = np.stack([render(sample_attributes(np.random.default_rng(i))) for i in range(3)])
+    expected = processor(images=list(images), text=[chat_prompt(processor, "describe it.")] * 3, return_tensors="pt")
+    assert torch.allclose(pixel_values(processor, images), expected["pixel_values"], atol=1e-5)
+    assert (expected["input_ids"] == processor.tokenizer.convert_tokens_to_ids("<image>")).sum() == 3 * _image_tokens(
+        processor)
+    batch = _instruction_batch(recipe, processor, np.random.default_rng(0))
+    tokenizer = processor.tokenizer
+    for ids, labels, mask in zip(batch["input_ids"], batch["labels"], batch["attention_mask"]):
+        answer = labels[labels != -100]
+        assert answer[-1] == tokenizer.eos_token_id and tokenizer.unk_token_id not in answer
+        text = tokenizer.decode(ids[mask.bool()])
+        assert text.endswith(tokenizer.decode(answer)) and "assistant :" in text.removesuffix(tokenizer.decode(answer))
+        assert len(answer) < mask.sum() - _image_tokens(processor)
 
 
 def test_folder_loads_like_a_hub_model_and_generates(loaded, held_out):

@@ -148,6 +148,10 @@ SMALL = {
 }
 
 
+#: A cold cache builds the ci models first (minutes); with them cached the whole file takes a few minutes.
+SLOW_TIMEOUT = 2400
+
+
 @pytest.fixture(scope="module")
 def ci_models():
     """Build (or find) the ci models once, outside the kernels."""
@@ -186,6 +190,7 @@ def _unit(value) -> bool:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(SLOW_TIMEOUT)
 @pytest.mark.parametrize("name", NAMES)
 def test_run_shows_the_kernel_and_writes_readable_logs(runs, name):
     folder, executed = runs[name]
@@ -198,6 +203,7 @@ def test_run_shows_the_kernel_and_writes_readable_logs(runs, name):
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(SLOW_TIMEOUT)
 @pytest.mark.parametrize("name", NAMES)
 def test_widgets_only_when_interactive(runs, name):
     _, executed = runs[name]
@@ -207,6 +213,7 @@ def test_widgets_only_when_interactive(runs, name):
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(SLOW_TIMEOUT)
 def test_quickstart_compares_mmft_with_the_baselines(runs):
     record = _metrics(runs, "00_quickstart")
     m = record["metrics"]
@@ -218,6 +225,7 @@ def test_quickstart_compares_mmft_with_the_baselines(runs):
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(SLOW_TIMEOUT)
 def test_prompt_design_previews_compares_and_saves_the_template(runs):
     from mmft_kit.captions import resolve_template
 
@@ -233,6 +241,7 @@ def test_prompt_design_previews_compares_and_saves_the_template(runs):
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(SLOW_TIMEOUT)
 def test_synthetic_captions_fill_the_store_and_measure_it(runs, tmp_path):
     from mmft_kit.captions import CaptionStore
 
@@ -247,6 +256,7 @@ def test_synthetic_captions_fill_the_store_and_measure_it(runs, tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(SLOW_TIMEOUT)
 def test_few_shot_finetuning_reports_every_method(runs):
     record = _metrics(runs, "03_few_shot_finetuning")
     m = record["metrics"]
@@ -259,6 +269,7 @@ def test_few_shot_finetuning_reports_every_method(runs):
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(SLOW_TIMEOUT)
 def test_embedding_visualisation_scores_separation_before_and_after(runs):
     from mmft_kit.viz import available_projections
 
@@ -272,6 +283,7 @@ def test_embedding_visualisation_scores_separation_before_and_after(runs):
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(SLOW_TIMEOUT)
 def test_pare_reports_lambda_and_both_methods(runs):
     record = _metrics(runs, "05_pare_cross_modal")
     m = record["metrics"]
@@ -283,6 +295,7 @@ def test_pare_reports_lambda_and_both_methods(runs):
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(SLOW_TIMEOUT)
 def test_a_bad_parameter_fails_in_the_cell_after_the_parameters(ci_models, tmp_path):
     from papermill.exceptions import PapermillExecutionError
 
