@@ -85,6 +85,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--w", type=float, default=None, help="mmft's supervised-loss weight (default: tuned)")
     parser.add_argument("--words", type=int, default=50, help="words asked for per caption")
     parser.add_argument("--caption-batch-size", type=int, default=32)
+    parser.add_argument("--store-dir", type=Path, default=None,
+                        help="folder of the caption stores (default: the kit's cache, <cache>/captions)")
     parser.add_argument("--workers", type=int, default=2, help="worker processes (1: run in this process)")
     parser.add_argument("--threads", type=int, default=1, help="torch threads per worker")
     parser.add_argument("--device", default=None, help="torch device (default: CUDA when present, else CPU)")
@@ -120,6 +122,7 @@ def make_config(args: argparse.Namespace, dataset: str, method: str, shots: int,
         method=method, dataset=dataset, root=args.root, shots=shots, seed=seed, model=args.model,
         pretrained=args.pretrained, captioner=args.captioner, words=args.words, epochs=args.epochs, lr=lr, w=w,
         batch_size=args.batch_size, eval_every=args.eval_every, device=args.device, progress=False,
+        caption_store=str(args.store_dir / f"{dataset}--{Path(args.captioner).name}.jsonl") if args.store_dir else None,
     )
 
 
@@ -141,16 +144,16 @@ def _captioner(name: str, device: str | None, batch_size: int):
     return load_captioner(name, device=device, batch_size=batch_size)
 
 
-def caption_images(config: TrainConfig, indices: list[int], batch_size: int) -> tuple[str, int, float]:
-    """Caption the train images ``indices`` of ``config.dataset`` into its store (missing ones only)."""
+def caption_images(config: TrainConfig, indices: list[int], batch_size: int) -> tuple[str, int, int]:
+    """Caption the train images ``indices`` of ``config.dataset`` into its store (missing ones only);
+    return the data set, the captions made and the images whose captions were already there."""
     from mmft_kit.captions import caption_dataset
 
-    start = time.perf_counter()
     train = load_split(config.dataset, config.root, "train")
     subset = LabelledSubset(train, indices, [train.targets[i] for i in indices], train.classnames, train.domain)
     report = caption_dataset(subset, _captioner(config.captioner, config.device, batch_size), store_path(config),
                              words=config.words, progress=False)
-    return config.dataset, report.captions, time.perf_counter() - start
+    return config.dataset, report.captions, report.reused
 
 
 def run_row(config: TrainConfig) -> dict:
@@ -188,7 +191,8 @@ def caption_stage(args: argparse.Namespace, seeds: Iterable[int], shots: int) ->
         jobs.append((config, indices, args.caption_batch_size))
     start = time.perf_counter()
     done = parallel(caption_images, jobs, min(args.workers, len(jobs)), args.threads, "captioning")
-    return {"seconds": time.perf_counter() - start, "captions_made": {d: n for d, n, _ in done}}
+    return {"seconds": time.perf_counter() - start, "made": sum(n for _, n, _ in done),
+            "reused": sum(r for _, _, r in done), "images": sum(len(j[1]) for j in jobs)}
 
 
 _COST = {"mmft": 0, "flyp_ens": 1, "flyp": 2, "ce": 3, "zeroshot": 4}
@@ -338,7 +342,9 @@ def markdown(args, rows: list[dict], hparams: dict, source: str, val_means: dict
         "- Learning rates and `w`: " + ", ".join(
             f"{m} lr {hparams[m]['lr']:g}" + (f", w {hparams[m]['w']:g}" if m == "mmft" else "")
             for m in methods if m in TRAINED) + f"; {source}",
-        f"- Runtime: {timing['total']:.0f} s wall in total ({timing['captions']:.0f} s captioning, "
+        f"- Runtime: {timing['total']:.0f} s wall in total ({timing['captions']:.0f} s captioning: "
+        f"{timing['made']} captions made, {timing['reused']} of {timing['images']} images found captioned in the "
+        f"store; "
         f"{timing['runs']:.0f} s for {len(rows)} runs) on {args.workers} worker process(es) × {args.threads} "
         f"thread(s); {platform.processor() or platform.machine()}, {os.cpu_count()} logical CPUs; mean seconds "
         "per run: " + ", ".join(f"{m} {np.mean([r['seconds'] for r in rows if r['method'] == m]):.1f}"
@@ -412,7 +418,8 @@ def benchmark(args: argparse.Namespace) -> None:
     configs = [make_config(args, d, m, s, seed, hparams[m]["lr"], hparams[m]["w"])
                for d in args.datasets for m in args.methods for s in args.shots for seed in args.seeds]
     rows, seconds = run_stage(args, configs, "runs")
-    timing = {"captions": captions["seconds"], "runs": seconds, "total": time.perf_counter() - start}
+    timing = {"captions": captions["seconds"], "made": captions.get("made", 0), "reused": captions.get("reused", 0),
+              "images": captions.get("images", 0), "runs": seconds, "total": time.perf_counter() - start}
     args.out.mkdir(parents=True, exist_ok=True)
     _write_csv(args.out / "few_shot.csv", rows, ("dataset", "method", "shots", "seed", "accuracy"))
     _write_csv(args.out / "few_shot.runs.csv", rows, RUN_COLUMNS)

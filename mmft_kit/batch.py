@@ -317,7 +317,7 @@ def write_results(report: BatchReport) -> None:
 
 def run_batch(notebooks: Sequence[str | os.PathLike], grid: Grid | None = None, name: str | None = None,
               runs_dir: str | os.PathLike = "runs", timeout: float | None = None, log_output: bool = False,
-              echo=print) -> BatchReport:
+              echo=lambda line: print(line, flush=True)) -> BatchReport:
     """Run every notebook at every grid point, carrying on past failures; write the tables; return the report."""
     grid = grid or Grid()
     found = find_notebooks(list(notebooks) or grid.notebooks)
@@ -329,7 +329,7 @@ def run_batch(notebooks: Sequence[str | os.PathLike], grid: Grid | None = None, 
     folder.mkdir(parents=True, exist_ok=True)
     outcomes = []
     for i, point in enumerate(points, 1):
-        echo(f"[{i}/{len(points)}] {point.notebook.stem} {point.label} ...")
+        echo(f"[{i}/{len(points)}] {point.notebook.stem} {point.label} -> {point.executed} ...")
         outcome = run_point(point, timeout=timeout, log_output=log_output)
         outcomes.append(outcome)
         echo(f"[{i}/{len(points)}] {point.notebook.stem} {point.label}: {outcome.status} ({outcome.seconds:.0f} s)"
