@@ -25,6 +25,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from tqdm.auto import tqdm
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -39,7 +40,7 @@ TASK_CONFIG = {
     "iris": dict(epochs=20, batch_size=16),
     "wine": dict(epochs=20, batch_size=16),
     "signals": dict(epochs=15, batch_size=32),
-    "darcy": dict(epochs=10, batch_size=32),
+    "darcy": dict(epochs=12, batch_size=32),
     "spherical": dict(epochs=12, batch_size=32),
 }
 TASK_KWARGS = {"darcy": {"progress": False}}
@@ -64,18 +65,18 @@ def config_for(task_name: str, lr: float, epochs: int | None = None) -> TrainCon
 
 
 def tune(args, tasks, body, source) -> dict:
-    rows, chosen = [], {}
-    for name, task in tasks.items():
-        for method in args.methods:
-            scores = {}
-            for lr in LR_GRID:
-                _, result = fit(task, method, config_for(name, lr, args.epochs), body=body, source=source, seed=TUNING_SEED,
-                                progress=False)
-                scores[lr] = result.val
-                rows.append(f"{name},{method},{lr},{task.metric_name},{result.val:.6g},{result.runtime_s:.1f}")
-                print(f"tune {name:10s} {method:8s} lr={lr:g}: val {result.val:.4f} ({result.runtime_s:.0f}s)", flush=True)
-            chosen.setdefault(name, {})[method] = min(scores, key=scores.get)
-    atomic_write_text(args.out / "pare.tuning.csv", "task,method,lr,metric,val_value,runtime_s\n" + "\n".join(rows) + "\n")
+    rows, scores = [], {}
+    grid = [(name, method, lr) for name in tasks for method in args.methods for lr in LR_GRID]
+    for name, method, lr in tqdm(grid, desc="tuning learning rates"):
+        _, result = fit(tasks[name], method, config_for(name, lr, args.epochs), body=body, source=source,
+                        seed=TUNING_SEED, progress=False)
+        scores.setdefault(name, {}).setdefault(method, {})[lr] = result.val
+        rows.append(f"{name},{method},{lr},{result.metric},{result.val:.6g},{result.runtime_s:.1f}")
+        tqdm.write(f"tune {name:10s} {method:8s} lr={lr:g}: val {result.val:.4f} ({result.runtime_s:.0f}s)")
+    chosen = {name: {method: min(by_lr, key=by_lr.get) for method, by_lr in methods.items()}
+              for name, methods in scores.items()}
+    header = "task,method,lr,metric,val_value,runtime_s\n"
+    atomic_write_text(args.out / "pare.tuning.csv", header + "\n".join(rows) + "\n")
     atomic_write_json(args.out / "pare.hparams.json", {"lr": chosen, "grid": list(LR_GRID), "seed": TUNING_SEED})
     return chosen
 
@@ -208,16 +209,16 @@ def main(argv=None) -> None:
         lrs = json.loads(stored.read_text())["lr"] if stored.is_file() else {}
     results, rows = [], []
     bench_tick = time.perf_counter()
-    for name, task in tasks.items():
-        for seed in args.seeds:
-            for method in args.methods:
-                lr = lrs.get(name, {}).get(method, TrainConfig.lr)
-                _, result = fit(task, method, config_for(name, lr, args.epochs), body=body, source=source, seed=seed,
-                                progress=False)
-                results.append(result)
-                rows.append(result.as_row())
-                print(f"{name:10s} {method:8s} seed {seed}: {result.metric} {result.test:.4f} "
-                      f"(val {result.val:.4f}, epoch {result.best_epoch}, {result.runtime_s:.1f}s)", flush=True)
+    load_before = os.getloadavg()[0]
+    runs = [(name, seed, method) for name in tasks for seed in args.seeds for method in args.methods]
+    for name, seed, method in tqdm(runs, desc="benchmark runs"):
+        lr = lrs.get(name, {}).get(method, TrainConfig.lr)
+        _, result = fit(tasks[name], method, config_for(name, lr, args.epochs), body=body, source=source, seed=seed,
+                        progress=False)
+        results.append(result)
+        rows.append(result.as_row())
+        tqdm.write(f"{name:10s} {method:8s} seed {seed}: {result.metric} {result.test:.4f} "
+                   f"(val {result.val:.4f}, epoch {result.best_epoch}, {result.runtime_s:.1f}s)")
     bench_seconds = time.perf_counter() - bench_tick
     total_seconds = time.perf_counter() - started
     csv = "task,method,seed,metric,value\n" + "".join(
@@ -230,7 +231,9 @@ def main(argv=None) -> None:
         f"{len(results)} runs in {bench_seconds / 60:.1f} min; whole script {total_seconds / 60:.1f} min "
         f"(body load {body_seconds:.0f} s, data {sum(data_seconds.values()):.0f} s"
         + (f", learning-rate tuning {tuning_seconds / 60:.1f} min" if args.tune else "")
-        + f") on {os.cpu_count()} CPU cores, {threads} torch threads, {platform.processor() or platform.machine()}.\n\n"
+        + f") on {os.cpu_count()} CPU cores, {threads} torch threads, {platform.processor() or platform.machine()}; "
+        f"1-minute load average {load_before:.1f} before and {os.getloadavg()[0]:.1f} after the runs (other "
+        "jobs sharing the cores slow every run down).\n\n"
         "Mean seconds per run: " + ", ".join(f"{m} {s:.1f}" for m, s in per_method.items()) + "."
     )
     lr_text = "; ".join(f"{t}: " + ", ".join(f"{m} {lrs.get(t, {}).get(m, TrainConfig.lr):g}" for m in args.methods)

@@ -6,7 +6,9 @@ import pytest
 import torch
 
 from mmft_kit.errors import InvalidInputError
-from mmft_kit.pare import PatchGate, gumbel_topk, pare_loss, replace_patches, replacement_count, select_patches, topk_mask
+from mmft_kit.pare import (
+    PatchGate, gumbel_topk, pare_loss, replace_patches, replacement_count, select_patches, topk_mask,
+)
 
 
 @pytest.mark.parametrize("begin,end,epochs", [(2000, 1500, 60), (1000, 500, 100), (32, 32, 15), (11.5, 5.7, 7)])

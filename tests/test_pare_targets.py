@@ -51,7 +51,8 @@ def test_tabular_tasks(name, classes, features):
     task = tabular_task(name)
     assert task.num_outputs == classes and task.x_train.shape[1] == features
     total = len(task.x_train) + len(task.x_val) + len(task.x_test)
-    assert len(task.x_test) == pytest.approx(0.2 * total, abs=1) and len(task.x_val) == pytest.approx(0.2 * total, abs=2)
+    assert len(task.x_test) == pytest.approx(0.2 * total, abs=1)
+    assert len(task.x_val) == pytest.approx(0.2 * total, abs=2)
     torch.testing.assert_close(task.x_train.mean(0), torch.zeros(features), atol=1e-5, rtol=0)
     assert set(task.y_test.tolist()) == set(range(classes))  # stratified
     assert task.metric_name == "1-auroc"

@@ -45,7 +45,8 @@ def _w2(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     return ot.emd2(weights_a, weights_b, torch.cdist(a, b) ** 2)
 
 
-def otdd(x_target: torch.Tensor, y_target: torch.Tensor, x_source: torch.Tensor, y_source: torch.Tensor) -> torch.Tensor:
+def otdd(x_target: torch.Tensor, y_target: torch.Tensor, x_source: torch.Tensor,
+         y_source: torch.Tensor) -> torch.Tensor:
     """Exact optimal-transport dataset distance (squared, p = 2) between two labelled sets of features."""
     t_classes, s_classes = torch.unique(y_target), torch.unique(y_source)
     label_cost = torch.stack([
@@ -81,7 +82,10 @@ def align_embedder(
     max_target: int = 256, max_source: int = 500, batch_size: int = 128, seed: int = 0,
     device: torch.device | str = "cpu", progress: bool = True,
 ) -> list[float]:
-    """Train ``model.embedder`` alone to minimise the distance to the source embeddings; returns the distance per step."""
+    """Train ``model.embedder`` alone to minimise its distance to the source embeddings.
+
+    Returns the distance at every step.
+    """
     if objective not in ("otdd", "mmd"):
         raise InvalidInputError(f"objective must be 'otdd' or 'mmd'; got {objective!r}")
     generator = torch.Generator().manual_seed(seed)

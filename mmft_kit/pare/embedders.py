@@ -76,7 +76,8 @@ class PatchEmbed2D(TargetEmbedder):
     def project(self, x: torch.Tensor) -> torch.Tensor:
         if x.dim() != 4 or x.shape[1] != self.in_channels or tuple(x.shape[2:]) != self.image_size:
             raise InvalidInputError(
-                f"expected inputs (B, {self.in_channels}, {self.image_size[0]}, {self.image_size[1]}); got {tuple(x.shape)}")
+                f"expected inputs (B, {self.in_channels}, {self.image_size[0]}, {self.image_size[1]}); "
+                f"got {tuple(x.shape)}")
         pad_h = self.grid[0] * self.patch_size[0] - x.shape[2]
         pad_w = self.grid[1] * self.patch_size[1] - x.shape[3]
         if pad_h or pad_w:

@@ -21,7 +21,8 @@ def one_minus_auroc(logits: torch.Tensor, y: torch.Tensor) -> float:
         raise InvalidInputError("AUROC needs both classes present in the evaluated split")
     if probs.shape[1] == 2:
         return float(1.0 - roc_auc_score(labels, probs[:, 1]))
-    return float(1.0 - roc_auc_score(labels, probs, multi_class="ovr", average="macro", labels=np.arange(probs.shape[1])))
+    classes = np.arange(probs.shape[1])
+    return float(1.0 - roc_auc_score(labels, probs, multi_class="ovr", average="macro", labels=classes))
 
 
 def one_minus_accuracy(logits: torch.Tensor, y: torch.Tensor) -> float:

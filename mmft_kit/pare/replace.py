@@ -94,7 +94,7 @@ def replace_patches(
     Masks may carry straight-through gradients: kept slots are ``target * keep`` and written
     slots are ``source * take``, so a forward value of 1 passes the gate's gradient on.
     """
-    if target.dim() != 3 or source.dim() != 3 or target.shape[0] != source.shape[0] or target.shape[2] != source.shape[2]:
+    if target.dim() != 3 or source.dim() != 3 or target.shape[::2] != source.shape[::2]:
         raise InvalidInputError(
             f"target and source must be (B, N, d) and (B, M, d) with equal B and d; "
             f"got {tuple(target.shape)} and {tuple(source.shape)}"

@@ -67,7 +67,8 @@ def source_from_arrays(images: np.ndarray | torch.Tensor, labels: Sequence[int],
     else:
         tensor = torch.as_tensor(images).float()
     if tensor.dim() != 4 or tensor.shape[1] != 3:
-        raise InvalidInputError(f"source images must be (n, 3, H, W) floats or (n, H, W, 3) uint8; got {tuple(tensor.shape)}")
+        raise InvalidInputError(
+            f"source images must be (n, 3, H, W) floats or (n, H, W, 3) uint8; got {tuple(tensor.shape)}")
     labels_t = torch.as_tensor(np.asarray(labels), dtype=torch.long)
     if len(labels_t) != len(tensor):
         raise InvalidInputError(f"{len(tensor)} source images but {len(labels_t)} labels")

@@ -53,7 +53,8 @@ class TargetTask:
             if len(x) != len(y) or len(x) == 0:
                 raise InvalidInputError(f"{split} split: {len(x)} inputs and {len(y)} targets (need equal, non-zero)")
             if x.shape[1:] != self.x_train.shape[1:]:
-                raise InvalidInputError(f"{split} inputs have shape {tuple(x.shape[1:])}, train {tuple(self.x_train.shape[1:])}")
+                raise InvalidInputError(
+                    f"{split} inputs have shape {tuple(x.shape[1:])}, train {tuple(self.x_train.shape[1:])}")
         get_metric(self.metric_name)
 
     @property
@@ -198,7 +199,8 @@ def project_to_sphere(image: np.ndarray, rotation: np.ndarray, size: int) -> np.
 
 
 def spherical_task(world_task: str = "glyphs", per_class: tuple[int, int, int] = (60, 20, 40), size: int = 24,
-                   seed: int = 0, mean: Sequence[float] | None = None, std: Sequence[float] | None = None) -> TargetTask:
+                   seed: int = 0, mean: Sequence[float] | None = None,
+                   std: Sequence[float] | None = None) -> TargetTask:
     """World images projected onto the sphere at random rotations (Spherical-CIFAR style); 1 − accuracy.
 
     ``mean`` / ``std`` normalise RGB like the body's image preprocessing (OpenAI CLIP's by default).
@@ -253,7 +255,8 @@ def _stack(dataset: Dataset) -> tuple[torch.Tensor, torch.Tensor]:
     return torch.stack([torch.as_tensor(x) for x in xs]), torch.as_tensor(np.asarray(ys))
 
 
-def task_from_datasets(train: Dataset, test: Dataset, task_type: str, val: Dataset | None = None, **kwargs) -> TargetTask:
+def task_from_datasets(train: Dataset, test: Dataset, task_type: str, val: Dataset | None = None,
+                       **kwargs) -> TargetTask:
     """A task from torch Datasets yielding ``(x, y)`` pairs (see :func:`task_from_arrays`)."""
     x_tr, y_tr = _stack(train)
     x_te, y_te = _stack(test)

@@ -28,7 +28,6 @@ import math
 import time
 from dataclasses import asdict, dataclass, field, replace
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -198,7 +197,8 @@ def _optimizer(model: nn.Module, cfg: TrainConfig, steps: int):
 
 
 @torch.no_grad()
-def predict(model: PaReModel, x: torch.Tensor, batch_size: int = 256, device: torch.device | str = "cpu") -> torch.Tensor:
+def predict(model: PaReModel, x: torch.Tensor, batch_size: int = 256,
+            device: torch.device | str = "cpu") -> torch.Tensor:
     """Model outputs for ``x`` (raw, before target decoding), in evaluation mode, on CPU."""
     model.eval()
     return torch.cat([model(x[i: i + batch_size].to(device)).float().cpu() for i in range(0, len(x), batch_size)])
@@ -218,7 +218,9 @@ def gate_scores(model: PaReModel, x: torch.Tensor, source_images: torch.Tensor |
     """Gate scores of every target token of ``x`` and every source token of ``source_images`` (flattened)."""
     model.eval()
     target = model.gate(model.embed(x.to(device))).flatten().cpu()
-    source = model.gate(model.embed_source(source_images.to(device))).flatten().cpu() if source_images is not None else None
+    source = None
+    if source_images is not None:
+        source = model.gate(model.embed_source(source_images.to(device))).flatten().cpu()
     return target, source
 
 
