@@ -36,7 +36,7 @@ _RGB = {
     "purple": (150, 50, 200),
 }
 _BACKGROUND_RGB = {"black": (15, 15, 15), "white": (240, 240, 240), "grey": (128, 128, 128), "teal": (20, 110, 110)}
-_RADIUS = {"small": 0.38, "medium": 0.55, "large": 0.72}
+_RADIUS = {"small": 0.45, "medium": 0.6, "large": 0.75}
 _OFFSET = {"centre": (0.0, 0.0), "left": (-0.25, 0.0), "right": (0.25, 0.0), "top": (0.0, -0.25), "bottom": (0.0, 0.25)}
 
 
@@ -96,7 +96,7 @@ def _shape_mask(shape: str, x: np.ndarray, y: np.ndarray, r: float) -> np.ndarra
         return ((np.abs(x) <= arm) & (np.abs(y) <= r)) | ((np.abs(y) <= arm) & (np.abs(x) <= r))
     if shape == "star":
         angle = np.arctan2(y, x)
-        radius = r * (0.55 + 0.45 * np.cos(5 * (angle + np.pi / 2)))
+        radius = r * (0.7 + 0.3 * np.cos(5 * (angle + np.pi / 2)))
         return np.hypot(x, y) <= radius
     raise InvalidInputError(f"unknown shape {shape!r}")
 
@@ -135,13 +135,13 @@ def render(attrs: Attributes, size: int = 32, rng: np.random.Generator | None = 
     if rng is not None:
         colour = np.clip(colour + rng.normal(0, 12, size=3), 0, 255)
     pattern = _fill_mask(attrs.fill, xs, ys, period=0.25)
-    shade = np.where(pattern[..., None], colour, colour * 0.35)
+    shade = np.where(pattern[..., None], colour, colour * 0.5)
     img = np.empty((size, size, 3), dtype=np.float32)
     img[:] = np.array(_BACKGROUND_RGB[attrs.background], dtype=np.float32)
     img[mask] = shade[mask]
     if attrs.style == "noisy":
         noise_rng = rng if rng is not None else np.random.default_rng(0)
-        img += noise_rng.normal(0, 40, size=img.shape)
+        img += noise_rng.normal(0, 25, size=img.shape)
     return np.clip(img, 0, 255).astype(np.uint8)
 
 
