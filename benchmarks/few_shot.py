@@ -132,9 +132,7 @@ def _init_worker(threads: int, quiet: bool = False) -> None:
 
     torch.set_num_threads(threads)
     if quiet:  # workers share the terminal: only the parent's bar is shown
-        from mmft_kit import inference
-
-        inference._BAR_MIN_BATCHES = sys.maxsize  # until the inference functions take a progress flag
+        os.environ["TQDM_DISABLE"] = "1"  # tqdm >= 4.66 reads its defaults from TQDM_* variables
 
 
 @lru_cache(maxsize=1)

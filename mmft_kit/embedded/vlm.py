@@ -85,20 +85,20 @@ class VLMRecipe:
     """Everything that changes the embedded VLM: architecture, both training stages and evaluation."""
 
     image_size: int = 32
-    patch_size: int = 8
-    vision_width: int = 128
-    vision_layers: int = 3
+    patch_size: int = 4
+    vision_width: int = 96
+    vision_layers: int = 4
     text_width: int = 128
     text_layers: int = 3
-    vision_heads: int = 4
+    vision_heads: int = 3
     text_heads: int = 4
     mlp_ratio: int = 2
     # stage 1: the vision tower learns the world's attributes
-    vision_steps: int = 1600
-    vision_batch_size: int = 64
+    vision_steps: int = 2000
+    vision_batch_size: int = 32
     vision_lr: float = 1e-3
     # stage 2: instruction tuning of projector and decoder
-    steps: int = 400
+    steps: int = 1000
     batch_size: int = 32
     lr: float = 1e-3
     weight_decay: float = 0.01
@@ -125,7 +125,7 @@ class VLMRecipe:
 
 #: ``ci``: seconds to build, rough captions (tests); ``default``: the captioner notebooks and benchmarks use.
 VLM_RECIPES: dict[str, VLMRecipe] = {
-    "ci": VLMRecipe(vision_steps=300, steps=120, eval_images=24),
+    "ci": VLMRecipe(vision_steps=500, steps=300, eval_images=24),
     "default": VLMRecipe(),
 }
 
