@@ -57,14 +57,15 @@ def _ensure(kind: str, size: str, recipes: dict, builder: Callable, force: bool,
 
 
 def _remove_stale(current: Path) -> None:
-    """Delete builds of the same kind and size made from an older recipe (none in use by another process)."""
+    """Delete builds (and orphaned lock files) of the same kind and size made from an older recipe,
+    unless another process holds their lock."""
     prefix = current.name.rsplit("-", 1)[0] + "-"
-    for other in current.parent.glob(prefix + "*"):
-        if other == current or not other.is_dir() or other.name.startswith("."):
+    builds = {p.with_suffix("") if p.suffix == ".lock" else p for p in current.parent.glob(prefix + "*")}
+    for other in sorted(builds - {current}):
+        if other.name.startswith(".") or (other.exists() and not other.is_dir()):
             continue
-        lock = FileLock(str(other) + ".lock")
         try:
-            with lock.acquire(timeout=0):
+            with FileLock(str(other) + ".lock").acquire(timeout=0):
                 shutil.rmtree(other, ignore_errors=True)
         except Timeout:
             continue

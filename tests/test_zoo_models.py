@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+from pathlib import Path
 
 import numpy as np
 import open_clip
@@ -151,3 +152,9 @@ def test_a_new_recipe_replaces_the_stale_build(tmp_path, monkeypatch):
     newer = {"ci": dataclasses.replace(CLIP_RECIPES["ci"], seed=1)}
     new = zoo._ensure("clip", "ci", newer, builder, force=False, progress=False)
     assert new != old and new.is_dir() and not old.exists()
+    assert not Path(str(old) + ".lock").exists()
+    # a build that never finished leaves only its lock file; the next build clears it too
+    orphan = tmp_path / "clip-ci-0123456789ab.lock"
+    orphan.touch()
+    zoo._ensure("clip", "ci", CLIP_RECIPES, builder, force=False, progress=False)
+    assert not orphan.exists() and not new.exists()
