@@ -8,7 +8,7 @@ from pathlib import Path
 import torch
 
 from .errors import ModelNotAvailableError
-from .runtime import limit_hub_timeouts, resolve_device
+from .runtime import hub_reachable, limit_hub_timeouts, resolve_device
 
 EMBEDDED = "embedded"
 _LOCAL_ALTERNATIVES = (
@@ -64,6 +64,7 @@ def load_clip(name: str, pretrained: str | None = None, device: str | torch.devi
                 f"{pretrained!r} is neither a pretrained tag of {model_name} (tags: {tags}) nor an existing "
                 f"checkpoint file. {_LOCAL_ALTERNATIVES}"
             )
+        _require_hub_or_cache(model_name, pretrained)
     try:
         model, _, preprocess = open_clip.create_model_and_transforms(model_name, pretrained=pretrained, device=device)
         tokenizer = open_clip.get_tokenizer(model_name)
@@ -74,3 +75,18 @@ def load_clip(name: str, pretrained: str | None = None, device: str | torch.devi
         ) from error
     model.eval()
     return model, preprocess, tokenizer
+
+
+def _require_hub_or_cache(model_name: str, tag: str) -> None:
+    """Fail at once when a hub-hosted pretrained tag is neither in the local cache nor reachable."""
+    import open_clip
+    from huggingface_hub import try_to_load_from_cache
+
+    repo = open_clip.get_pretrained_cfg(model_name, tag).get("hf_hub", "").strip("/")
+    files = ("open_clip_model.safetensors", "open_clip_pytorch_model.bin")
+    if not repo or any(isinstance(try_to_load_from_cache(repo, f), str) for f in files) or hub_reachable():
+        return
+    raise ModelNotAvailableError(
+        f"pretrained={tag!r} of {model_name} lives on the Hugging Face hub ({repo}), which cannot be reached "
+        f"(no network), and it is not in the local cache. {_LOCAL_ALTERNATIVES}"
+    )

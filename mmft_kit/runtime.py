@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import random
+import socket
+from urllib.parse import urlparse
 
 import numpy as np
 import torch
@@ -31,3 +33,21 @@ def limit_hub_timeouts(seconds: int = 10) -> None:
     """
     os.environ.setdefault("HF_HUB_ETAG_TIMEOUT", str(seconds))
     os.environ.setdefault("HF_HUB_DOWNLOAD_TIMEOUT", str(seconds))
+
+
+def hub_reachable(timeout: float = 5.0) -> bool:
+    """Whether the Hugging Face hub's host answers a TCP connection (assumed so behind a proxy).
+
+    The hub client retries every file several times with back-off when the network is down,
+    which takes minutes; one probe tells at once.
+    """
+    from huggingface_hub import constants
+
+    if any(os.environ.get(v) for v in ("HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy")):
+        return True
+    url = urlparse(constants.ENDPOINT)
+    try:
+        socket.create_connection((url.hostname, url.port or (443 if url.scheme == "https" else 80)), timeout).close()
+    except OSError:
+        return False
+    return True

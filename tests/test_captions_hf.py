@@ -127,7 +127,7 @@ def test_unreachable_hub_fails_fast_without_retries(monkeypatch):
     from mmft_kit.captions import backends
 
     monkeypatch.setattr(backends, "_offline", lambda: False)
-    monkeypatch.setattr(backends, "_hub_reachable", lambda timeout=5.0: False)
+    monkeypatch.setattr(backends, "hub_reachable", lambda timeout=5.0: False)
     start = time.perf_counter()
     with pytest.raises(ModelNotAvailableError, match="cannot be reached"):
         load_captioner("no-such-org/no-such-vlm")

@@ -17,17 +17,15 @@ import copy
 import hashlib
 import os
 import re
-import socket
 from abc import ABC, abstractmethod
 from pathlib import Path
 from typing import Any, Sequence
-from urllib.parse import urlparse
 
 import torch
 from PIL import Image
 
 from ..errors import InvalidInputError, ModelNotAvailableError
-from ..runtime import limit_hub_timeouts, resolve_device
+from ..runtime import hub_reachable, limit_hub_timeouts, resolve_device
 from ..text import CLASS_TEMPLATE, class_prompt
 from .store import image_digest
 
@@ -97,24 +95,6 @@ def folder_fingerprint(folder: str | os.PathLike) -> str:
     return digest.hexdigest()[:16]
 
 
-def _hub_reachable(timeout: float = 5.0) -> bool:
-    """Whether the hub's host answers a TCP connection (assumed so behind a proxy, which is not probed).
-
-    transformers retries every file of a model several times when the network is down, which
-    takes minutes; one probe tells at once.
-    """
-    from huggingface_hub import constants
-
-    if any(os.environ.get(v) for v in ("HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy")):
-        return True
-    url = urlparse(constants.ENDPOINT)
-    try:
-        socket.create_connection((url.hostname, url.port or (443 if url.scheme == "https" else 80)), timeout).close()
-    except OSError:
-        return False
-    return True
-
-
 def _load_pretrained(model: str, dtype: torch.dtype):
     """Processor and model from a folder or the hub; a model that cannot be had raises ModelNotAvailableError."""
     from transformers import AutoModelForImageTextToText, AutoProcessor
@@ -131,7 +111,7 @@ def _load_pretrained(model: str, dtype: torch.dtype):
         except OSError:
             if local or _offline():
                 raise
-            if not _hub_reachable():
+            if not hub_reachable():
                 raise OSError("the hub cannot be reached (no network) and the model is not in the local cache")
         limit_hub_timeouts()
         return load(local_only=False)
