@@ -22,6 +22,7 @@ import sys
 import time
 from dataclasses import asdict
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import torch
@@ -185,12 +186,16 @@ def main(argv=None) -> None:
     parser.add_argument("--tune", action="store_true", help="choose learning rates on validation data first")
     parser.add_argument("--epochs", type=int, default=None, help="override every task's epochs (smoke runs)")
     parser.add_argument("--out", type=Path, default=RESULTS, help="results folder")
+    parser.add_argument("--report", action="store_true", help="only rewrite pare.md and the plot from saved runs")
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
     args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
     out = args.out
     out.mkdir(parents=True, exist_ok=True)
+    if args.report:
+        report(out)
+        return
     started = time.perf_counter()
     tick = time.perf_counter()
     body = load_body(args.body)
@@ -255,10 +260,26 @@ def main(argv=None) -> None:
     )
     summary = (f"Methods {', '.join(args.methods)} on tasks {', '.join(tasks)}, seeds {args.seeds}. "
                "Raw runs: `pare.csv`; histories: `pare.runs.json`; plot: `pare_lambda_gate.png`.")
-    atomic_write_text(out / "pare.md", write_table(rows, list(tasks), args.methods,
-                                                      {"summary": summary, "runtime": runtime, "setup": setup}))
-    if "pare" in args.methods:
-        plot(results, out / "pare_lambda_gate.png")
+    atomic_write_json(out / "pare.meta.json", {"summary": summary, "runtime": runtime, "setup": setup,
+                                               "tasks": [tasks[t].name for t in tasks], "methods": args.methods})
+    report(out)
+
+
+def _namespace(value):
+    """JSON of a run as attribute-access objects (what :func:`plot` reads from a live result)."""
+    if isinstance(value, dict):
+        return SimpleNamespace(**{k: _namespace(v) for k, v in value.items()})
+    return [_namespace(v) for v in value] if isinstance(value, list) else value
+
+
+def report(out: Path) -> None:
+    """Write ``pare.md`` and the λ / gate plot from the saved runs (``--report`` redoes just this)."""
+    meta = json.loads((out / "pare.meta.json").read_text())
+    runs = json.loads((out / "pare.runs.json").read_text())
+    rows = [{"task": r["task"], "method": r["method"], "value": r["test"], "metric": r["metric"]} for r in runs]
+    atomic_write_text(out / "pare.md", write_table(rows, meta["tasks"], meta["methods"], meta))
+    if "pare" in meta["methods"]:
+        plot([_namespace(r) for r in runs], out / "pare_lambda_gate.png")
     print((out / "pare.md").read_text())
 
 
