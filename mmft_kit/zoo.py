@@ -75,7 +75,7 @@ def _remove_stale(current: Path) -> None:
 def ensure_clip(size: str = "default", force: bool = False, progress: bool = True) -> Path:
     """Folder of the embedded CLIP (open_clip ``local-dir:`` format), built on first use.
 
-    ``size="default"`` takes about 15 minutes on one CPU core, ``size="ci"`` 2–3 minutes (see README).
+    ``size="default"`` takes about 9 minutes on 2 CPU cores, ``size="ci"`` about 2 (see README).
     """
     from .embedded.clip import CLIP_RECIPES, build_clip
 
