@@ -126,24 +126,29 @@ def warm_start_vision(model, recipe: CLIPRecipe, rng: np.random.Generator,
                                   weight_decay=0.05)
     steps = recipe.vision_warmup_steps
     for step in tqdm(range(steps), desc="warm start: image tower", disable=not progress, mininterval=2.0):
-        attributes = [sample_attributes(rng) for _ in range(recipe.batch_size)]
-        images = images_to_tensor(np.stack([render(a, size=recipe.image_size, rng=rng) for a in attributes]))
-        targets = torch.tensor([[ATTRIBUTES[n].index(getattr(a, n)) for n in names] for a in attributes])
+        images, targets = _labelled_batch(recipe.batch_size, recipe.image_size, rng, device)
         for group in optimizer.param_groups:
             group["lr"] = _lr_at(step, steps, recipe.lr, max(1, steps // 20))
-        features = model.visual(images.to(device))
-        targets = targets.to(device)
+        features = model.visual(images)
         loss = sum(torch.nn.functional.cross_entropy(probe(features), targets[:, k]) for k, probe in enumerate(probes))
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
-    attributes = [sample_attributes(rng) for _ in range(512)]
-    images = images_to_tensor(np.stack([render(a, size=recipe.image_size, rng=rng) for a in attributes]))
+    images, targets = _labelled_batch(512, recipe.image_size, rng, device)
     with torch.no_grad():
-        features = model.visual(images.to(device))
-    return {n: float(np.mean([ATTRIBUTES[n][i] == getattr(a, n) for i, a in
-                              zip(probe(features).argmax(1).tolist(), attributes)]))
-            for n, probe in zip(names, probes)}
+        features = model.visual(images)
+        return {n: float((probe(features).argmax(1) == targets[:, k]).float().mean())
+                for k, (n, probe) in enumerate(zip(names, probes))}
+
+
+def _labelled_batch(n: int, size: int, rng: np.random.Generator, device: torch.device
+                    ) -> tuple[torch.Tensor, torch.Tensor]:
+    """``n`` freshly rendered world images (normalised) and their value index for every attribute, on ``device``."""
+    attributes = [sample_attributes(rng) for _ in range(n)]
+    images = images_to_tensor(np.stack([render(a, size=size, rng=rng) for a in attributes]))
+    targets = torch.tensor([[values.index(getattr(a, name)) for name, values in ATTRIBUTES.items()]
+                            for a in attributes])
+    return images.to(device), targets.to(device)
 
 
 def build_clip(recipe: CLIPRecipe, out_dir: Path, progress: bool = True, device: str | None = None) -> dict:
