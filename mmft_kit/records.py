@@ -1,0 +1,68 @@
+"""The run record both trainers speak: one epoch's record and one run's result.
+
+MMFT (``mmft_kit.train``) and PaRe (``mmft_kit.pare``) fill the same two shapes, so tables, plots,
+the sweep helper and the batch runner read either without knowing which method made them.
+Method-specific figures of an epoch (PaRe's replacement count and gate diagnostics, say) go in
+``EpochRecord.extra``; a run's extra test metrics (shifted test sets, WiSE-FT) go in ``RunResult.extra``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+
+@dataclass
+class EpochRecord:
+    """One epoch: mean training loss, learning rate after its last step, validation metric, wall time.
+
+    ``val`` is ``None`` for an epoch that was not validated. ``extra`` holds the method's own
+    per-epoch figures (JSON-able values only).
+    """
+
+    epoch: int
+    loss: float
+    lr: float
+    val: float | None
+    seconds: float
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class RunResult:
+    """One run: its test and validation metric at the kept epoch, its history and its wall time.
+
+    ``metric`` names what ``test`` and ``val`` measure (``accuracy``, ``relative_l2``, ...);
+    ``higher_is_better`` says which way it points. ``config`` is the run's configuration as
+    plain values; ``extra`` holds further test figures (JSON-able).
+    """
+
+    method: str
+    seed: int
+    metric: str
+    higher_is_better: bool
+    test: float
+    val: float | None
+    best_epoch: int
+    seconds: float
+    history: list[EpochRecord]
+    config: dict[str, Any]
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def summary(self) -> dict[str, Any]:
+        """The scalar figures as one flat row (no history, no config)."""
+        row = {"method": self.method, "seed": self.seed, "metric": self.metric, "test": self.test,
+               "val": self.val, "best_epoch": self.best_epoch, "seconds": self.seconds}
+        row.update({k: v for k, v in self.extra.items() if isinstance(v, (int, float, str, bool)) or v is None})
+        return row
+
+    def to_dict(self) -> dict[str, Any]:
+        """Everything, as JSON-able values (history included)."""
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "RunResult":
+        """The result saved by :meth:`to_dict`."""
+        data = dict(data)
+        data["history"] = [EpochRecord(**r) for r in data.get("history", [])]
+        return cls(**data)

@@ -1,0 +1,79 @@
+"""Sweeps: one configuration × methods × seeds → run results and a table.
+
+Every method of a sweep runs with the same seeds, so results pair up by seed and a comparison
+is a paired difference (:func:`paired_difference`), not a difference of two noisy means.
+Notebooks, the batch runner and the benchmarks all call :func:`sweep`.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Callable, Iterable, Sequence
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from .records import RunResult
+
+RunOne = Callable[[str, int], RunResult]
+
+
+def sweep(run_one: RunOne, methods: Sequence[str], seeds: Sequence[int],
+          done: Iterable[RunResult] = (), on_result: Callable[[RunResult], None] | None = None,
+          progress: bool = True) -> list[RunResult]:
+    """Run ``run_one(method, seed)`` for every method and seed, seeds outermost.
+
+    Args:
+        run_one: makes one run; a method and a seed fully decide it.
+        methods, seeds: the grid.
+        done: results already at hand (e.g. read back from disk); their (method, seed) points are
+            not rerun.
+        on_result: called with each new result as it arrives (to save it at once).
+        progress: a tqdm bar over the points.
+
+    Returns:
+        The results in grid order (seed, then method), finished ones included.
+    """
+    have = {(r.method, r.seed): r for r in done}
+    points = [(method, seed) for seed in seeds for method in methods]
+    for method, seed in tqdm(points, desc="sweep", disable=not progress):
+        if (method, seed) not in have:
+            result = run_one(method, seed)
+            have[(method, seed)] = result
+            if on_result is not None:
+                on_result(result)
+    return [have[p] for p in points]
+
+
+def results_table(results: Iterable[RunResult]) -> list[dict]:
+    """One flat row per run (see :meth:`RunResult.summary`)."""
+    return [r.summary() for r in results]
+
+
+def mean_se(values: Sequence[float]) -> tuple[float, float]:
+    """Mean and standard error of the mean (0 for a single value)."""
+    array = np.asarray(values, dtype=float)
+    if array.size == 0:
+        return math.nan, math.nan
+    se = float(array.std(ddof=1) / math.sqrt(array.size)) if array.size > 1 else 0.0
+    return float(array.mean()), se
+
+
+def summarise(results: Iterable[RunResult], key: str = "test") -> dict[str, tuple[float, float, int]]:
+    """Per method: (mean, standard error, number of seeds) of ``key``."""
+    by_method: dict[str, list[float]] = {}
+    for r in results:
+        by_method.setdefault(r.method, []).append(getattr(r, key))
+    return {m: (*mean_se(v), len(v)) for m, v in by_method.items()}
+
+
+def paired_difference(results: Iterable[RunResult], method_a: str, method_b: str,
+                      key: str = "test") -> tuple[float, float, int]:
+    """``a − b`` paired by seed: (mean, standard error, number of shared seeds)."""
+    values: dict[str, dict[int, float]] = {method_a: {}, method_b: {}}
+    for r in results:
+        if r.method in values:
+            values[r.method][r.seed] = getattr(r, key)
+    seeds = sorted(set(values[method_a]) & set(values[method_b]))
+    diffs = [values[method_a][s] - values[method_b][s] for s in seeds]
+    return (*mean_se(diffs), len(seeds))
