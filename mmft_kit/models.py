@@ -17,16 +17,24 @@ _LOCAL_ALTERNATIVES = (
 )
 
 
+def embedded_size(name: str) -> str | None:
+    """The size an embedded-model name asks for (``"embedded"`` → ``"default"``, ``"embedded:ci"`` → ``"ci"``),
+    or None when ``name`` is no embedded name. The one place ``embedded[:SIZE]`` is parsed."""
+    if name != EMBEDDED and not name.startswith(EMBEDDED + ":"):
+        return None
+    return name.partition(":")[2] or "default"
+
+
 def resolve_clip_name(name: str) -> str:
     """Map the kit's names to an open_clip model name.
 
     ``"embedded"`` / ``"embedded:ci"`` → the cached embedded CLIP folder (built on first use);
     a folder holding ``open_clip_config.json`` → ``"local-dir:FOLDER"``; anything else unchanged.
     """
-    if name == EMBEDDED or name.startswith(EMBEDDED + ":"):
+    size = embedded_size(name)
+    if size is not None:
         from .zoo import ensure_clip
 
-        size = name.split(":", 1)[1] if ":" in name else "default"
         return "local-dir:" + str(ensure_clip(size))
     if Path(name).is_dir():
         if not (Path(name) / "open_clip_config.json").is_file():

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import os
-from dataclasses import asdict, dataclass, fields
-from typing import Any
+from typing import Annotated, Any
+
+from pydantic import AfterValidator, Field
 
 from ..errors import InvalidInputError
+from ..params.fields import CaptionerParams, ClipParams, DataParams, FewShotParams, OptimParams, SeedParams
 
 #: The methods, by name, with what each one does.
 METHODS: dict[str, str] = {
@@ -26,96 +27,43 @@ def check_method(method: str) -> str:
     return method
 
 
-@dataclass
-class TrainConfig:
+class TrainConfig(OptimParams, SeedParams, FewShotParams, CaptionerParams, ClipParams, DataParams):
     """One run: method, data, model, captions, optimisation and output.
 
-    Optimisation defaults are the authors' (AdamW lr 1e-5, weight decay 1e-4, batch 64, 50
-    epochs, cosine per iteration to 0 without warmup, AMP on CUDA, best-validation epoch kept);
-    the small embedded models want larger learning rates (see ``benchmarks/few_shot.py --tune``).
-
-    * ``shots``: images per class drawn from train with ``seed`` (``None``: the whole train pool).
-    * ``val_fraction``: share of train held out (per class, with ``seed``) as validation data
-      when the data set has no ``val`` split. Validation is always full-size.
-    * ``caption_store``: JSONL caption store of ``mmft`` (``None``: a per-data-set file in the
-      kit's cache); ``make_captions`` captions missing images with ``captioner`` first,
-      otherwise missing captions are an error naming the command that makes them.
-    * ``characteristics``: captions per image used (``None``: all the store holds).
-    * ``w``: weight of the supervised term of the MMFT loss.
-    * ``eval_every``: validate every that many epochs (and after the last one).
-    * ``output_dir``: where checkpoints (resumable), results and provenance go.
-    * ``wise_ft``: also trace test accuracy along the WiSE-FT weight interpolation.
+    The data, model, caption, few-shot and optimiser fields (and their defaults and ranges) are
+    the groups of :mod:`mmft_kit.params.fields` that the notebooks share; build a run's config
+    from a notebook's parameters with ``TrainConfig.take(params, method=..., seed=...)``. The
+    optimiser is AdamW with a cosine schedule per step to 0 without warm-up (the authors' rule);
+    the authors' values on ViT-B/32 are :data:`mmft_kit.params.PAPER_SETTINGS`.
     """
 
-    method: str = "mmft"
-    dataset: str = "glyphs"
-    root: str | None = None
-    shots: int | None = 16
-    seed: int = 42
-    model: str = "embedded"
-    pretrained: str | None = None
-    captioner: str = "embedded"
-    caption_store: str | None = None
-    make_captions: bool = False
-    characteristics: tuple[str, ...] | None = None
-    words: int = 50
-    template: str | None = None
-    add_class_prefix: bool = True
-    epochs: int = 50
-    lr: float = 1e-5
-    wd: float = 1e-4
-    batch_size: int = 64
-    w: float = 0.1
-    eval_every: int = 1
-    val_fraction: float = 0.1
-    amp: bool = True
-    device: str | None = None
-    num_workers: int = 0
-    eval_batch_size: int = 256
-    output_dir: str | None = None
-    wise_ft: bool = False
-    progress: bool = True
+    what = "TrainConfig settings"
+    fix = "Fix them where the config is made (a notebook's parameters, the benchmark's options)."
 
-    def __post_init__(self) -> None:
-        check_method(self.method)
-        if self.characteristics is not None:
-            self.characteristics = tuple(self.characteristics)
-        for name in ("root", "caption_store", "output_dir"):
-            value = getattr(self, name)
-            if isinstance(value, os.PathLike):
-                setattr(self, name, os.fspath(value))
-        self._check_ranges()
-
-    def _check_ranges(self) -> None:
-        positive = {"epochs": self.epochs, "batch_size": self.batch_size, "eval_every": self.eval_every,
-                    "eval_batch_size": self.eval_batch_size, "words": self.words}
-        bad = {name: value for name, value in positive.items() if not (isinstance(value, int) and value >= 1)}
-        if self.shots is not None and not (isinstance(self.shots, int) and self.shots >= 1):
-            bad["shots"] = self.shots
-        if bad:
-            raise InvalidInputError(f"these settings must be whole numbers ≥ 1 (shots may also be None): {bad}")
-        if not self.lr > 0:
-            raise InvalidInputError(f"lr must be > 0; got {self.lr}")
-        if not self.wd >= 0:
-            raise InvalidInputError(f"wd (weight decay) must be ≥ 0; got {self.wd}")
-        if not 0.0 <= self.w <= 1.0:
-            raise InvalidInputError(f"w (weight of the supervised loss) must lie in [0, 1]; got {self.w}")
-        if not 0.0 < self.val_fraction < 1.0:
-            raise InvalidInputError(f"val_fraction must lie strictly between 0 and 1; got {self.val_fraction}")
-        if self.num_workers < 0:
-            raise InvalidInputError(f"num_workers must be ≥ 0; got {self.num_workers}")
+    method: Annotated[str, AfterValidator(check_method)] = Field("mmft", description="what to train; see METHODS")
+    make_captions: bool = Field(False, description="caption images missing from the store first (else an error "
+                                                   "naming the command that makes them)")
+    characteristics: list[str] | None = Field(None, description="captions per image used (None: all the store holds)")
+    add_class_prefix: bool = Field(True, description="prefix each caption with the class prompt")
+    schedule: str = Field("cosine", description="learning-rate schedule per step (mmft_kit.optim.SCHEDULES)")
+    warmup_steps: int = Field(0, ge=0, description="linear warm-up steps (the authors: none)")
+    w: float = Field(0.1, ge=0, le=1, description="weight of the supervised term of the MMFT loss")
+    eval_every: int = Field(1, ge=1, description="validate every that many epochs (and after the last one)")
+    val_fraction: float = Field(0.1, gt=0, lt=1, description="share of train held out per class as validation "
+                                                             "data when the data set has no val split")
+    amp: bool = Field(True, description="float16 autocast on CUDA")
+    device: str | None = Field(None, description="torch device (None: CUDA when present, else CPU)")
+    num_workers: int = Field(0, ge=0, description="DataLoader worker processes")
+    eval_batch_size: int = Field(256, ge=1, description="images per evaluation step")
+    output_dir: str | None = Field(None, description="checkpoints (resumable), results and provenance go here")
+    wise_ft: bool = Field(False, description="also trace test accuracy along the WiSE-FT interpolation")
+    progress: bool = Field(True, description="tqdm bars (their look: tqdm's own TQDM_* settings)")
 
     def to_dict(self) -> dict[str, Any]:
         """Every field as plain JSON-able values."""
-        data = asdict(self)
-        data["characteristics"] = list(self.characteristics) if self.characteristics is not None else None
-        return data
+        return self.model_dump()
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "TrainConfig":
         """The config saved by :meth:`to_dict`; unknown keys are an error naming them."""
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise InvalidInputError(f"unknown TrainConfig fields {unknown}; known: {sorted(known)}")
         return cls(**data)

@@ -1,4 +1,5 @@
-"""The fine-tuning loop shared by every method: AdamW, per-step cosine schedule, AMP, best-validation state.
+"""The fine-tuning loop shared by every method: AdamW (open_clip's decay split), a per-step schedule from
+transformers (cosine to 0 without warm-up by default, the authors' rule), AMP, best-validation state.
 
 Reproducible and resumable: the order of the images in epoch ``e`` depends only on
 ``(seed, e)``, and a data set with ``set_epoch`` (captions drawn per epoch) is told the epoch,
@@ -27,6 +28,8 @@ from tqdm.auto import tqdm
 
 from ..errors import InvalidInputError
 from ..io import atomic_write_bytes
+from ..optim import decay_groups, make_scheduler
+from ..records import EpochRecord
 from ..runtime import resolve_device
 from .methods import LossFn
 
@@ -38,23 +41,12 @@ _FUSED_ADAMW = ("cpu", "cuda")
 
 
 @dataclass
-class EpochRecord:
-    """One epoch: mean training loss, learning rate after its last step, validation accuracy (when validated)."""
-
-    epoch: int
-    loss: float
-    lr: float
-    val_accuracy: float | None
-    seconds: float
-
-
-@dataclass
 class FitResult:
     """The kept (best-validation) weights, on the CPU, and the history that chose them."""
 
     best_state: dict[str, torch.Tensor] = field(repr=False)
     best_epoch: int
-    best_val_accuracy: float | None
+    best_val: float | None
     history: list[EpochRecord]
 
 
@@ -172,6 +164,8 @@ def fine_tune(
     epochs: int = 50,
     lr: float = 1e-5,
     weight_decay: float = 1e-4,
+    schedule: str = "cosine",
+    warmup_steps: int = 0,
     batch_size: int = 64,
     seed: int = 42,
     device: str | torch.device | None = None,
@@ -187,8 +181,10 @@ def fine_tune(
     ``train_data`` yields ``(image, text, label)``; ``loss_fn(model, images, texts, labels)``
     gives the loss. ``evaluate(model)`` → validation accuracy, called every ``eval_every``
     epochs and after the last; the weights of the first epoch with the highest accuracy are
-    kept in memory (the last epoch's when ``evaluate`` is None). AdamW with a cosine schedule
-    from ``lr`` to 0, stepped per iteration, no warmup; AMP (float16) when ``amp`` and on CUDA.
+    kept in memory (the last epoch's when ``evaluate`` is None). AdamW with weight decay on weights
+    only (:func:`mmft_kit.optim.decay_groups`) and the ``schedule`` of :func:`mmft_kit.optim.make_scheduler`
+    stepped per iteration (by default cosine from ``lr`` to 0 without warm-up); AMP (float16) when
+    ``amp`` and on CUDA.
     With ``checkpoint_dir`` a checkpoint is written atomically after every epoch (and the best
     weights whenever they improve), and a run with the same settings (``signature`` adds
     the caller's) resumes from it.
@@ -201,11 +197,12 @@ def fine_tune(
     model.to(device)
     use_amp = amp and device.type == "cuda"
     loader, shuffler = _loader(train_data, batch_size, seed, num_workers)
-    parameters = [p for p in model.parameters() if p.requires_grad]
-    optimizer = torch.optim.AdamW(parameters, lr=lr, weight_decay=weight_decay, fused=device.type in _FUSED_ADAMW)
-    scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=epochs * len(loader), eta_min=0.0)
+    optimizer = torch.optim.AdamW(decay_groups(model.named_parameters(), weight_decay), lr=lr,
+                                  fused=device.type in _FUSED_ADAMW)
+    scheduler = make_scheduler(optimizer, schedule, epochs * len(loader), warmup_steps)
     scaler = torch.amp.GradScaler(device.type, enabled=use_amp)
-    signature = {"epochs": epochs, "lr": lr, "weight_decay": weight_decay, "batch_size": batch_size, "seed": seed,
+    signature = {"epochs": epochs, "lr": lr, "weight_decay": weight_decay, "schedule": schedule,
+                 "warmup_steps": warmup_steps, "batch_size": batch_size, "seed": seed,
                  "eval_every": eval_every, "train_size": len(train_data), **(signature or {})}
     checkpoint = Path(checkpoint_dir) / CHECKPOINT_NAME if checkpoint_dir is not None else None
     state = _resume(checkpoint, model, optimizer, scheduler, scaler, signature) if checkpoint else _State()

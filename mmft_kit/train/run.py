@@ -4,25 +4,27 @@ from __future__ import annotations
 
 import copy
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Callable
 
+import numpy as np
 import torch
 from torch import nn
 
 from ..captions import CaptionedDataset, training_text
-from ..inference import accuracy, prompt_head
+from ..inference import accuracy, predict, prompt_head
 from ..io import atomic_write_json
 from ..models import load_clip, resolve_clip_name
 from ..provenance import build_provenance, split_record, write_provenance
+from ..records import RunResult as RunRecord
 from ..runtime import resolve_device, seed_everything
 from ..wiseft import wise_ft_curve
 from .captions import load_captions
 from .config import METHODS, TrainConfig
 from .data import Preprocessed, RunData, evaluation_sets, load_run_data, prompts_per_index, texts_by_class
-from .loop import EpochRecord, FitResult, cpu_state, fine_tune, is_main_process
+from .loop import FitResult, cpu_state, fine_tune, is_main_process
 from .methods import class_head, loss_function, trainable_model
 
 RESULTS_NAME = "results.json"
@@ -31,38 +33,36 @@ _NOT_IN_SIGNATURE = ("output_dir", "progress", "device", "num_workers", "eval_ba
 
 
 @dataclass
-class RunResult:
-    """What a run measured, and the trained model and head for further analysis.
+class RunResult(RunRecord):
+    """The run record (:class:`mmft_kit.records.RunResult`: ``test`` / ``val`` accuracy, ``history``,
+    ``seconds``; ``extra`` holds ``zeroshot``, the start model's test accuracy, and ``wise_ft``, the
+    ``(α, test accuracy)`` curve when asked for), plus the trained model and what goes with it.
 
     ``model`` is the trained module with its best-validation weights (a CLIP; for ``ce`` a
     :class:`~mmft_kit.train.methods.ZeroShotInitClassifier`); ``head`` the ``[C, D]`` head it
-    classifies with; ``wise_ft`` the ``(α, test accuracy)`` curve when asked for.
+    classifies with. They live in memory only: :meth:`record` and :meth:`to_dict` leave them out.
     """
 
-    config: TrainConfig
-    test_accuracy: float
-    val_accuracy: float
-    zeroshot_accuracy: float
-    best_epoch: int
-    history: list[EpochRecord]
-    wise_ft: list[tuple[float, float]] | None
-    seconds: float
-    provenance: dict[str, Any] = field(repr=False)
-    model: nn.Module = field(repr=False)
-    head: torch.Tensor = field(repr=False)
-    tokenizer: Callable = field(repr=False)
-    preprocess: Callable = field(repr=False)
-    data: RunData = field(repr=False)
-    texts_by_class: list[list[str]] = field(repr=False)
+    provenance: dict[str, Any] = field(default_factory=dict, repr=False)
+    model: nn.Module | None = field(default=None, repr=False)
+    head: torch.Tensor | None = field(default=None, repr=False)
+    tokenizer: Callable | None = field(default=None, repr=False)
+    preprocess: Callable | None = field(default=None, repr=False)
+    data: RunData | None = field(default=None, repr=False)
+    texts_by_class: list[list[str]] = field(default_factory=list, repr=False)
 
-    def summary(self) -> dict[str, Any]:
-        """The measurements as plain JSON-able data."""
-        return {
-            "method": self.config.method, "dataset": self.config.dataset, "shots": self.config.shots,
-            "seed": self.config.seed, "test_accuracy": self.test_accuracy, "val_accuracy": self.val_accuracy,
-            "zeroshot_accuracy": self.zeroshot_accuracy, "best_epoch": self.best_epoch,
-            "history": [asdict(r) for r in self.history], "wise_ft": self.wise_ft, "seconds": self.seconds,
-        }
+    @property
+    def train_config(self) -> TrainConfig:
+        """The run's settings as a :class:`TrainConfig`."""
+        return TrainConfig(**self.config)
+
+    def record(self) -> RunRecord:
+        """The shared run record alone (no model)."""
+        return RunRecord(**{f.name: getattr(self, f.name) for f in fields(RunRecord)})
+
+    def to_dict(self) -> dict[str, Any]:
+        """The shared record as JSON-able values (history included)."""
+        return self.record().to_dict()
 
 
 @lru_cache(maxsize=2)
@@ -82,7 +82,7 @@ _ZERO_SHOT: dict[tuple, float] = {}
 
 def zero_shot_accuracy(config: TrainConfig, model: nn.Module, tokenizer: Callable, test: Preprocessed) -> float:
     """Test accuracy of the start model with the single-prompt head (computed once per model and data set)."""
-    key = (config.model, config.pretrained, config.dataset, config.root)
+    key = (config.clip, config.pretrained, config.dataset, config.root)
     if key not in _ZERO_SHOT:
         head = prompt_head(model, tokenizer, test.classnames)
         _ZERO_SHOT[key] = accuracy(model, head, test, batch_size=config.eval_batch_size)
@@ -112,7 +112,7 @@ def run(config: TrainConfig) -> RunResult:
     start = time.perf_counter()
     seed_everything(config.seed)
     device = resolve_device(config.device)
-    clip, preprocess, tokenizer = load_start_model(config.model, config.pretrained, device)
+    clip, preprocess, tokenizer = load_start_model(config.clip, config.pretrained, device)
     data = load_run_data(config)
     texts, store_record = training_texts(config, data)
     val, test = evaluation_sets(config, data, preprocess)
@@ -132,15 +132,18 @@ def run(config: TrainConfig) -> RunResult:
                                       add_class_prefix=config.add_class_prefix)
         fit = _fine_tune(config, model, train_data, tokenizer, lambda m: evaluate(m, val),
                          _signature(config, data, store_record))
-        history, best_epoch, val_accuracy = fit.history, fit.best_epoch, fit.best_val_accuracy
+        history, best_epoch, val_accuracy = fit.history, fit.best_epoch, fit.best_val
     head = class_head(config.method, model, tokenizer, data.classnames, prototypes)
     test_accuracy = zeroshot if config.method == "zeroshot" else \
         accuracy(model, head, test, batch_size=config.eval_batch_size)
     wise = wise_ft_curve(model, start_state, cpu_state(model), lambda m: evaluate(m, test)) if config.wise_ft else None
 
-    result = RunResult(config, test_accuracy, val_accuracy, zeroshot, best_epoch, history, wise,
-                       time.perf_counter() - start, provenance(config, data, store_record, device), model, head,
-                       tokenizer, preprocess, data, prototypes)
+    result = RunResult(
+        method=config.method, seed=config.seed, metric="accuracy", higher_is_better=True, test=test_accuracy,
+        val=val_accuracy, best_epoch=best_epoch, seconds=time.perf_counter() - start, history=history,
+        config=config.to_dict(), extra={"zeroshot": zeroshot, "wise_ft": wise},
+        provenance=provenance(config, data, store_record, device), model=model, head=head, tokenizer=tokenizer,
+        preprocess=preprocess, data=data, texts_by_class=prototypes)
     if config.output_dir is not None and is_main_process():
         save_run(result, config.output_dir)
     return result
@@ -150,7 +153,8 @@ def _fine_tune(config: TrainConfig, model: nn.Module, train_data: CaptionedDatas
                evaluate: Callable[[nn.Module], float], signature: dict) -> FitResult:
     return fine_tune(
         model, train_data, loss_function(config.method, tokenizer, config.w), evaluate, epochs=config.epochs,
-        lr=config.lr, weight_decay=config.wd, batch_size=config.batch_size, seed=config.seed, device=config.device,
+        lr=config.lr, weight_decay=config.weight_decay, schedule=config.schedule, warmup_steps=config.warmup_steps,
+        batch_size=config.batch_size, seed=config.seed, device=config.device,
         amp=config.amp, eval_every=config.eval_every, num_workers=config.num_workers,
         checkpoint_dir=config.output_dir, signature=signature, progress=config.progress,
     )
@@ -161,6 +165,13 @@ def _signature(config: TrainConfig, data: RunData, store_record: dict | None) ->
     settings["split_hash"] = record_split(config, data)["hash"]
     settings["caption_store_settings"] = store_record["settings_id"] if store_record else None
     return settings
+
+
+def predictions(result: RunResult) -> tuple[np.ndarray, np.ndarray]:
+    """True and predicted test labels of ``result`` (its model and head)."""
+    test = Preprocessed(result.data.test, result.preprocess)
+    logits = predict(result.model, result.head, test, batch_size=result.train_config.eval_batch_size)
+    return np.asarray(test.targets), logits.argmax(dim=1).numpy()
 
 
 def record_split(config: TrainConfig, data: RunData) -> dict:
@@ -174,12 +185,13 @@ def provenance(config: TrainConfig, data: RunData, store_record: dict | None, de
     """The provenance record of a run (see :mod:`mmft_kit.provenance`)."""
     resolved = {
         "method": METHODS[config.method],
-        "model": resolve_clip_name(config.model),
+        "model": resolve_clip_name(config.clip),
         "device": str(device),
         "amp": bool(config.amp and device.type == "cuda"),
         "classnames": data.classnames,
         "domain": data.domain,
-        "schedule": "AdamW, cosine per iteration from lr to 0, no warmup",
+        "schedule": f"AdamW (no decay on gains, biases, logit scale), {config.schedule} per step to 0, "
+                    f"{config.warmup_steps} warm-up steps",
         "selection": "weights of the first epoch with the best validation accuracy",
         "zeroshot_head": "single prompt 'a photo of a {class}.' on the start model",
     }
@@ -188,5 +200,5 @@ def provenance(config: TrainConfig, data: RunData, store_record: dict | None, de
 
 def save_run(result: RunResult, folder: str | Path) -> None:
     """Write ``results.json`` and ``provenance.json`` of ``result`` into ``folder``."""
-    atomic_write_json(Path(folder) / RESULTS_NAME, result.summary())
+    atomic_write_json(Path(folder) / RESULTS_NAME, result.to_dict())
     write_provenance(folder, result.provenance)

@@ -1,0 +1,60 @@
+"""The set-up cell of every notebook: environment, parameters, live or static, progress, output folder."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any, Mapping
+
+from ..errors import InvalidInputError
+from ..params import notebook_params
+from ..params.checks import check_resources
+from .mode import configure_progress, is_live
+from .run import NotebookRun
+
+
+def environment_line() -> str:
+    """The interpreter, its environment and the kit's version, in one line."""
+    from .. import __version__
+
+    return f"python {sys.version.split()[0]} at {sys.executable} (prefix {sys.prefix}); mmft_kit {__version__}"
+
+
+def parameter_lines(params, given: set[str]) -> list[str]:
+    """One line per parameter: name, value, ``*`` where it differs from the declared default, meaning."""
+    lines = []
+    for name, field in type(params).model_fields.items():
+        value = getattr(params, name)
+        mark = "*" if name in given and value != field.default else " "
+        lines.append(f" {mark} {name} = {value!r}  # {field.description}")
+    return lines
+
+
+def start_notebook(name: str, namespace: Mapping[str, Any]) -> NotebookRun:
+    """Show the environment, read and check notebook ``name``'s parameters, set live or static mode and the
+    progress bars, and make the output folder.
+
+    Args:
+        name: the notebook's name (its file stem), which names its parameter model
+            (:data:`mmft_kit.params.NOTEBOOKS`).
+        namespace: where the parameters were assigned — the notebook's ``globals()``: every field of
+            the model found there is taken (the parameters cell's and papermill's assignments), the
+            others keep their declared defaults.
+
+    Returns:
+        The run: ``.params`` (validated), ``.live``, ``.path(...)``, ``.show(...)``, ``.finish(...)``.
+    """
+    model = notebook_params(name)
+    if model is None:
+        raise InvalidInputError(f"no parameter model for notebook {name!r}; add one to mmft_kit/params/notebooks.py")
+    print(environment_line())
+    given = {key: namespace[key] for key in model.model_fields if key in namespace}
+    params = model(**given)
+    print("parameters (* changed from the default):\n" + "\n".join(parameter_lines(params, set(given))))
+    check_resources(params.model_dump())
+    live = is_live(params.interactive)
+    configure_progress(live)
+    print("widgets: " + ("live controls" if live else "static figures (set interactive = True for controls)"))
+    output_dir = Path(params.output_dir or f"runs/{name}").expanduser()
+    output_dir.mkdir(parents=True, exist_ok=True)
+    return NotebookRun(name, params, live, output_dir)

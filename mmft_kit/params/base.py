@@ -1,0 +1,127 @@
+"""The base of every parameter declaration: a pydantic model that reads command-line text and explains its errors.
+
+A field is declared once, with its type, range, default and meaning; the notebook's checks, the
+batch runner's validation and the command lines (:func:`add_arguments`) are derived from it.
+Values may arrive as text (papermill ``-p``, ``mmft_kit batch -p``, a YAML grid): ``"4"``,
+``"1e-4"``, ``"true"``, ``"None"``, ``"0,1"`` and ``"[0, 1]"`` are converted before validation.
+"""
+
+from __future__ import annotations
+
+import argparse
+import difflib
+import os
+import types
+import typing
+from typing import Any, Mapping, Sequence, TypeVar
+
+import yaml
+from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
+
+from ..errors import InvalidInputError
+
+P = TypeVar("P", bound="Params")
+_NONE_WORDS = ("none", "null", "")
+
+
+def _is_list(annotation: Any) -> bool:
+    """Whether ``annotation`` (possibly ``X | None`` or ``Annotated``) is a list type."""
+    if typing.get_origin(annotation) is typing.Annotated:
+        return _is_list(typing.get_args(annotation)[0])
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType):
+        return any(_is_list(a) for a in typing.get_args(annotation) if a is not type(None))
+    return typing.get_origin(annotation) in (list, tuple) or annotation in (list, tuple)
+
+
+def _allows_none(annotation: Any) -> bool:
+    if typing.get_origin(annotation) is typing.Annotated:
+        return _allows_none(typing.get_args(annotation)[0])
+    return annotation is None or type(None) in typing.get_args(annotation)
+
+
+def from_text(value: Any, annotation: Any) -> Any:
+    """``value`` as the field's type expects it: ``"None"`` → None (optional fields), ``"0,1"`` /
+    ``"[0, 1]"`` / a single value → a list (list fields), a path → text; anything else unchanged for pydantic."""
+    if isinstance(value, os.PathLike):
+        value = os.fspath(value)
+    if isinstance(value, str) and value.strip().lower() in _NONE_WORDS and _allows_none(annotation):
+        return None
+    if not _is_list(annotation) or value is None:
+        return value
+    if isinstance(value, str):
+        text = value.strip()
+        return yaml.safe_load(text) if text.startswith("[") else text.replace(",", " ").split()
+    return list(value) if isinstance(value, (list, tuple)) else [value]
+
+
+class Params(BaseModel):
+    """A set of parameters, checked when made; bad values raise one InvalidInputError naming them all."""
+
+    model_config = ConfigDict(extra="forbid", validate_default=True, validate_assignment=True)
+    #: What the error message calls these parameters, and where to fix them.
+    what: typing.ClassVar[str] = "parameters"
+    fix: typing.ClassVar[str] = "Fix them where they were given."
+
+    def __init__(self, **values: Any) -> None:
+        try:
+            super().__init__(**values)
+        except ValidationError as exc:
+            raise InvalidInputError(describe_errors(type(self), exc)) from None
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _read_text(cls, value: Any, info) -> Any:
+        return from_text(value, cls.model_fields[info.field_name].annotation)
+
+    def updated(self: P, **changes: Any) -> P:
+        """A copy with ``changes``, validated."""
+        return type(self)(**{**self.model_dump(), **changes})
+
+    @classmethod
+    def take(cls: type[P], source: Any, **changes: Any) -> P:
+        """Made from the attributes of ``source`` (another Params, a namespace or a mapping) that are
+        fields of this class, with ``changes`` on top: how a run's config is built from a notebook's
+        parameters without retyping them."""
+        values = source if isinstance(source, Mapping) else (
+            source.model_dump() if isinstance(source, BaseModel) else vars(source))
+        return cls(**{**{k: v for k, v in values.items() if k in cls.model_fields}, **changes})
+
+
+def describe_errors(cls: type[Params], exc: ValidationError) -> str:
+    """One readable message for every problem of ``exc``: each field with its value and what it must be."""
+    lines = []
+    for error in exc.errors():
+        name = str(error["loc"][0]) if error["loc"] else "(all)"
+        if error["type"] == "extra_forbidden":
+            close = difflib.get_close_matches(name, list(cls.model_fields), n=1)
+            lines.append(f"  {name}: unknown" + (f"; did you mean {close[0]!r}?" if close else "")
+                         + f" (known: {', '.join(cls.model_fields)})")
+            continue
+        field = cls.model_fields.get(name)
+        meaning = f" [{field.description}]" if field is not None and field.description else ""
+        where = "".join(f"[{part}]" for part in error["loc"][1:])
+        lines.append(f"  {name}{where} = {error['input']!r}: {error['msg']}{meaning}")
+    return f"bad {cls.what}:\n" + "\n".join(lines) + f"\n{cls.fix}"
+
+
+def add_arguments(parser: argparse.ArgumentParser, model: type[Params], names: Sequence[str] | None = None,
+                  defaults: Mapping[str, Any] | None = None) -> None:
+    """Add one ``--name`` option per field of ``model`` (``names`` only, when given) to ``parser``.
+
+    Options take text (lists: several values); :func:`from_arguments` hands it to the model,
+    which converts and checks it, so ranges and defaults stay in the declaration. ``defaults``
+    replace the model's default for this command line.
+    """
+    for name in names or list(model.model_fields):
+        field = model.model_fields[name]
+        default = (defaults or {}).get(name, field.default)
+        parser.add_argument(f"--{name.replace('_', '-')}", dest=name, nargs="+" if _is_list(field.annotation) else None,
+                            default=argparse.SUPPRESS, metavar=name.upper(),
+                            help=f"{field.description or name} (default: {default})")
+
+
+def from_arguments(model: type[P], args: argparse.Namespace, defaults: Mapping[str, Any] | None = None,
+                   **fixed: Any) -> P:
+    """The ``model`` made from the options :func:`add_arguments` added (given ones over ``defaults``)."""
+    given = {name: value for name, value in vars(args).items() if name in model.model_fields}
+    return model(**{**(defaults or {}), **given, **fixed})

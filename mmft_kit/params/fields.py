@@ -1,0 +1,79 @@
+"""Parameter groups the notebooks, the trainer's config and the command lines share.
+
+Each field is declared here once — type, range, default, meaning — and a notebook's parameters,
+:class:`mmft_kit.train.TrainConfig` and the benchmark's options inherit the groups they need.
+Defaults are the kit's (chosen on validation data for the embedded models, see
+``benchmarks/few_shot.py --tune``); the paper's settings are :data:`PAPER_SETTINGS`.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from pydantic import Field
+
+from .base import Params
+
+#: The MMFT authors' optimisation on ViT-B/32 (AdamW, cosine per step to 0 without warm-up, 50 epochs).
+PAPER_SETTINGS = {"lr": 1e-5, "weight_decay": 1e-4, "batch_size": 64, "epochs": 50}
+
+Seed = Annotated[int, Field(ge=0)]
+
+
+class DataParams(Params):
+    """Which data set."""
+
+    dataset: str = Field("glyphs", description="a registry data set (glyphs, critters, tiles, badges, digits, "
+                                                 "the paper's benchmarks) or an image folder")
+    root: str | None = Field(None, description="folder holding the paper's benchmarks (DTD, Flowers102, ...); "
+                                                "None for the kit's own data")
+
+
+class ClipParams(Params):
+    """Which CLIP."""
+
+    clip: str = Field("embedded", description="the CLIP: 'embedded' (the kit's), 'embedded:ci' (tiny), "
+                                              "an open_clip name, or a model folder")
+    pretrained: str | None = Field(None, description="weights of an open_clip model: a tag such as 'openai', "
+                                                     "or a checkpoint file")
+
+
+class CaptionerParams(Params):
+    """Who writes the captions, and how they are asked for."""
+
+    captioner: str = Field("embedded", description="who writes captions: 'embedded' (the kit's VLM), "
+                                                   "'embedded:ci', 'label', a model folder or a hub id")
+    template: str | None = Field(None, description="the caption template: None for the paper's, "
+                                                   "a template string or a file holding one")
+    words: int = Field(50, ge=1, le=500, description="the word budget asked for in the prompt")
+    caption_store: str | None = Field(None, description="JSONL caption store; None: the kit's shared store "
+                                                        "for this data set and captioner")
+
+
+class FewShotParams(Params):
+    """The few-shot draw."""
+
+    shots: int | None = Field(4, ge=1, description="training images per class (None: every train image)")
+
+
+class SeedParams(Params):
+    """One run's seed."""
+
+    seed: Seed = Field(0, description="the seed of the few-shot draw, the samples and the run")
+
+
+class SeedsParams(Params):
+    """Several runs' seeds."""
+
+    seeds: list[Seed] = Field([0], min_length=1, description="one few-shot draw and run per seed")
+
+
+class OptimParams(Params):
+    """The optimiser's settings."""
+
+    epochs: int = Field(12, ge=1, description="fine-tuning epochs (the best validation epoch is kept)")
+    lr: float = Field(3e-4, gt=0, description="learning rate (best on validation data for the embedded CLIP; "
+                                              "the paper: 1e-5 on ViT-B/32)")
+    batch_size: int = Field(32, ge=1, description="images per training step")
+    weight_decay: float = Field(1e-4, ge=0, description="AdamW weight decay of weights (not of gains, biases, "
+                                                         "the logit scale)")

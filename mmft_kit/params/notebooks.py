@@ -1,0 +1,125 @@
+"""The parameters of each notebook, one model per notebook, registered by notebook name.
+
+The notebook reads them with :func:`mmft_kit.notebook.start_notebook` (``start_notebook(NAME, globals())``):
+its parameters cell assigns only what a reader changes, papermill injects what a batch sets,
+and every other field keeps the default declared here. ``mmft_kit batch`` validates its grid
+against the same model before it runs anything.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, ClassVar, Literal
+
+from pydantic import AfterValidator, Field
+
+from .base import Params
+from .fields import CaptionerParams, ClipParams, DataParams, FewShotParams, OptimParams, SeedParams, SeedsParams
+
+
+def _train_method(name: str) -> str:
+    from ..train.config import check_method
+
+    return check_method(name)
+
+
+def _pare_method(name: str) -> str:
+    from ..pare import METHODS
+
+    if name not in METHODS:
+        raise ValueError(f"unknown PaRe method {name!r}; choose from {list(METHODS)}")
+    return name
+
+
+TrainMethod = Annotated[str, AfterValidator(_train_method)]
+PareMethod = Annotated[str, AfterValidator(_pare_method)]
+Projection = Literal["pca", "tsne", "umap"]
+Samples = Annotated[int, Field(ge=1, le=64)]
+
+
+class NotebookParams(Params):
+    """What every notebook takes: where its outputs go, and whether its widgets are live."""
+
+    notebook: ClassVar[str]
+    what: ClassVar[str] = "notebook parameters"
+    fix: ClassVar[str] = ("Fix them in the parameters cell, or in the batch grid / command line (-p NAME VALUE); "
+                          "every parameter is declared in mmft_kit/params/notebooks.py.")
+
+    output_dir: str | None = Field(None, description="where figures and metrics.json go (None: runs/<notebook>)")
+    interactive: bool | None = Field(None, description="live widgets (True) or static figures (False); None: live "
+                                                       "in JupyterLab, static under papermill and mmft_kit batch")
+
+
+class Quickstart(NotebookParams, OptimParams, SeedsParams, FewShotParams, CaptionerParams, ClipParams, DataParams):
+    """00: caption, fine-tune, compare with the baselines."""
+
+    notebook: ClassVar[str] = "00_quickstart"
+
+
+class PromptDesign(NotebookParams, SeedParams, CaptionerParams, DataParams):
+    """01: edit the caption prompt and preview what the captioner writes."""
+
+    notebook: ClassVar[str] = "01_prompt_design"
+    characteristic: str = Field("visual", description="the characteristic previewed first")
+    characteristics: list[str] = Field(["visual", "shape", "texture"], min_length=1,
+                                       description="characteristics compared side by side")
+    domain: str | None = Field(None, description="the domain in the prompt (None: the data set's own)")
+    class_name: str | None = Field(None, description="the class in the prompt (None: each image's own)")
+    samples: Samples = Field(4, description="sample images to caption")
+
+
+class SyntheticCaptions(NotebookParams, SeedParams, ClipParams, CaptionerParams, DataParams):
+    """02: caption a data set into the store, browse and measure the captions."""
+
+    notebook: ClassVar[str] = "02_synthetic_captions"
+    characteristics: list[str] = Field(["visual", "shape", "texture"], min_length=1,
+                                       description="one caption per image and characteristic")
+    limit: int | None = Field(48, ge=1, description="caption the first N train images (None: all of them)")
+    samples: Samples = Field(6, description="images to browse")
+
+
+class FewShotFinetuning(NotebookParams, OptimParams, SeedsParams, FewShotParams, CaptionerParams, ClipParams,
+                        DataParams):
+    """03: every method at one number of shots over several seeds."""
+
+    notebook: ClassVar[str] = "03_few_shot_finetuning"
+    methods: list[TrainMethod] = Field(["zeroshot", "flyp", "flyp_ens", "ce", "mmft"], min_length=1,
+                                       description="methods to run (see mmft_kit.train.METHODS)")
+
+
+class EmbeddingVisualisation(NotebookParams, OptimParams, SeedParams, FewShotParams, CaptionerParams, ClipParams,
+                             DataParams):
+    """04: the embedding space before and after fine-tuning."""
+
+    notebook: ClassVar[str] = "04_embedding_visualisation"
+    methods: list[Literal["flyp", "flyp_ens", "mmft"]] = Field(["flyp", "mmft"], min_length=1,
+                                                               description="methods with a text tower to compare")
+    projections: list[Projection] = Field(["pca", "tsne", "umap"], min_length=1,
+                                          description="2-D projections (umap only where umap-learn is installed)")
+    classes: list[str] | None = Field(None, description="class names to draw (None: every class)")
+
+
+class PareCrossModal(NotebookParams, SeedsParams):
+    """05: PaRe against plain fine-tuning on a target task."""
+
+    notebook: ClassVar[str] = "05_pare_cross_modal"
+    task: str = Field("spherical", description="PaRe target task: spherical, darcy, signals, wdbc, iris, wine")
+    body: str = Field("embedded", description="the pretrained body: the image tower of 'embedded', "
+                                              "'embedded:ci', an open_clip name")
+    methods: list[PareMethod] = Field(["finetune", "pare"], min_length=1,
+                                      description="of scratch, finetune, orca, pare")
+    epochs: int = Field(20, ge=1, description="training epochs")
+    batch_size: int = Field(32, ge=1, description="samples per training step")
+    lr: float = Field(3e-4, gt=0, description="learning rate")
+    samples: Samples = Field(4, description="samples in the gate figure")
+
+
+#: Every notebook's parameter model, by notebook name.
+NOTEBOOKS: dict[str, type[NotebookParams]] = {
+    model.notebook: model for model in (Quickstart, PromptDesign, SyntheticCaptions, FewShotFinetuning,
+                                        EmbeddingVisualisation, PareCrossModal)
+}
+
+
+def notebook_params(name: str) -> type[NotebookParams] | None:
+    """The parameter model of notebook ``name`` (its file stem), or None for a notebook the kit does not know."""
+    return NOTEBOOKS.get(name)
