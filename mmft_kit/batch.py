@@ -32,15 +32,18 @@ import os
 import re
 import sys
 import time
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any, Iterable, Iterator, Mapping, Sequence
 
 import yaml
 
 from .errors import InvalidInputError
 from .io import atomic_write_json, atomic_write_text
-from .notebook_params import METRICS_NAME
+from .notebook.mode import static_environment
+from .notebook.run import read_metrics
+from .params import notebook_params
 
 KERNEL_NAME = "python3"
 RESULTS_CSV, RESULTS_MD, SUMMARY_MD, RECORD_JSON = "results.csv", "results.md", "summary.md", "batch.json"
@@ -113,7 +116,11 @@ def find_notebooks(paths: Iterable[str | os.PathLike]) -> list[Path]:
 
 
 def notebook_parameters(path: Path) -> dict[str, Any]:
-    """The parameters a notebook declares (name → default), read from its ``parameters`` cell."""
+    """The parameters a notebook takes (name → default): its model's fields for the kit's notebooks
+    (:data:`mmft_kit.params.NOTEBOOKS`), else what its ``parameters`` cell assigns."""
+    model = notebook_params(path.stem)
+    if model is not None:
+        return {name: field.default for name, field in model.model_fields.items()}
     import papermill
 
     declared = papermill.inspect_notebook(str(path))
@@ -164,7 +171,24 @@ def plan(notebooks: Sequence[Path], grid: Grid, folder: Path) -> list[Point]:
             label = f"{len(seen) - 1:02d}-{_slug(varying)}" if varying else "default"
             target = folder / notebook.stem / label
             points.append(Point(notebook, label, {**own, "output_dir": str(target.resolve())}, varying, target))
+    check_points(points)
     return points
+
+
+def check_points(points: Sequence[Point]) -> None:
+    """Validate every point's parameters against its notebook's model before anything runs: one error
+    naming each bad point and value (types and ranges; data sets and models are checked in the notebook)."""
+    problems = []
+    for point in points:
+        model = notebook_params(point.notebook.stem)
+        if model is None:
+            continue
+        try:
+            model(**point.parameters)
+        except InvalidInputError as exc:
+            problems.append(f"{point.notebook.stem} {point.label}: {exc}")
+    if problems:
+        raise InvalidInputError("the grid has bad parameters; nothing was run:\n" + "\n".join(problems))
 
 
 def _kernel_environment() -> None:
@@ -175,9 +199,25 @@ def _kernel_environment() -> None:
         os.environ["JUPYTER_PATH"] = os.pathsep.join([share, *[p for p in paths if p]])
 
 
+@contextmanager
+def _static_kernels() -> Iterator[None]:
+    """Kernels started inside run static (no widgets, no progress bars): the variables are set around the start."""
+    saved = {name: os.environ.get(name) for name in static_environment()}
+    os.environ.update(static_environment())
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
 def execute(notebook: str | os.PathLike, output: str | os.PathLike, parameters: Mapping[str, Any],
             timeout: float | None = None, log_output: bool = False, cwd: str | os.PathLike | None = None):
-    """Execute ``notebook`` with ``parameters`` into ``output`` with papermill on this environment's kernel.
+    """Execute ``notebook`` with ``parameters`` into ``output`` with papermill on this environment's kernel,
+    static (see :mod:`mmft_kit.notebook.mode`).
 
     Raises papermill's PapermillExecutionError when a cell fails (the executed copy is written).
     """
@@ -185,10 +225,11 @@ def execute(notebook: str | os.PathLike, output: str | os.PathLike, parameters: 
 
     _kernel_environment()
     Path(output).parent.mkdir(parents=True, exist_ok=True)
-    return papermill.execute_notebook(
-        str(notebook), str(output), parameters=dict(parameters), kernel_name=KERNEL_NAME, language="python",
-        progress_bar=False, log_output=log_output, execution_timeout=timeout, cwd=cwd, start_timeout=180,
-    )
+    with _static_kernels():
+        return papermill.execute_notebook(
+            str(notebook), str(output), parameters=dict(parameters), kernel_name=KERNEL_NAME, language="python",
+            progress_bar=False, log_output=log_output, execution_timeout=timeout, cwd=cwd, start_timeout=180,
+        )
 
 
 @dataclass
@@ -217,8 +258,6 @@ def failure_message(exc: BaseException) -> str:
 
 def run_point(point: Point, timeout: float | None = None, log_output: bool = False) -> Outcome:
     """Execute one point; a failure is caught and recorded in the outcome, never raised."""
-    from .notebook_params import read_metrics
-
     start = time.perf_counter()
     base = dict(notebook=point.notebook.stem, label=point.label, folder=str(point.folder), varying=point.varying)
     try:
@@ -272,7 +311,7 @@ def csv_text(table: Sequence[Mapping[str, Any]]) -> str:
 
 def tables_markdown(table: Sequence[Mapping[str, Any]]) -> str:
     """One Markdown table per notebook (each with its own metric columns), under a heading each."""
-    from .viz import markdown_table
+    from .tables import markdown_table
 
     parts = []
     for notebook in dict.fromkeys(row["notebook"] for row in table):

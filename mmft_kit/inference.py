@@ -228,3 +228,29 @@ def accuracy(
     """Top-1 accuracy in ``[0, 1]`` of ``head`` on the labelled images of ``data``."""
     logits, labels = _logits_and_labels(model, head, data, device, batch_size)
     return float(accuracy_score(labels.numpy(), logits.argmax(dim=1).numpy()))
+
+
+@torch.no_grad()
+def clip_scores(model: nn.Module, preprocess: Callable, tokenizer: Callable, images: Sequence,
+                captions: Sequence[str], seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    """Cosine similarity of each image with its own caption, and with the caption of another image.
+
+    Args:
+        model, preprocess, tokenizer: a CLIP as :func:`mmft_kit.models.load_clip` returns it.
+        images: PIL images; captions: one per image.
+        seed: which other image's caption each image is paired with (a fixed shift of the list).
+
+    Returns:
+        ``(matched, shuffled)``, ``[N]`` each: the shuffled scores are the chance level the matched ones
+        should clear.
+    """
+    if len(images) != len(captions) or len(images) < 2:
+        raise InvalidInputError(f"need two or more images with one caption each; got {len(images)} and {len(captions)}")
+    pixels = torch.stack([preprocess(image) for image in images])
+    labels = torch.zeros(len(images), dtype=torch.long)
+    image_features, _ = encode_images(model, torch.utils.data.TensorDataset(pixels, labels))
+    text_features = encode_texts(model, tokenizer, list(captions))
+    shift = int(torch.randint(1, len(images), (), generator=torch.Generator().manual_seed(seed)))
+    matched = (image_features * text_features).sum(dim=1)
+    shuffled = (image_features * text_features.roll(shift, dims=0)).sum(dim=1)
+    return matched, shuffled

@@ -1,9 +1,12 @@
-"""ipywidgets previews for the notebooks: controls wired to :mod:`mmft_kit.viz`, no logic of their own.
+"""ipywidgets previews for the notebooks: controls wired to core functions and :mod:`mmft_kit.viz`, no logic
+of their own.
 
-Every preview is a :class:`LivePreview`: a few controls and a ``render`` function of their
-values. Changing a control calls ``render`` again and shows its result (a figure, or an object
-that displays itself) in the preview's output area; the last result stays in ``.result``, so a
-test can set ``control.value`` and look at what changed, without a browser or a kernel.
+Every preview is a :class:`LivePreview`: a few controls, a ``render`` function of their values
+(a core function: it returns data) and a ``draw`` function of that data (what is shown: figures
+from :mod:`mmft_kit.viz`, tables, text). Changing a control renders and draws again into the
+preview's output area; the last data stays in ``.result``, so a test can set ``control.value``
+and look at what changed, without a browser or a kernel. Notebooks show these previews when
+their run is live (:func:`mmft_kit.notebook.is_live`): in JupyterLab by default.
 """
 
 from __future__ import annotations
@@ -17,23 +20,30 @@ from IPython.display import clear_output, display
 from matplotlib.figure import Figure
 
 from . import viz
+from .captions.preview import caption_preview
+from .embeddings import EmbeddingView
 from .errors import MMFTKitError
 from .io import atomic_write_text
 
 _WIDE = widgets.Layout(width="95%")
 
 
+def _as_shown(result: Any) -> list:
+    return [result]
+
+
 class LivePreview:
-    """Controls plus an output area that shows ``render(**values)`` after every change.
+    """Controls plus an output area that shows ``draw(render(**values))`` after every change.
 
     ``render`` errors of the kit (a bad template while typing, an unreadable data set) are
     shown as text and kept in ``.error`` instead of breaking the preview.
     """
 
     def __init__(self, controls: Mapping[str, widgets.ValueWidget], render: Callable[..., Any],
-                 extras: Sequence[widgets.Widget] = ()) -> None:
+                 extras: Sequence[widgets.Widget] = (), draw: Callable[[Any], Sequence[Any]] = _as_shown) -> None:
         self.controls = dict(controls)
         self.render = render
+        self.draw = draw
         self.extras = list(extras)
         self.output = widgets.Output()
         self.result: Any = None
@@ -54,15 +64,16 @@ class LivePreview:
         except MMFTKitError as exc:
             self.result, self.error = None, str(exc)
         self.renders += 1
+        shown = [] if self.error is not None else list(self.draw(self.result))
         with self.output:
             clear_output(wait=True)
             if self.error is not None:
                 print(f"error: {self.error}")
-            else:
-                display(self.result)
-        figure = self.result if isinstance(self.result, Figure) else getattr(self.result, "figure", None)
-        if isinstance(figure, Figure):
-            plt.close(figure)
+            for item in shown:
+                display(item)
+        for item in shown:
+            if isinstance(item, Figure):
+                plt.close(item)
 
     def _changed(self, change: dict) -> None:
         self.refresh()
@@ -80,12 +91,21 @@ def _blank_to_none(text: str) -> str | None:
     return text.strip() or None
 
 
+def show_preview(preview) -> list:
+    """What a caption preview shows: the first prompt, the captioned images, the summary table."""
+    from IPython.display import Markdown
+
+    return [Markdown(f"**Prompt** (first image): {preview.prompt}"), viz.preview_figure(preview),
+            viz.table(preview.summary)]
+
+
 def prompt_designer(captioner, dataset: str = "glyphs", characteristic: str = "visual", words: int = 50,
                     template: str | None = None, domain: str | None = None, class_name: str | None = None,
                     samples: int = 4, seed: int = 0, root: str | None = None,
                     save_to: str | Path | None = None) -> LivePreview:
     """Edit the caption prompt and see, for sample images of any registry data set, the captions
-    ``captioner`` writes with their length and generation time (:func:`mmft_kit.viz.caption_preview`).
+    ``captioner`` writes with their length and generation time
+    (:func:`mmft_kit.captions.preview.caption_preview`).
 
     Controls: data set, template, characteristic, words, domain (blank: the data set's), class
     (blank: each image's own), samples. With ``save_to``, a button saves the template there.
@@ -119,9 +139,9 @@ def prompt_designer(captioner, dataset: str = "glyphs", characteristic: str = "v
     controls["dataset"].observe(new_classes, names="value")
 
     def render(dataset, template, characteristic, words, domain, class_name, samples):
-        return viz.caption_preview(dataset, captioner, [characteristic.strip() or "visual"], samples=samples,
-                                   seed=seed, words=words, template=template, domain=_blank_to_none(domain),
-                                   class_name=_blank_to_none(class_name), root=root)
+        return caption_preview(load_split(dataset, root, "train"), captioner, [characteristic.strip() or "visual"],
+                               samples=samples, seed=seed, words=words, template=template,
+                               domain=_blank_to_none(domain), class_name=_blank_to_none(class_name))
 
     extras = []
     if save_to is not None:
@@ -133,7 +153,7 @@ def prompt_designer(captioner, dataset: str = "glyphs", characteristic: str = "v
 
         button.on_click(save)
         extras = [widgets.HBox([button, status])]
-    return LivePreview(controls, render, extras)
+    return LivePreview(controls, render, extras, draw=show_preview)
 
 
 def caption_browser(dataset, indices: Sequence[int], captions: Sequence[Mapping[str, str]]) -> LivePreview:
@@ -158,7 +178,7 @@ def choice_preview(options: Sequence[str], render: Callable[[str], Any], descrip
     return LivePreview({"option": control}, lambda option: render(option))
 
 
-def class_picker(views: Mapping[str, viz.EmbeddingView], classnames: Sequence[str], projections: Sequence[str],
+def class_picker(views: Mapping[str, EmbeddingView], classnames: Sequence[str], projections: Sequence[str],
                  seed: int = 0) -> LivePreview:
     """Pick classes and a projection; shows :func:`mmft_kit.viz.embedding_figure` of ``views``."""
     controls = {
@@ -172,10 +192,13 @@ def class_picker(views: Mapping[str, viz.EmbeddingView], classnames: Sequence[st
 
 def gate_explorer(model, task, source, k: int, count: int = 4) -> LivePreview:
     """Slide the number of replaced patches ``k`` and the first sample; shows :func:`mmft_kit.viz.gate_figure`."""
+    from .pare.inspect import gate_view
+
     max_k = min(model.embedder.num_tokens, model.source_embedder.num_tokens)
     last = max(0, min(len(task.x_val), len(source.images)) - count)
     controls = {
         "k": widgets.IntSlider(value=min(k, max_k), min=0, max=max_k, description="k", continuous_update=False),
         "start": widgets.IntSlider(value=0, min=0, max=last, description="first sample", continuous_update=False),
     }
-    return LivePreview(controls, lambda k, start: viz.gate_figure(viz.gate_view(model, task, source, k, count, start)))
+    return LivePreview(controls, lambda k, start: gate_view(model, task, source, k, count, start),
+                       draw=lambda view: [viz.gate_figure(view)])

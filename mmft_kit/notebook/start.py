@@ -51,9 +51,9 @@ def start_notebook(name: str, namespace: Mapping[str, Any]) -> NotebookRun:
     given = {key: namespace[key] for key in model.model_fields if key in namespace}
     params = model(**given)
     print("parameters (* changed from the default):\n" + "\n".join(parameter_lines(params, set(given))))
-    check_resources(params.model_dump())
     live = is_live(params.interactive)
     configure_progress(live)
+    check_resources(params.model_dump())
     print("widgets: " + ("live controls" if live else "static figures (set interactive = True for controls)"))
     output_dir = Path(params.output_dir or f"runs/{name}").expanduser()
     output_dir.mkdir(parents=True, exist_ok=True)

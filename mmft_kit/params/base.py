@@ -77,15 +77,6 @@ class Params(BaseModel):
         """A copy with ``changes``, validated."""
         return type(self)(**{**self.model_dump(), **changes})
 
-    @classmethod
-    def take(cls: type[P], source: Any, **changes: Any) -> P:
-        """Made from the attributes of ``source`` (another Params, a namespace or a mapping) that are
-        fields of this class, with ``changes`` on top: how a run's config is built from a notebook's
-        parameters without retyping them."""
-        values = source if isinstance(source, Mapping) else (
-            source.model_dump() if isinstance(source, BaseModel) else vars(source))
-        return cls(**{**{k: v for k, v in values.items() if k in cls.model_fields}, **changes})
-
 
 def describe_errors(cls: type[Params], exc: ValidationError) -> str:
     """One readable message for every problem of ``exc``: each field with its value and what it must be."""

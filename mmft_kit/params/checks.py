@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import DatasetNotFoundError, InvalidInputError, ModelNotAvailableError
-from ..models import embedded_size
 
 
 def check_dataset(name: str, root: str | None = None) -> None:
@@ -32,6 +31,8 @@ def check_shots(dataset: str, shots: int | None, seed: int, root: str | None = N
 
 def _check_embedded(name: str, kind: str) -> bool:
     """True if ``name`` is ``embedded`` / ``embedded:SIZE`` with a known size; False if it is no embedded name."""
+    from ..models import embedded_size
+
     size = embedded_size(name)
     if size is None:
         return False
@@ -54,7 +55,7 @@ def check_clip(name: str, pretrained: str | None = None) -> None:
     if _check_embedded(name, "clip") or name.startswith(("hf-hub:", "local-dir:")) or folder.is_dir():
         if pretrained is not None:
             raise ModelNotAvailableError(f"pretrained={pretrained!r} applies to open_clip model names, not to {name!r}")
-        if embedded_size(name) is None and not name.startswith("hf-hub:") \
+        if not name.startswith(("embedded", "hf-hub:")) \
                 and not (folder / "open_clip_config.json").is_file():
             raise ModelNotAvailableError(f"{str(folder)!r} is no open_clip model folder (no open_clip_config.json)")
         return

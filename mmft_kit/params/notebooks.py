@@ -8,7 +8,7 @@ against the same model before it runs anything.
 
 from __future__ import annotations
 
-from typing import Annotated, ClassVar, Literal
+from typing import Annotated, Any, ClassVar, Literal, TypeVar
 
 from pydantic import AfterValidator, Field
 
@@ -30,6 +30,7 @@ def _pare_method(name: str) -> str:
     return name
 
 
+P = TypeVar("P", bound=Params)
 TrainMethod = Annotated[str, AfterValidator(_train_method)]
 PareMethod = Annotated[str, AfterValidator(_pare_method)]
 Projection = Literal["pca", "tsne", "umap"]
@@ -47,6 +48,14 @@ class NotebookParams(Params):
     output_dir: str | None = Field(None, description="where figures and metrics.json go (None: runs/<notebook>)")
     interactive: bool | None = Field(None, description="live widgets (True) or static figures (False); None: live "
                                                        "in JupyterLab, static under papermill and mmft_kit batch")
+
+    def config(self, kind: type[P], **changes: Any) -> P:
+        """A run config of type ``kind`` (e.g. :class:`mmft_kit.train.TrainConfig`) made from the fields it
+        shares with these parameters — not the notebook's own ``output_dir`` and ``interactive`` — with
+        ``changes`` on top: how a notebook builds its runs without retyping its parameters."""
+        shared = {name: value for name, value in self.model_dump().items()
+                  if name in kind.model_fields and name not in NotebookParams.model_fields}
+        return kind(**{**shared, **changes})
 
 
 class Quickstart(NotebookParams, OptimParams, SeedsParams, FewShotParams, CaptionerParams, ClipParams, DataParams):

@@ -8,7 +8,8 @@ Methods (:data:`METHODS`): ``mmft``, ``flyp``, ``flyp_ens``, ``ce``, ``zeroshot`
   start model's zero-shot accuracy and the optional WiSE-FT curve in ``extra``; the trained
   model and head, provenance);
 * the pieces it is made of, for notebooks: :func:`load_run_data`, :func:`load_start_model`,
-  :func:`trainable_model`, :func:`loss_function`, :func:`class_head`, :func:`fine_tune`.
+  :func:`trainable_model`, :func:`loss_function`, :func:`class_head`, :func:`fine_tune`;
+* :mod:`.inspect` — test predictions and embedding views of trained runs.
 
 Example::
 
@@ -22,11 +23,11 @@ from .config import METHODS, TrainConfig, check_method
 from .data import Preprocessed, RunData, load_run_data
 from .loop import FitResult, fine_tune
 from .methods import ZeroShotInitClassifier, class_head, loss_function, trainable_model
-from .run import RunResult, load_start_model, predictions, run, zero_shot_accuracy
+from .run import RunResult, load_start_model, run, zero_shot_accuracy
 
 __all__ = [
     "METHODS", "FitResult", "Preprocessed", "RunData", "RunResult", "TrainConfig",
     "ZeroShotInitClassifier", "caption_command", "check_method", "class_head", "fine_tune", "load_captions",
-    "load_run_data", "load_start_model", "loss_function", "predictions", "run", "store_path", "trainable_model",
+    "load_run_data", "load_start_model", "loss_function", "run", "store_path", "trainable_model",
     "zero_shot_accuracy",
 ]

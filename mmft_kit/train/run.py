@@ -9,12 +9,11 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Callable
 
-import numpy as np
 import torch
 from torch import nn
 
 from ..captions import CaptionedDataset, training_text
-from ..inference import accuracy, predict, prompt_head
+from ..inference import accuracy, prompt_head
 from ..io import atomic_write_json
 from ..models import load_clip, resolve_clip_name
 from ..provenance import build_provenance, split_record, write_provenance
@@ -165,13 +164,6 @@ def _signature(config: TrainConfig, data: RunData, store_record: dict | None) ->
     settings["split_hash"] = record_split(config, data)["hash"]
     settings["caption_store_settings"] = store_record["settings_id"] if store_record else None
     return settings
-
-
-def predictions(result: RunResult) -> tuple[np.ndarray, np.ndarray]:
-    """True and predicted test labels of ``result`` (its model and head)."""
-    test = Preprocessed(result.data.test, result.preprocess)
-    logits = predict(result.model, result.head, test, batch_size=result.train_config.eval_batch_size)
-    return np.asarray(test.targets), logits.argmax(dim=1).numpy()
 
 
 def record_split(config: TrainConfig, data: RunData) -> dict:

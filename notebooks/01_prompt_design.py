@@ -1,0 +1,126 @@
+# ---
+# jupyter:
+#   jupytext:
+#     cell_metadata_filter: tags,-all
+#     notebook_metadata_filter: kernelspec,-jupytext.text_representation.jupytext_version
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#   kernelspec:
+#     display_name: Python 3 (ipykernel)
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # 01 · Designing the caption prompt
+#
+# The captions are only as good as the prompt that asks for them. The method's template has four
+# slots:
+#
+# * **class name** — the caption is written *knowing* the class, so it can describe what sets the class
+#   apart (the class name is cleaned: lower case, `_` and `-` become spaces);
+# * **domain** — *"glyph signs"*, *"flowers"*, *"satellite"*: what kind of photo this is and what the
+#   other classes look like;
+# * **characteristic** — what to look at: *visual* (everything salient), *shape*, *texture*, or any word
+#   (*color*, *petals*, *symbols* …); the paper writes one caption per characteristic;
+# * **word budget** — about 50 words; CLIP's text encoder reads at most 77 tokens (the embedded one
+#   fewer), so longer captions lose their end.
+#
+# Here you edit these slots and watch, side by side on sample images, what the captioner writes, how
+# long it takes and how long the captions are; then compare characteristics and save the template for
+# `02_synthetic_captions`.
+
+# %% tags=["parameters"]
+# Parameters: assign one here to change it, e.g. `words = 30` (papermill and `mmft_kit batch` inject theirs
+# after this cell). The next cell lists every parameter with its value and meaning; each is declared once,
+# with its default and range, in mmft_kit/params/notebooks.py (PromptDesign).
+
+# %% [markdown]
+# Opened in JupyterLab, this notebook shows live ipywidgets controls; run by papermill or `mmft_kit batch`
+# it draws static figures and tables instead (`interactive = True` or `False` in the parameters cell
+# decides for itself). Either way every figure is saved to `output_dir`.
+
+# %%
+from mmft_kit.notebook import start_notebook
+
+nb = start_notebook("01_prompt_design", globals())
+p = nb.params
+
+# %% [markdown]
+# ## The template
+#
+# The kit keeps templates and characteristics as data (`mmft_kit/captions/templates.json`); a template
+# is a string with the placeholders `{class_name}`, `{domain}`, `{characteristic}` and `{words}`.
+
+# %%
+from mmft_kit import viz, widgets
+from mmft_kit.captions import build_prompt, load_captioner, load_library, resolve_template
+from mmft_kit.captions.preview import caption_preview
+from mmft_kit.data import get_dataset
+
+train = get_dataset(p.dataset, root=p.root)
+chosen_template = resolve_template(p.template)
+print("template:", chosen_template)
+print("characteristics in the library:", ", ".join(load_library().characteristics))
+print("for example:", build_prompt(p.class_name or train.classnames[0], p.domain or train.domain, p.characteristic,
+                                   p.words, p.template))
+vlm = load_captioner(p.captioner)
+
+# %% [markdown]
+# ## Preview
+#
+# Each image with the caption written for it, its length in words and the time it took. In JupyterLab
+# the controls below re-caption the samples after every change (pick any data set of the registry,
+# type a template, try another class name or domain).
+
+# %%
+if nb.live:
+    designer = widgets.prompt_designer(vlm, p.dataset, p.characteristic, p.words, p.template, p.domain,
+                                       p.class_name, p.samples, p.seed, p.root, save_to=nb.path("template.txt"))
+    display(designer)
+    preview = designer.result
+else:
+    preview = caption_preview(train, vlm, [p.characteristic], samples=p.samples, seed=p.seed, words=p.words,
+                              template=p.template, domain=p.domain, class_name=p.class_name)
+    print("prompt of the first image:", preview.prompt)
+nb.show(viz.preview_figure(preview), "preview", display=not nb.live)
+viz.table(preview.summary)
+
+# %% [markdown]
+# ## Compare characteristics
+#
+# One row per characteristic, the same images in every row. The table counts how often captions name
+# the class and how often they use words of *their own* characteristic (shape words in shape captions,
+# pattern words in texture captions): a good prompt keeps each caption on its topic.
+
+# %%
+comparison = caption_preview(train, vlm, p.characteristics, samples=p.samples, seed=p.seed, words=p.words,
+                             template=p.template, domain=p.domain, class_name=p.class_name)
+nb.show(viz.preview_figure(comparison), "characteristics")
+viz.table(comparison.summary)
+
+# %% [markdown]
+# ## Save the template for the next notebook
+#
+# The template is written to `template.txt` in the output folder (with the live controls, the
+# *save template* button writes the edited one there). Give that path as `template` to
+# `02_synthetic_captions`, to `python -m mmft_kit caption --template`, or to `TrainConfig(template=...)`.
+
+# %%
+from mmft_kit.io import atomic_write_text
+
+template_file = nb.path("template.txt")
+atomic_write_text(template_file, chosen_template + "\n")
+print(f"saved; next: 02_synthetic_captions with template = {str(template_file)!r}")
+
+# %%
+overall = {row["characteristic"]: row for row in comparison.summary}
+metrics = {"samples": p.samples, "mean_words": overall["all"]["mean_words"],
+           "seconds_per_caption": overall["all"]["seconds_per_caption"],
+           "class_name_rate": overall["all"]["class_name_rate"]}
+metrics.update({f"{name}.{key}": row[key] for name, row in overall.items() if name != "all"
+                for key in ("mean_words", "characteristic_word_rate")})
+nb.finish(metrics, details={"template": chosen_template, "preview": preview.summary,
+                            "comparison": comparison.summary})

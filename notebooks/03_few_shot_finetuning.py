@@ -1,0 +1,119 @@
+# ---
+# jupyter:
+#   jupytext:
+#     cell_metadata_filter: tags,-all
+#     notebook_metadata_filter: kernelspec,-jupytext.text_representation.jupytext_version
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#   kernelspec:
+#     display_name: Python 3 (ipykernel)
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # 03 · Few-shot fine-tuning: every method
+#
+# One trainer, five methods; they share the data, the start model, the optimiser (AdamW, cosine
+# schedule, best validation epoch kept) and differ only in the text they train on and the head they
+# classify with:
+#
+# | method | trains on | classifies with |
+# |---|---|---|
+# | `zeroshot` | nothing | *"a photo of a {class}."* |
+# | `flyp` | (image, *"a photo of a {class}."*), CLIP loss | the same prompt |
+# | `flyp_ens` | as `flyp` | the mean of CLIP's 80 prompt templates |
+# | `ce` | image tower + linear head (started from the prompt head), cross-entropy | the linear head |
+# | `mmft` | (image, synthetic caption), CLIP loss + supervised contrastive loss | caption prototypes |
+#
+# This notebook runs the chosen methods at one number of shots over several seeds and shows the
+# learning curves, an accuracy table and a confusion matrix. Captions missing from the store are made
+# first (see `02_synthetic_captions`).
+
+# %% tags=["parameters"]
+# Parameters: assign one here to change it, e.g. `methods = ["flyp", "mmft"]` (papermill and `mmft_kit batch` inject theirs
+# after this cell). The next cell lists every parameter with its value and meaning; each is declared once,
+# with its default and range, in mmft_kit/params/notebooks.py (FewShotFinetuning).
+
+# %% [markdown]
+# Opened in JupyterLab, this notebook shows live ipywidgets controls; run by papermill or `mmft_kit batch`
+# it draws static figures and tables instead (`interactive = True` or `False` in the parameters cell
+# decides for itself). Either way every figure is saved to `output_dir`.
+
+# %%
+from mmft_kit.notebook import start_notebook
+
+nb = start_notebook("03_few_shot_finetuning", globals())
+p = nb.params
+
+# %% [markdown]
+# ## Train
+#
+# Each run validates after every epoch and keeps the weights of the best validation epoch; the test
+# set is touched once, at the end.
+
+# %%
+from mmft_kit import viz, widgets
+from mmft_kit.sweep import sweep
+from mmft_kit.train import TrainConfig, run
+
+results = sweep(lambda method, seed: run(p.config(TrainConfig, method=method, seed=seed, make_captions=True)),
+                p.methods, p.seeds,
+                on_result=lambda r: print(f"{r.method:9s} seed {r.seed}: test accuracy {r.test:.3f} "
+                                          f"(best epoch {r.best_epoch}, {r.seconds:.0f} s)"))
+runs = {(r.method, r.seed): r for r in results}
+
+# %% [markdown]
+# ## Learning curves
+#
+# Training loss and validation accuracy per epoch. The losses of different methods are not
+# comparable with each other (different texts, different terms); their shapes are.
+
+# %%
+nb.show(viz.learning_curves({f"{m} (seed {s})": r.history for (m, s), r in runs.items() if r.history}),
+        "learning_curves")
+
+# %% [markdown]
+# ## Accuracy
+#
+# Mean and standard deviation over seeds; with one seed the spread is zero, run more seeds (or a
+# batch grid over `seeds`) before reading small differences.
+
+# %%
+from mmft_kit.sweep import results_table
+from mmft_kit.tables import aggregate
+
+rows = results_table(results)
+summary = aggregate(rows, "method", ["test", "val"])
+zero_shot = results[0].extra["zeroshot"]
+nb.show(viz.accuracy_figure(rows, key="test", reference=zero_shot), "accuracy")
+viz.table(summary)
+
+# %% [markdown]
+# ## Confusion matrix
+#
+# Rows are the true classes, columns the predicted ones (each row sums to 1): which classes does the
+# best method still mix up? With the live controls, pick any method.
+
+# %%
+from mmft_kit.train.inspect import predictions
+
+best = max(summary, key=lambda row: row["test"])["method"]
+classnames = results[0].data.classnames
+
+def confusion(method):
+    return viz.confusion_figure(*predictions(runs[method, p.seeds[0]]), classnames, f"{method}, seed {p.seeds[0]}")
+
+if nb.live:
+    display(widgets.choice_preview(p.methods, confusion, "method"))
+nb.show(confusion(best), "confusion", display=not nb.live)
+
+# %%
+metrics = {"classes": len(classnames), "shots": p.shots, "seeds": len(p.seeds), "zeroshot_accuracy": zero_shot,
+           "best_method": best}
+for row in summary:
+    metrics[f"test_accuracy.{row['method']}"] = row["test"]
+    metrics[f"test_accuracy_std.{row['method']}"] = row["test_std"]
+nb.finish(metrics, details={"runs": [r.to_dict() for r in results]})
