@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: demo test install models benchmarks clean-cache
+.PHONY: demo test install models benchmarks clean-cache notebooks
 
 $(STAMP): requirements.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -24,6 +24,11 @@ demo: $(STAMP) models
 ## Build (or find in the cache) the embedded models.
 models: $(STAMP)
 	$(PY) -c "from mmft_kit.zoo import ensure_clip, ensure_vlm; print(ensure_clip()); print(ensure_vlm())"
+
+## Sync each notebook pair (.ipynb <-> py:percent .py, the newer one wins) and strip outputs; run after editing.
+notebooks: $(STAMP)
+	$(VENV)/bin/jupytext --sync notebooks/*.ipynb
+	$(VENV)/bin/jupyter nbconvert --clear-output --inplace --log-level=WARN notebooks/*.ipynb
 
 ## The whole test suite.
 test: $(STAMP)

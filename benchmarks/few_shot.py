@@ -12,7 +12,7 @@ Any open_clip model, any captioner and any registry data set go through the same
 paper's own setting (open_clip ViT-B-32 with OpenAI weights, the 13 data sets under ROOT, a
 local instruction-tuned VLM as captioner, the authors' optimiser settings), on a GPU::
 
-    python benchmarks/few_shot.py --model ViT-B-32 --pretrained openai \\
+    python benchmarks/few_shot.py --clip ViT-B-32 --pretrained openai \\
         --captioner Qwen/Qwen2.5-VL-3B-Instruct --root ROOT \\
         --datasets pets flowers102 dtd gtsrb stanford_cars fgvc_aircraft cifar10 cifar100 imagenet \\
                    eurosat caltech101 food101 cub200 \\
@@ -49,6 +49,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from mmft_kit.data import WORLD_TASKS, LabelledSubset  # noqa: E402
 from mmft_kit.io import atomic_write_bytes, atomic_write_json, atomic_write_text  # noqa: E402
+from mmft_kit.params import add_arguments, from_arguments  # noqa: E402
 from mmft_kit.train import METHODS, TrainConfig, load_run_data, run, store_path  # noqa: E402
 from mmft_kit.train.data import load_split  # noqa: E402
 
@@ -57,6 +58,9 @@ DEFAULT_DATASETS = (*WORLD_TASKS, "digits")
 TRAINED = ("mmft", "flyp", "flyp_ens", "ce")
 #: Fixed beforehand for the 30-minute CPU budget (not tuned): epochs, validation points, batch.
 EPOCHS, EVAL_EVERY, BATCH_SIZE = 10, 5, 64
+#: Options declared by the run config (type, range, meaning: TrainConfig), with this benchmark's defaults.
+CONFIG_OPTIONS = ("clip", "pretrained", "captioner", "root", "words", "epochs", "eval_every", "batch_size", "device")
+DEFAULTS = {"epochs": EPOCHS, "eval_every": EVAL_EVERY, "batch_size": BATCH_SIZE}
 #: The learning-rate and w grids of --tune, its seed (not a benchmark seed) and shots.
 LR_GRID = (1e-4, 3e-4, 1e-3, 3e-3)
 W_GRID = (0.0, 0.1, 0.3)
@@ -70,30 +74,24 @@ RUN_COLUMNS = ("dataset", "method", "shots", "seed", "accuracy", "val_accuracy",
 # -- settings ---------------------------------------------------------------------------------------
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--model", default="embedded", help="open_clip model name, folder or 'embedded' (default)")
-    parser.add_argument("--pretrained", default=None, help="open_clip pretrained tag or checkpoint (e.g. openai)")
-    parser.add_argument("--captioner", default="embedded", help="'embedded' (default), 'label', a hub id or folder")
+    add_arguments(parser, TrainConfig, CONFIG_OPTIONS, DEFAULTS)
     parser.add_argument("--datasets", nargs="+", default=list(DEFAULT_DATASETS), help="registry names or folders")
-    parser.add_argument("--root", default=None, help="folder holding the paper's data sets")
     parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=list(METHODS))
     parser.add_argument("--shots", nargs="+", type=int, default=[1, 2, 4, 8, 16])
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
-    parser.add_argument("--epochs", type=int, default=EPOCHS)
-    parser.add_argument("--eval-every", type=int, default=EVAL_EVERY, help="validate every N epochs and at the end")
-    parser.add_argument("--batch-size", type=int, default=BATCH_SIZE)
     parser.add_argument("--lr", type=float, default=None, help="one lr for every method (default: the tuned ones)")
     parser.add_argument("--w", type=float, default=None, help="mmft's supervised-loss weight (default: tuned)")
-    parser.add_argument("--words", type=int, default=50, help="words asked for per caption")
     parser.add_argument("--caption-batch-size", type=int, default=32)
     parser.add_argument("--store-dir", type=Path, default=None,
                         help="folder of the caption stores (default: the kit's cache, <cache>/captions)")
     parser.add_argument("--workers", type=int, default=2, help="worker processes (1: run in this process)")
     parser.add_argument("--threads", type=int, default=1, help="torch threads per worker")
-    parser.add_argument("--device", default=None, help="torch device (default: CUDA when present, else CPU)")
     parser.add_argument("--out", type=Path, default=RESULTS, help="results folder")
     parser.add_argument("--hparams", type=Path, default=None, help="tuned values (default: OUT/few_shot.hparams.json)")
     parser.add_argument("--tune", action="store_true", help="choose lr per method and mmft's w on validation data")
     args = parser.parse_args(argv)
+    args.config = from_arguments(TrainConfig, args, DEFAULTS, progress=False)  # checked against the declaration
+    vars(args).update({name: getattr(args.config, name) for name in CONFIG_OPTIONS})
     args.hparams = args.hparams or args.out / "few_shot.hparams.json"
     return args
 
@@ -118,12 +116,8 @@ def tuned_values(args: argparse.Namespace) -> tuple[dict[str, dict], str, dict]:
 
 def make_config(args: argparse.Namespace, dataset: str, method: str, shots: int, seed: int, lr: float,
                 w: float) -> TrainConfig:
-    return TrainConfig(
-        method=method, dataset=dataset, root=args.root, shots=shots, seed=seed, model=args.model,
-        pretrained=args.pretrained, captioner=args.captioner, words=args.words, epochs=args.epochs, lr=lr, w=w,
-        batch_size=args.batch_size, eval_every=args.eval_every, device=args.device, progress=False,
-        caption_store=str(args.store_dir / f"{dataset}--{Path(args.captioner).name}.jsonl") if args.store_dir else None,
-    )
+    store = str(args.store_dir / f"{dataset}--{Path(args.captioner).name}.jsonl") if args.store_dir else None
+    return args.config.updated(method=method, dataset=dataset, shots=shots, seed=seed, lr=lr, w=w, caption_store=store)
 
 
 # -- workers ----------------------------------------------------------------------------------------
@@ -158,8 +152,8 @@ def run_row(config: TrainConfig) -> dict:
     """One run, as a row of ``few_shot.runs.csv``."""
     result = run(config)
     return {"dataset": config.dataset, "method": config.method, "shots": config.shots, "seed": config.seed,
-            "accuracy": result.test_accuracy, "val_accuracy": result.val_accuracy,
-            "zeroshot_accuracy": result.zeroshot_accuracy, "best_epoch": result.best_epoch, "lr": config.lr,
+            "accuracy": result.test, "val_accuracy": result.val,
+            "zeroshot_accuracy": result.extra["zeroshot"], "best_epoch": result.best_epoch, "lr": config.lr,
             "w": config.w, "epochs": config.epochs, "seconds": round(result.seconds, 2)}
 
 
@@ -230,7 +224,7 @@ def tune(args: argparse.Namespace) -> dict:
                      "ties go to the paper's value, else the smaller",
         "grid": {"lr": list(LR_GRID), "w": list(W_GRID)},
         "fixed": {"epochs": args.epochs, "eval_every": args.eval_every, "batch_size": args.batch_size},
-        "model": args.model, "captioner": args.captioner, "seconds": round(captions["seconds"] + seconds, 1),
+        "model": args.clip, "captioner": args.captioner, "seconds": round(captions["seconds"] + seconds, 1),
     })
     return chosen
 
@@ -331,11 +325,12 @@ def markdown(args, rows: list[dict], hparams: dict, source: str, val_means: dict
         + "; the best mean of each row in bold. Produced by `benchmarks/few_shot.py`; one row per run in "
         "`few_shot.csv`, details in `few_shot.runs.csv`.", "",
         "## Setting", "",
-        f"- CLIP: `{args.model}`" + (f" (`{args.pretrained}`)" if args.pretrained else "")
+        f"- CLIP: `{args.clip}`" + (f" (`{args.pretrained}`)" if args.pretrained else "")
         + f"; captioner: `{args.captioner}` ({args.words} words, the default characteristics)",
         f"- {args.epochs} epochs, validation after epochs {', '.join(map(str, validation_epochs(args)))} "
         f"(full-size validation set; the best-validation weights are tested), batch {args.batch_size}, "
-        "AdamW (wd 1e-4), cosine per step to 0",
+        f"AdamW (weight decay {args.config.weight_decay:g} on weights, none on gains, biases and the logit scale), "
+        "cosine per step to 0 without warm-up",
         "- Methods: " + "; ".join(f"`{m}`: {METHODS[m]}" for m in methods),
         "- Learning rates and `w`: " + ", ".join(
             f"{m} lr {hparams[m]['lr']:g}" + (f", w {hparams[m]['w']:g}" if m == "mmft" else "")

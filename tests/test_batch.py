@@ -16,9 +16,13 @@ from mmft_kit.__main__ import main
 from mmft_kit.errors import InvalidInputError
 
 TINY_BODY = """
-from mmft_kit.notebook_params import start_notebook
-nb = start_notebook("tiny", seed=seed, words=words, characteristic=characteristic, output_dir=output_dir,
-                    interactive=interactive)
+from mmft_kit.notebook import start_notebook
+from mmft_kit.params import NotebookParams
+class Tiny(NotebookParams):
+    seed: int = 0
+    words: int = 5
+    characteristic: str = "ok"
+nb = start_notebook("tiny", globals(), Tiny)
 p = nb.params
 if p.characteristic == "fail":
     raise ValueError(f"asked to fail at seed {p.seed}")
@@ -47,8 +51,10 @@ def notebooks(tmp_path_factory):
     tiny = _notebook(folder / "tiny.ipynb", 'seed = 0\nwords = 5\ncharacteristic = "ok"\noutput_dir = "out"\n'
                      "interactive = False", TINY_BODY)
     other = _notebook(folder / "other.ipynb", 'seed = 0\noutput_dir = "out"\ninteractive = False',
-                      'from mmft_kit.notebook_params import start_notebook\n'
-                      'nb = start_notebook("other", seed=seed, output_dir=output_dir, interactive=interactive)\n'
+                      'from mmft_kit.notebook import start_notebook\n'
+                      'from mmft_kit.params import NotebookParams\n'
+                      'class Other(NotebookParams):\n    seed: int = 0\n'
+                      'nb = start_notebook("other", globals(), Other)\n'
                       'nb.finish({"seed_plus_one": nb.params.seed + 1})')
     return tiny, other
 
@@ -100,6 +106,16 @@ def test_plan_restricts_points_to_each_notebooks_parameters(notebooks, tmp_path)
     assert tiny_points[1].parameters["output_dir"] == str((tmp_path / "runs" / "tiny" / tiny_points[1].label).resolve())
     with pytest.raises(InvalidInputError, match="belong to none of the notebooks"):
         batch.plan([tiny], batch.Grid(fixed={"shotz": 1}), tmp_path)
+
+
+def test_a_grid_is_checked_against_the_notebooks_parameter_models_before_anything_runs(tmp_path):
+    notebook = Path(__file__).resolve().parent.parent / "notebooks" / "03_few_shot_finetuning.ipynb"
+    assert set(batch.notebook_parameters(notebook)) >= {"shots", "methods", "lr", "output_dir"}
+    with pytest.raises(InvalidInputError) as caught:
+        batch.plan([notebook], batch.Grid(fixed={"lr": 0}, axes={"shots": [1, "many"]}), tmp_path)
+    message = str(caught.value)
+    assert "nothing was run" in message and "shots = 'many'" in message and message.count("lr = 0") == 2
+    assert not (tmp_path / "03_few_shot_finetuning").exists()
 
 
 def test_find_notebooks_expands_folders(notebooks, tmp_path):

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
+
 import open_clip
 import pytest
 import torch
 import torch.nn.functional as F
 from open_clip.zero_shot_classifier import build_zero_shot_classifier
 from torch import nn
+from PIL import Image
 from torch.utils.data import TensorDataset
 
 from mmft_kit.errors import InvalidInputError
@@ -19,6 +22,7 @@ from mmft_kit.inference import (
     accuracy,
     caption_prototype_head,
     class_logits,
+    clip_scores,
     encode_images,
     encode_texts,
     ensemble_head,
@@ -215,3 +219,31 @@ def test_tiny_clip_ensemble_head_has_one_row_per_class(tiny_clip):
     head = ensemble_head(model, tokenizer, ["cat", "dog"], device="cpu")
     assert head.shape == (2, 32)
     assert torch.allclose(head.norm(dim=1), torch.ones(2), atol=1e-6)
+
+
+class ColourCLIP(nn.Module):
+    """Image features: mean RGB; text features: one-hot of the colour word. Matched pairs agree."""
+
+    def __init__(self):
+        super().__init__()
+        self.logit_scale = nn.Parameter(torch.tensor(0.0))
+
+    def encode_image(self, images):
+        return images.mean(dim=(2, 3))
+
+    def encode_text(self, tokens):
+        return torch.nn.functional.one_hot(tokens[:, 0], 3).float()
+
+
+def test_clip_scores_rank_own_captions_above_shuffled_ones():
+    colours = {"red": (255, 0, 0), "green": (0, 255, 0), "blue": (0, 0, 255)}
+    images = [Image.new("RGB", (4, 4), rgb) for rgb in colours.values()]
+
+    def tokenizer(texts):
+        return torch.tensor([[list(colours).index(t)] for t in texts])
+
+    def preprocess(image):
+        return torch.tensor(np.array(image), dtype=torch.float32).permute(2, 0, 1) / 255
+
+    matched, shuffled = clip_scores(ColourCLIP(), preprocess, tokenizer, images, list(colours))
+    assert np.allclose(matched, 1.0) and np.allclose(shuffled, 0.0)

@@ -1,26 +1,32 @@
-"""The notebooks: hygiene (no outputs, kernel, parameters cell, checks right after it), the parameter
-checks themselves, and every notebook run through papermill with small parameters on the ``ci``
-models, asserting on the metrics and figures each one wrote."""
+"""The notebooks: each an .ipynb / py:percent pair kept in sync, with hygiene rules (parameters cell first, no
+outputs, thin cells); the parameter models they read; live or static mode; and every notebook run through
+papermill with small parameters on the ``ci`` models, asserting on the metrics and figures each one wrote."""
 
 from __future__ import annotations
 
 import ast
-import importlib.util
 import json
+import re
 import sys
 from pathlib import Path
 
+import jupytext
 import nbformat
 import pytest
 
 from mmft_kit import batch
 from mmft_kit.errors import DatasetNotFoundError, InvalidInputError, ModelNotAvailableError
-from mmft_kit.notebook_params import METRICS_NAME, check_parameters, convert, read_metrics
+from mmft_kit.notebook import METRICS_NAME, is_live, read_metrics, static_environment
+from mmft_kit.params import NOTEBOOKS
+from mmft_kit.params.checks import check_resources
 
 ROOT = Path(__file__).resolve().parent.parent
-NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
-NAMES = [path.stem for path in NOTEBOOKS]
+NOTEBOOKS_DIR = ROOT / "notebooks"
+PATHS = sorted(NOTEBOOKS_DIR.glob("*.ipynb"))
+NAMES = [path.stem for path in PATHS]
 CI = {"clip": "embedded:ci", "captioner": "label"}
+#: Lines of code one cell may hold: longer logic belongs in mmft_kit.
+MAX_CELL_LINES = 16
 
 
 def _read(path: Path) -> nbformat.NotebookNode:
@@ -31,108 +37,142 @@ def _code_cells(notebook) -> list:
     return [cell for cell in notebook.cells if cell.cell_type == "code"]
 
 
-def _parameter_names(notebook) -> list[str]:
-    tree = ast.parse(_code_cells(notebook)[0].source)
-    return [node.targets[0].id for node in tree.body]
+def _cells(notebook) -> list[tuple[str, str, list]]:
+    return [(c.cell_type, c.source.strip(), c.metadata.get("tags", [])) for c in notebook.cells]
 
 
-# -- hygiene --------------------------------------------------------------------------------------
-def test_the_six_notebooks_are_there():
+def _checked(name: str, **values):
+    """The notebook's parameters with ``values``, type-checked and checked against the registry and the disk."""
+    params = NOTEBOOKS[name](**values)
+    check_resources(params.model_dump())
+    return params
+
+
+# -- the pairs and their hygiene --------------------------------------------------------------------
+def test_the_six_notebooks_are_there_each_with_its_text_pair_and_parameter_model():
     assert NAMES == ["00_quickstart", "01_prompt_design", "02_synthetic_captions", "03_few_shot_finetuning",
                      "04_embedding_visualisation", "05_pare_cross_modal"]
+    assert sorted(p.stem for p in NOTEBOOKS_DIR.glob("*.py")) == NAMES
+    assert sorted(NOTEBOOKS) == NAMES
+    assert not (ROOT / "scripts" / "make_notebooks.py").exists()
 
 
-def test_notebooks_match_their_generator():
-    spec = importlib.util.spec_from_file_location("make_notebooks", ROOT / "scripts" / "make_notebooks.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    assert module.main(["--check"]) == 0, "run: python scripts/make_notebooks.py"
+@pytest.mark.parametrize("path", PATHS, ids=NAMES)
+def test_pair_is_in_sync(path):
+    text = jupytext.read(path.with_suffix(".py"))
+    assert _cells(text) == _cells(_read(path)), (
+        f"{path.name} and {path.with_suffix('.py').name} differ: run `make notebooks` (see README)")
 
 
-@pytest.mark.parametrize("path", NOTEBOOKS, ids=NAMES)
+@pytest.mark.parametrize("path", PATHS, ids=NAMES)
 def test_notebook_is_clean_valid_and_runs_on_python3(path):
     notebook = _read(path)
     nbformat.validate(notebook)
     assert (notebook.nbformat, notebook.nbformat_minor) >= (4, 5) and all("id" in cell for cell in notebook.cells)
     assert notebook.metadata.kernelspec.name == "python3" and notebook.metadata.kernelspec.language == "python"
     for cell in _code_cells(notebook):
-        assert cell.outputs == [] and cell.execution_count is None, f"{path.name} is committed with outputs"
+        assert cell.outputs == [] and cell.execution_count is None, \
+            f"{path.name} is saved with outputs: run `make notebooks` (see README)"
 
 
-@pytest.mark.parametrize("path", NOTEBOOKS, ids=NAMES)
-def test_parameters_cell_comes_first_and_is_checked_right_after(path):
-    notebook = _read(path)
-    cells = _code_cells(notebook)
+@pytest.mark.parametrize("path", PATHS, ids=NAMES)
+def test_parameters_cell_comes_first_and_is_read_right_after(path):
+    cells = _code_cells(_read(path))
     assert cells[0].metadata.get("tags") == ["parameters"]
-    assert sum("parameters" in c.metadata.get("tags", []) for c in notebook.cells) == 1
+    assert sum("parameters" in c.metadata.get("tags", []) for c in _read(path).cells) == 1
     assert all(isinstance(node, ast.Assign) for node in ast.parse(cells[0].source).body)
-    names = _parameter_names(notebook)
-    assert {"output_dir", "interactive"} <= set(names)
-    defaults = batch.notebook_parameters(path)
-    assert defaults["interactive"] == "False" and defaults["output_dir"].strip("\"'") == f"runs/{path.stem}"
-    call = next(node for node in ast.walk(ast.parse(cells[1].source))
-                if isinstance(node, ast.Call) and getattr(node.func, "id", "") == "start_notebook")
-    assert call.args[0].value == path.stem
-    assert [k.arg for k in call.keywords] == names  # every parameter is checked, in order
+    assert f'start_notebook("{path.stem}", globals())' in cells[1].source
 
 
-@pytest.mark.parametrize("path", NOTEBOOKS, ids=NAMES)
-def test_every_step_calls_the_kit(path):
-    notebook = _read(path)
-    for cell in _code_cells(notebook)[1:]:
+@pytest.mark.parametrize("path", PATHS, ids=NAMES)
+def test_cells_are_thin_and_never_rebind_a_parameter(path):
+    fields = set(NOTEBOOKS[path.stem].model_fields)
+    for cell in _code_cells(_read(path))[1:]:
         tree = ast.parse(cell.source)
         assert not any(isinstance(node, (ast.FunctionDef, ast.ClassDef)) and len(node.body) > 3
                        for node in ast.walk(tree)), "logic belongs in mmft_kit, not in a notebook"
-    assert any("mmft_kit" in cell.source for cell in _code_cells(notebook)[2:])
+        code_lines = [line for line in cell.source.splitlines() if line.strip() and not line.lstrip().startswith("#")]
+        assert len(code_lines) <= MAX_CELL_LINES, f"a cell of {path.name} has {len(code_lines)} lines of code"
+        assigned = {target.id for node in ast.walk(tree) if isinstance(node, (ast.Assign, ast.For))
+                    for target in ast.walk(node.targets[0] if isinstance(node, ast.Assign) else node.target)
+                    if isinstance(target, ast.Name)}
+        assert not assigned & fields, f"{path.name} rebinds parameters {assigned & fields}: a rerun would read them"
 
 
-# -- parameter checks -----------------------------------------------------------------------------
-def test_strings_from_the_command_line_are_converted():
-    assert convert("shots", "4") == 4 and convert("lr", "1e-4") == 1e-4 and convert("interactive", "true") is True
-    assert convert("seeds", "0,1") == [0, 1] and convert("seeds", "[2, 3]") == [2, 3] and convert("seeds", 5) == [5]
-    assert convert("template", "None") is None and convert("methods", "flyp mmft") == ["flyp", "mmft"]
-    with pytest.raises(ValueError):
-        convert("shots", "2.5")
+@pytest.mark.parametrize("path", PATHS, ids=NAMES)
+def test_the_notebook_uses_only_declared_parameters(path):
+    source = "\n".join(cell.source for cell in _code_cells(_read(path)))
+    used = set(re.findall(r"\bp\.(\w+)", source)) - {"config"}
+    assert used and used <= set(NOTEBOOKS[path.stem].model_fields)
+
+
+# -- the parameters -------------------------------------------------------------------------------
+def test_text_from_the_command_line_is_converted():
+    p = NOTEBOOKS["03_few_shot_finetuning"](shots="4", lr="1e-4", interactive="true", seeds="0,1",
+                                            methods="flyp mmft", template="None")
+    assert (p.shots, p.lr, p.interactive, p.seeds, p.methods, p.template) == (4, 1e-4, True, [0, 1], ["flyp", "mmft"],
+                                                                              None)
+    assert NOTEBOOKS["00_quickstart"](seeds="[2, 3]").seeds == [2, 3] and NOTEBOOKS["00_quickstart"](seeds=5).seeds == [5]
+    with pytest.raises(InvalidInputError, match="shots = '2.5'"):
+        NOTEBOOKS["00_quickstart"](shots="2.5")
 
 
 def test_bad_types_and_ranges_are_reported_together():
     with pytest.raises(InvalidInputError) as caught:
-        check_parameters("03_few_shot_finetuning", shots="many", epochs=0, lr=-1.0, methods=["flyp", "svm"],
-                         interactive="maybe")
+        NOTEBOOKS["03_few_shot_finetuning"](shots="many", epochs=0, lr=-1.0, methods=["flyp", "svm"],
+                                            interactive="maybe", shotz=1)
     message = str(caught.value)
-    for text in ("shots = 'many': expected a whole number ≥ 1", "epochs = 0", "lr = -1.0: expected a number > 0",
-                 "methods = ['flyp', 'svm']", "interactive = 'maybe': expected true or false"):
+    for text in ("shots = 'many'", "epochs = 0: Input should be greater than or equal to 1",
+                 "lr = -1.0: Input should be greater than 0", "methods[1] = 'svm'", "unknown method 'svm'",
+                 "interactive = 'maybe'", "shotz: unknown; did you mean 'shots'?", "mmft_kit/params/notebooks.py"):
         assert text in message
-    with pytest.raises(InvalidInputError, match="unknown notebook parameter 'shotz'"):
-        check_parameters(shotz=1)
+
+
+def test_defaults_are_declared_once_and_shared():
+    from mmft_kit.train import TrainConfig
+
+    for name in ("00_quickstart", "03_few_shot_finetuning", "04_embedding_visualisation"):
+        model = NOTEBOOKS[name]
+        for field in ("dataset", "clip", "captioner", "shots", "epochs", "lr", "batch_size", "weight_decay"):
+            assert model.model_fields[field] == TrainConfig.model_fields[field], (name, field)
+    config = NOTEBOOKS["03_few_shot_finetuning"](shots=2, lr=1e-3, output_dir="x").config(TrainConfig, method="ce",
+                                                                                          seed=4)
+    assert (config.method, config.seed, config.shots, config.lr, config.output_dir) == ("ce", 4, 2, 1e-3, None)
 
 
 def test_unknown_data_set_model_and_captioner_fail_readably():
     with pytest.raises(DatasetNotFoundError, match="unknown data set 'glyfs'.*glyphs"):
-        check_parameters(dataset="glyfs")
+        _checked("02_synthetic_captions", dataset="glyfs")
     with pytest.raises(ModelNotAvailableError, match="unknown CLIP model 'ViT-B-33'.*ViT-B-32"):
-        check_parameters(clip="ViT-B-33")
+        _checked("02_synthetic_captions", clip="ViT-B-33")
     with pytest.raises(ModelNotAvailableError, match="unknown embedded clip size 'huge'"):
-        check_parameters(clip="embedded:huge")
+        _checked("02_synthetic_captions", clip="embedded:huge")
     with pytest.raises(ModelNotAvailableError, match="unknown captioner 'gpt'"):
-        check_parameters(captioner="gpt")
-    assert check_parameters(captioner="Qwen/Qwen2-VL-2B-Instruct").captioner == "Qwen/Qwen2-VL-2B-Instruct"
+        _checked("01_prompt_design", captioner="gpt")
+    assert _checked("01_prompt_design", captioner="Qwen/Qwen2-VL-2B-Instruct").captioner == "Qwen/Qwen2-VL-2B-Instruct"
     with pytest.raises(DatasetNotFoundError, match="unknown PaRe target task"):
-        check_parameters("05_pare_cross_modal", task="mnist")
+        _checked("05_pare_cross_modal", task="mnist")
 
 
 def test_more_shots_than_a_class_has_fails_before_training():
     with pytest.raises(InvalidInputError, match="shots"):
-        check_parameters(dataset="glyphs", shots="1000", seeds="0")
-    assert check_parameters(dataset="glyphs", shots="2", seeds="0").shots == 2
+        _checked("00_quickstart", shots="1000", clip="embedded:ci", captioner="label")
+    assert _checked("00_quickstart", shots="2", clip="embedded:ci", captioner="label").shots == 2
 
 
 def test_notebook_specific_choices():
     with pytest.raises(InvalidInputError, match="methods"):
-        check_parameters("04_embedding_visualisation", methods=["ce"])
-    assert check_parameters("05_pare_cross_modal", methods="finetune,pare").methods == ["finetune", "pare"]
+        NOTEBOOKS["04_embedding_visualisation"](methods=["ce"])
+    assert NOTEBOOKS["05_pare_cross_modal"](methods="finetune,pare").methods == ["finetune", "pare"]
     with pytest.raises(InvalidInputError, match="classes"):
-        check_parameters(dataset="glyphs", classes=["vorn", "zebra"])
+        _checked("04_embedding_visualisation", clip="embedded:ci", captioner="label", classes=["vorn", "zebra"])
+
+
+def test_live_for_a_person_in_jupyterlab_static_under_papermill_and_batch():
+    assert is_live(None, {"JPY_SESSION_NAME": "/home/me/01_prompt_design.ipynb"})  # a Jupyter server's kernel
+    assert not is_live(None, {})  # papermill / nbclient start kernels without a server
+    assert not is_live(None, {"JPY_SESSION_NAME": "x", **static_environment()})  # mmft_kit batch
+    assert is_live(True, {}) and not is_live(False, {"JPY_SESSION_NAME": "x"})  # the parameter decides
 
 
 # -- running every notebook ------------------------------------------------------------------------
@@ -166,10 +206,10 @@ def runs(ci_models, tmp_path_factory):
     """Every notebook executed once with SMALL parameters; name → (output folder, executed notebook)."""
     root = tmp_path_factory.mktemp("notebook_runs")
     done = {}
-    for path in NOTEBOOKS:
+    for path in PATHS:
         folder = root / path.stem
         parameters = {**SMALL[path.stem], "output_dir": str(folder)}
-        if "caption_store" in batch.notebook_parameters(path):
+        if "caption_store" in NOTEBOOKS[path.stem].model_fields:
             parameters["caption_store"] = str(root / f"{path.stem}-captions.jsonl")
         batch.execute(path, folder / path.name, parameters, cwd=root)
         done[path.stem] = (folder, _read(folder / path.name))
@@ -196,6 +236,7 @@ def test_run_shows_the_kernel_and_writes_readable_logs(runs, name):
     folder, executed = runs[name]
     setup = _code_cells(executed)[2]  # parameters, injected parameters, then the set-up cell
     assert "start_notebook" in setup.source and f"at {sys.executable} " in setup.outputs[0]["text"]
+    assert "parameters (* changed from the default):" in setup.outputs[0]["text"]
     streams = [o["text"] for c in executed.cells for o in c.get("outputs", []) if o.get("output_type") == "stream"]
     assert not any("\r" in text for text in streams), "progress bars must write whole lines"
     assert not any(o.get("output_type") == "error" for c in executed.cells for o in c.get("outputs", []))
@@ -271,7 +312,7 @@ def test_few_shot_finetuning_reports_every_method(runs):
 @pytest.mark.slow
 @pytest.mark.timeout(SLOW_TIMEOUT)
 def test_embedding_visualisation_scores_separation_before_and_after(runs):
-    from mmft_kit.viz import available_projections
+    from mmft_kit.embeddings import available_projections
 
     record = _metrics(runs, "04_embedding_visualisation")
     m = record["metrics"]
@@ -299,7 +340,7 @@ def test_pare_reports_lambda_and_both_methods(runs):
 def test_a_bad_parameter_fails_in_the_cell_after_the_parameters(ci_models, tmp_path):
     from papermill.exceptions import PapermillExecutionError
 
-    path = ROOT / "notebooks" / "03_few_shot_finetuning.ipynb"
+    path = NOTEBOOKS_DIR / "03_few_shot_finetuning.ipynb"
     with pytest.raises(PapermillExecutionError) as caught:
         batch.execute(path, tmp_path / "out.ipynb", {**CI, "shots": 1000, "output_dir": str(tmp_path)})
     assert caught.value.ename == "InvalidInputError" and "1000 shots" in caught.value.evalue

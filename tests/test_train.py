@@ -4,7 +4,7 @@ provenance, errors, the digits hold-out and determinism."""
 from __future__ import annotations
 
 import json
-import re
+import math
 
 import pytest
 import torch
@@ -13,10 +13,10 @@ from torch import nn
 from torch.utils.data import Dataset
 
 from mmft_kit.captions import CaptionStore, MissingCaptionsError, caption_dataset
-from mmft_kit.captions.backends import Captioner
 from mmft_kit.data import get_dataset, split_hash
 from mmft_kit.errors import InvalidInputError
 from mmft_kit.inference import caption_prototype_head, prompt_head
+from mmft_kit.records import RunResult as RunRecord
 from mmft_kit.train import METHODS, TrainConfig, ZeroShotInitClassifier, fine_tune, load_run_data, run
 from mmft_kit.train.run import load_start_model
 from mmft_kit.text import clean_classname
@@ -24,46 +24,16 @@ from mmft_kit.text import clean_classname
 CI_MODEL = "embedded:ci"
 
 
-class NumberedCaptioner(Captioner):
-    """Writes "{characteristic} caption {n}": a distinct text per (image, characteristic)."""
-
-    name, batch_size = "numbered", 64
-
-    def __init__(self):
-        self.count = 0
-
-    @property
-    def settings(self):
-        return {"backend": "test", "model": "numbered"}
-
-    def caption(self, images, prompts, classnames=None):
-        out = []
-        for prompt in prompts:
-            characteristic = re.search(r"primary (\w+) characteristics", prompt).group(1)
-            out.append(f"{characteristic} caption {self.count}")
-            self.count += 1
-        return out
-
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """Small models run fastest on one thread, and do not stall when other processes share the cores."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 @pytest.fixture(scope="module")
-def store(tmp_path_factory):
-    """Captions of every glyphs train image (3 per image) made by NumberedCaptioner."""
+def store(tmp_path_factory, make_captioner):
+    """Captions of every glyphs train image (3 per image, each its own text) made by the fake captioner."""
     path = tmp_path_factory.mktemp("captions") / "glyphs.jsonl"
-    caption_dataset(get_dataset("glyphs"), NumberedCaptioner(), path, progress=False)
+    caption_dataset(get_dataset("glyphs"), make_captioner(), path, progress=False)
     return path
 
 
 def config(store, method="mmft", **changes) -> TrainConfig:
-    settings = dict(method=method, dataset="glyphs", shots=2, seed=0, model=CI_MODEL, captioner="numbered",
+    settings = dict(method=method, dataset="glyphs", shots=2, seed=0, clip=CI_MODEL, captioner="fake",
                     caption_store=str(store), epochs=1, lr=1e-4, batch_size=8, progress=False)
     return TrainConfig(**{**settings, **changes})
 
@@ -73,14 +43,24 @@ def results(store):
     return {method: run(config(store, method)) for method in METHODS}
 
 
-def test_every_method_runs_and_reports_accuracies(results):
-    zero_shot = {r.zeroshot_accuracy for r in results.values()}
+def test_every_method_runs_and_reports_accuracies(results, store):
+    zero_shot = {r.extra["zeroshot"] for r in results.values()}
     assert len(zero_shot) == 1  # the same start model for every method
     for method, result in results.items():
-        assert 0.0 <= result.test_accuracy <= 1.0 and 0.0 <= result.val_accuracy <= 1.0
+        assert result.method == method and result.seed == 0 and result.metric == "accuracy"
+        assert 0.0 <= result.test <= 1.0 and 0.0 <= result.val <= 1.0 and result.seconds > 0
         assert len(result.history) == (0 if method == "zeroshot" else 1)
         assert result.best_epoch == (0 if method == "zeroshot" else 1)
-    assert results["zeroshot"].test_accuracy == results["zeroshot"].zeroshot_accuracy
+        assert result.train_config == config(store, method)
+    assert results["zeroshot"].test == results["zeroshot"].extra["zeroshot"]
+
+
+def test_the_schedule_is_cosine_per_step_to_zero_without_warm_up_by_default():
+    _, fit = _tiny_fit(None, weight_decay=0.5)
+    lrs = [r.lr for r in fit.history]  # 3 steps per epoch, 4 epochs: cosine from 0.1 to 0, no warm-up
+    assert lrs == pytest.approx([0.1 * 0.5 * (1 + math.cos(math.pi * 3 * e / 12)) for e in range(1, 5)], abs=1e-9)
+    warm = _tiny_fit(None, schedule="linear", warmup_steps=3)[1]
+    assert warm.history[0].lr == pytest.approx(0.1) and warm.history[-1].lr == pytest.approx(0.0)
 
 
 def test_mmft_classifies_with_caption_prototypes(results, store):
@@ -143,8 +123,8 @@ def test_the_best_validation_state_is_kept():
         return next(scripted)
 
     model, fit = _tiny_fit(evaluate)
-    assert [r.val_accuracy for r in fit.history] == [0.2, 0.7, 0.5, 0.7]
-    assert fit.best_epoch == 2 and fit.best_val_accuracy == 0.7  # the first of equal bests
+    assert [r.val for r in fit.history] == [0.2, 0.7, 0.5, 0.7]
+    assert fit.best_epoch == 2 and fit.best_val == 0.7  # the first of equal bests
     for key, value in model.state_dict().items():
         assert torch.equal(value, seen[1][key]) and not torch.equal(value, seen[3][key])
 
@@ -182,15 +162,25 @@ def test_provenance_is_saved_beside_the_results(store, tmp_path):
     assert record["caption_store"]["settings"] == CaptionStore(store).settings
     assert record["caption_store"]["characteristics"] == ["visual", "shape", "texture"]
     saved = json.loads((tmp_path / "results.json").read_text())
-    assert saved["test_accuracy"] == result.test_accuracy and len(saved["history"]) == 1
+    assert saved["test"] == result.test and len(saved["history"]) == 1 and saved["config"]["clip"] == CI_MODEL
+    assert RunRecord.from_dict(saved) == result.record()
     again = run(config(store, "mmft", output_dir=str(tmp_path)))  # finds the finished checkpoint: no training
-    assert again.history == result.history and again.test_accuracy == result.test_accuracy
+    assert again.history == result.history and again.test == result.test
 
 
 def test_unknown_method_lists_the_methods():
     with pytest.raises(InvalidInputError) as error:
         TrainConfig(method="lp-ft")
     assert all(name in str(error.value) for name in METHODS)
+
+
+def test_config_ranges_come_from_the_shared_declaration():
+    with pytest.raises(InvalidInputError) as error:
+        TrainConfig(lr=0, epochs=0, w=2, weigth_decay=0.1)
+    message = str(error.value)
+    assert "lr = 0: Input should be greater than 0" in message and "epochs = 0" in message and "w = 2" in message
+    assert "weigth_decay: unknown; did you mean 'weight_decay'?" in message
+    assert TrainConfig(shots="2", seed="3", root=None).shots == 2
 
 
 def test_missing_captions_name_the_command(tmp_path):
@@ -210,7 +200,7 @@ def test_digits_hold_out_ten_percent_of_train_for_validation():
 
 def test_same_seed_same_result(store):
     first, second = (run(config(store, "mmft", epochs=2)) for _ in range(2))
-    assert first.test_accuracy == second.test_accuracy and first.val_accuracy == second.val_accuracy
+    assert first.test == second.test and first.val == second.val
     assert [r.loss for r in first.history] == [r.loss for r in second.history]
     other = run(config(store, "mmft", epochs=2, seed=1))
     assert other.data.train_indices != first.data.train_indices
@@ -218,7 +208,7 @@ def test_same_seed_same_result(store):
 
 def test_wise_ft_curve_runs_from_zero_shot_to_fine_tuned(store):
     result = run(config(store, "flyp", epochs=2, lr=1e-3, wise_ft=True))
-    alphas = [alpha for alpha, _ in result.wise_ft]
-    assert alphas == pytest.approx([i / 10 for i in range(11)])
-    assert result.wise_ft[0][1] == result.zeroshot_accuracy  # α = 0: the start model, single-prompt head
-    assert result.wise_ft[-1][1] == result.test_accuracy  # α = 1: the kept fine-tuned weights
+    curve = result.extra["wise_ft"]
+    assert [alpha for alpha, _ in curve] == pytest.approx([i / 10 for i in range(11)])
+    assert curve[0][1] == result.extra["zeroshot"]  # α = 0: the start model, single-prompt head
+    assert curve[-1][1] == result.test  # α = 1: the kept fine-tuned weights

@@ -43,7 +43,7 @@ def test_comparison_counts_wins_and_names_losses(bench):
 
 def test_a_tiny_benchmark_writes_its_results(bench, tmp_path):
     threads = torch.get_num_threads()
-    bench.main(["--model", "embedded:ci", "--captioner", "label", "--datasets", "glyphs", "--methods", "flyp",
+    bench.main(["--clip", "embedded:ci", "--captioner", "label", "--datasets", "glyphs", "--methods", "flyp",
                 "zeroshot", "--shots", "1", "--seeds", "0", "1", "--epochs", "1", "--workers", "1", "--out",
                 str(tmp_path)])
     torch.set_num_threads(threads)
@@ -54,3 +54,12 @@ def test_a_tiny_benchmark_writes_its_results(bench, tmp_path):
     markdown = (tmp_path / "few_shot.md").read_text()
     assert "| shots | flyp | zeroshot |" in markdown and "### glyphs" in markdown
     assert (tmp_path / "few_shot.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_options_are_checked_against_the_config_declaration(bench):
+    from mmft_kit.errors import InvalidInputError
+
+    args = bench.parse_args(["--clip", "embedded:ci", "--epochs", "3", "--words", "20"])
+    assert (args.clip, args.epochs, args.words, args.eval_every, args.config.lr) == ("embedded:ci", 3, 20, 5, 3e-4)
+    with pytest.raises(InvalidInputError, match="epochs = '0': Input should be greater than or equal to 1"):
+        bench.parse_args(["--epochs", "0"])

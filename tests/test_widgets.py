@@ -2,51 +2,25 @@
 
 from __future__ import annotations
 
-import re
+import numpy as np
+import pytest
+import torch
 
-import matplotlib
-
-matplotlib.use("Agg")
-
-import numpy as np  # noqa: E402
-import pytest  # noqa: E402
-import torch  # noqa: E402
-
-from mmft_kit import viz, widgets  # noqa: E402
-from mmft_kit.captions.backends import Captioner  # noqa: E402
-from mmft_kit.data import get_dataset  # noqa: E402
-
-
-class PromptEcho(Captioner):
-    """Writes "<characteristic> caption of <class>" from the prompt."""
-
-    name, batch_size = "echo", 8
-
-    def __init__(self):
-        self.calls = 0
-
-    @property
-    def settings(self):
-        return {"backend": "test", "model": "echo"}
-
-    def caption(self, images, prompts, classnames=None):
-        self.calls += len(prompts)
-        out = []
-        for prompt in prompts:
-            found = re.search(r"this (.+?) photo .* primary (\w+) characteristics", prompt)
-            out.append(f"{found.group(2)} caption of a {found.group(1)}" if found else "free-form caption")
-        return out
+from mmft_kit import widgets
+from mmft_kit.captions.preview import CaptionPreview
+from mmft_kit.data import get_dataset
+from mmft_kit.embeddings import EmbeddingView
 
 
 @pytest.fixture
-def designer(tmp_path):
-    return widgets.prompt_designer(PromptEcho(), "glyphs", samples=2, save_to=tmp_path / "template.txt")
+def designer(tmp_path, captioner):
+    return widgets.prompt_designer(captioner, "glyphs", samples=2, save_to=tmp_path / "template.txt")
 
 
 def test_designer_shows_captions_on_start(designer):
     preview = designer.result
     assert designer.error is None and designer.renders == 1
-    assert isinstance(preview, viz.CaptionPreview) and len(preview.samples["visual"]) == 2
+    assert isinstance(preview, CaptionPreview) and len(preview.samples["visual"]) == 2
     assert "in 50 words" in preview.prompt and "glyph signs photos" in preview.prompt
 
 
@@ -87,7 +61,8 @@ def test_switching_data_set_updates_classes_and_samples(designer):
 def test_samples_slider_changes_the_number_of_images(designer):
     designer.controls["samples"].value = 3
     assert len(designer.result.samples["visual"]) == 3
-    assert len([ax for ax in designer.result.figure.axes if ax.images]) == 3
+    shown = widgets.show_preview(designer.result)
+    assert len([ax for ax in shown[1].axes if ax.images]) == 3 and "in 50 words" in shown[0].data
 
 
 def test_save_button_writes_the_edited_template(designer, tmp_path):
@@ -112,7 +87,7 @@ def test_class_picker_redraws_only_the_chosen_classes():
     rng = np.random.default_rng(0)
     labels = np.repeat(np.arange(3), 10)
     points = rng.normal(size=(30, 6)) + np.eye(3, 6)[labels] * 4
-    view = viz.EmbeddingView(points, labels, points[:0], labels[:0], np.eye(3, 6))
+    view = EmbeddingView(points, labels, points[:0], labels[:0], np.eye(3, 6))
     picker = widgets.class_picker({"before": view}, ["a", "b", "c"], ["pca", "tsne"])
 
     def drawn():

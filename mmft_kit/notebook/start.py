@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from ..errors import InvalidInputError
-from ..params import notebook_params
+from ..params import NotebookParams, notebook_params
 from ..params.checks import check_resources
 from .mode import configure_progress, is_live
 from .run import NotebookRun
@@ -30,7 +30,7 @@ def parameter_lines(params, given: set[str]) -> list[str]:
     return lines
 
 
-def start_notebook(name: str, namespace: Mapping[str, Any]) -> NotebookRun:
+def start_notebook(name: str, namespace: Mapping[str, Any], model: type[NotebookParams] | None = None) -> NotebookRun:
     """Show the environment, read and check notebook ``name``'s parameters, set live or static mode and the
     progress bars, and make the output folder.
 
@@ -40,11 +40,13 @@ def start_notebook(name: str, namespace: Mapping[str, Any]) -> NotebookRun:
         namespace: where the parameters were assigned — the notebook's ``globals()``: every field of
             the model found there is taken (the parameters cell's and papermill's assignments), the
             others keep their declared defaults.
+        model: the parameter model of a notebook the kit does not register (a subclass of
+            :class:`~mmft_kit.params.NotebookParams`); None: the registered one.
 
     Returns:
         The run: ``.params`` (validated), ``.live``, ``.path(...)``, ``.show(...)``, ``.finish(...)``.
     """
-    model = notebook_params(name)
+    model = model or notebook_params(name)
     if model is None:
         raise InvalidInputError(f"no parameter model for notebook {name!r}; add one to mmft_kit/params/notebooks.py")
     print(environment_line())

@@ -1,0 +1,162 @@
+"""A person's view of the notebooks: JupyterLab from the kit's environment, driven by headless Chromium.
+
+The test starts JupyterLab on a free loopback port (token auth, no browser, a temporary root
+holding a copy of ``01_prompt_design``), opens the notebook in Debian's Chromium through
+Playwright, sets the parameters cell as a reader would (the ``ci`` captioner, two samples), runs
+every cell, and checks that the prompt designer renders as live controls (not the "Loading
+widget..." placeholder nor a text fallback), that changing a control re-captions the previews,
+and that no cell raised. A screenshot is kept under the test's folder and copied to
+``runs/browser-test/``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import jupytext
+import pytest
+
+from mmft_kit.batch import _kernel_environment
+from mmft_kit.notebook import STATIC_ENV
+
+ROOT = Path(__file__).resolve().parent.parent
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync"]
+TOKEN = "mmft-kit-browser-test"
+#: What a reader types into the parameters cell: the small test models, a short preview.
+READER_PARAMETERS = 'captioner = "embedded:ci"\nsamples = 2\ncharacteristics = ["visual", "shape"]\n'
+SCREENSHOTS = ROOT / "runs" / "browser-test"
+
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(900),
+              pytest.mark.skipif(not Path(CHROMIUM).is_file(), reason="Debian's chromium is not installed")]
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def _notebook_copy(folder: Path) -> Path:
+    """01_prompt_design with the reader's parameters in its parameters cell."""
+    notebook = jupytext.read(ROOT / "notebooks" / "01_prompt_design.ipynb")
+    cell = next(c for c in notebook.cells if "parameters" in c.metadata.get("tags", []))
+    cell.source = cell.source + "\n" + READER_PARAMETERS
+    path = folder / "01_prompt_design.ipynb"
+    jupytext.write(notebook, path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def jupyterlab(tmp_path_factory):
+    """JupyterLab on a free loopback port, serving a temporary folder: yields (base url, folder)."""
+    from mmft_kit.zoo import ensure_vlm
+
+    ensure_vlm("ci", progress=False)
+    folder = tmp_path_factory.mktemp("lab")
+    _notebook_copy(folder)
+    settings = folder / ".settings" / "@jupyterlab" / "apputils-extension"
+    settings.mkdir(parents=True)
+    (settings / "notification.jupyterlab-settings").write_text(json.dumps({"fetchNews": "false",
+                                                                            "checkForUpdates": False}))
+    port = _free_port()
+    _kernel_environment()
+    env = {k: v for k, v in os.environ.items() if k not in (STATIC_ENV, "TQDM_DISABLE")}
+    env.update(JUPYTER_CONFIG_DIR=str(folder / ".config"), JUPYTER_RUNTIME_DIR=str(folder / ".runtime"),
+               PYTHONPATH=os.pathsep.join([str(ROOT), env.get("PYTHONPATH", "")]))
+    log = (folder / "jupyterlab.log").open("w")
+    server = subprocess.Popen(
+        [sys.executable, "-m", "jupyterlab", "--no-browser", "--ip=127.0.0.1", f"--port={port}",
+         f"--IdentityProvider.token={TOKEN}", f"--ServerApp.root_dir={folder}", "--expose-app-in-browser",
+         f"--LabApp.user_settings_dir={folder / '.settings'}", f"--LabApp.workspaces_dir={folder / '.workspaces'}"],
+        env=env, stdout=log, stderr=subprocess.STDOUT, cwd=folder)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(240):
+            try:
+                urllib.request.urlopen(f"{base}/api/status?token={TOKEN}", timeout=2)
+                break
+            except OSError:
+                if server.poll() is not None:
+                    pytest.fail(f"JupyterLab exited: {(folder / 'jupyterlab.log').read_text()[-2000:]}")
+                time.sleep(0.5)
+        yield base, folder
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            server.kill()
+        log.close()
+
+
+#: JavaScript: the open notebook's state (cells run, errors, kernel status), through the exposed app.
+STATE = """() => {
+  const panel = window.jupyterapp.shell.currentWidget;
+  if (!panel || !panel.content || !panel.sessionContext.session) return null;
+  const cells = panel.content.widgets.map(c => c.model).filter(m => m.type === 'code');
+  const outputs = cells.map(m => m.sharedModel.toJSON().outputs || []);
+  return {kernel: panel.sessionContext.session.kernel ? panel.sessionContext.session.kernel.status : 'none',
+          pending: cells.filter(m => m.executionCount === null).length,
+          errors: outputs.flat().filter(o => o.output_type === 'error').map(o => o.ename + ': ' + o.evalue)};
+}"""
+
+
+def _wait(page, predicate, timeout: float, what: str):
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        state = page.evaluate(STATE)
+        if state is not None and predicate(state):
+            return state
+        page.wait_for_timeout(500)
+    pytest.fail(f"timed out waiting for {what}; last state {page.evaluate(STATE)}")
+
+
+def test_prompt_design_runs_in_jupyterlab_with_live_controls(jupyterlab, tmp_path):
+    from playwright.sync_api import sync_playwright
+
+    base, folder = jupyterlab
+    started = time.perf_counter()
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        page.goto(f"{base}/lab/tree/01_prompt_design.ipynb?token={TOKEN}")
+        page.wait_for_selector(".jp-Notebook", timeout=120_000)
+        _wait(page, lambda s: s["kernel"] == "idle", 120, "the kernel")
+        page.evaluate("window.jupyterapp.commands.execute('notebook:run-all-cells')")
+        state = _wait(page, lambda s: s["pending"] == 0 and s["kernel"] == "idle" or s["errors"], 600, "the cells")
+        assert state["errors"] == [], f"cells raised: {state['errors']}"
+
+        designer = page.locator(".jp-OutputArea .widget-vbox").first
+        designer.wait_for(timeout=30_000)
+        assert designer.locator(".widget-dropdown select").count() >= 1  # the data-set drop-down
+        assert designer.locator("textarea").count() == 1 and designer.locator(".widget-slider").count() == 2
+        assert page.get_by_text("Loading widget...").count() == 0
+        assert page.get_by_text("VBox(children=").count() == 0  # no text fallback
+        prompt = designer.locator(".jp-RenderedMarkdown").first
+        assert "glyph signs photos" in prompt.inner_text()
+
+        domain = designer.locator(".widget-text", has_text="domain").locator("input")
+        domain.fill("road signs")
+        domain.press("Enter")
+        prompt.filter(has_text="road signs photos").wait_for(timeout=120_000)
+        assert "from other road signs photos" in prompt.inner_text()
+        assert designer.locator(".jp-OutputArea-output img, img").count() >= 1  # the re-drawn captions
+
+        screenshot = tmp_path / "01_prompt_design.png"
+        designer.scroll_into_view_if_needed()
+        page.screenshot(path=str(screenshot), full_page=False)
+        browser.close()
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    shutil.copy(screenshot, SCREENSHOTS / screenshot.name)
+    print(f"screenshot: {screenshot} (copy: {SCREENSHOTS / screenshot.name}); "
+          f"browser part {time.perf_counter() - started:.0f} s")
