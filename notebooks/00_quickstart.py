@@ -35,9 +35,10 @@
 # one plot — on the kit's embedded models and a procedural data set, in about ten minutes on a laptop.
 
 # %% tags=["parameters"]
-# Parameters: assign one here to change it, e.g. `shots = 1` (papermill and `mmft_kit batch` inject theirs
-# after this cell). The next cell lists every parameter with its value and meaning; each is declared once,
-# with its default and range, in mmft_kit/params/notebooks.py (Quickstart).
+# Change a parameter by assigning it here, for example:  shots = 1
+# (papermill and `mmft_kit batch` inject theirs after this cell). The next cell lists every parameter with its
+# value and meaning; each is declared once, with its default and range, in mmft_kit/params/notebooks.py
+# (Quickstart).
 
 # %% [markdown]
 # The next cell shows which Python runs this notebook and checks the parameters: an unknown data set,

@@ -33,9 +33,10 @@
 # `02_synthetic_captions`.
 
 # %% tags=["parameters"]
-# Parameters: assign one here to change it, e.g. `words = 30` (papermill and `mmft_kit batch` inject theirs
-# after this cell). The next cell lists every parameter with its value and meaning; each is declared once,
-# with its default and range, in mmft_kit/params/notebooks.py (PromptDesign).
+# Change a parameter by assigning it here, for example:  words = 30
+# (papermill and `mmft_kit batch` inject theirs after this cell). The next cell lists every parameter with its
+# value and meaning; each is declared once, with its default and range, in mmft_kit/params/notebooks.py
+# (PromptDesign).
 
 # %% [markdown]
 # Opened in JupyterLab, this notebook shows live ipywidgets controls; run by papermill or `mmft_kit batch`

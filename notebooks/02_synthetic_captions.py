@@ -27,9 +27,10 @@
 # caption matches its own image under CLIP (against a caption of another image).
 
 # %% tags=["parameters"]
-# Parameters: assign one here to change it, e.g. `limit = None` (papermill and `mmft_kit batch` inject theirs
-# after this cell). The next cell lists every parameter with its value and meaning; each is declared once,
-# with its default and range, in mmft_kit/params/notebooks.py (SyntheticCaptions).
+# Change a parameter by assigning it here, for example:  limit = None
+# (papermill and `mmft_kit batch` inject theirs after this cell). The next cell lists every parameter with its
+# value and meaning; each is declared once, with its default and range, in mmft_kit/params/notebooks.py
+# (SyntheticCaptions).
 
 # %% [markdown]
 # Opened in JupyterLab, this notebook shows live ipywidgets controls; run by papermill or `mmft_kit batch`

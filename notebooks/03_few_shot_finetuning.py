@@ -33,9 +33,10 @@
 # first (see `02_synthetic_captions`).
 
 # %% tags=["parameters"]
-# Parameters: assign one here to change it, e.g. `methods = ["flyp", "mmft"]` (papermill and `mmft_kit batch` inject theirs
-# after this cell). The next cell lists every parameter with its value and meaning; each is declared once,
-# with its default and range, in mmft_kit/params/notebooks.py (FewShotFinetuning).
+# Change a parameter by assigning it here, for example:  methods = ["flyp", "mmft"]
+# (papermill and `mmft_kit batch` inject theirs after this cell). The next cell lists every parameter with its
+# value and meaning; each is declared once, with its default and range, in mmft_kit/params/notebooks.py
+# (FewShotFinetuning).
 
 # %% [markdown]
 # Opened in JupyterLab, this notebook shows live ipywidgets controls; run by papermill or `mmft_kit batch`

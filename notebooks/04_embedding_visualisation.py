@@ -28,9 +28,10 @@
 #   from the other classes: −1 to 1, higher is better, comparable before and after.
 
 # %% tags=["parameters"]
-# Parameters: assign one here to change it, e.g. `projections = ["pca"]` (papermill and `mmft_kit batch` inject theirs
-# after this cell). The next cell lists every parameter with its value and meaning; each is declared once,
-# with its default and range, in mmft_kit/params/notebooks.py (EmbeddingVisualisation).
+# Change a parameter by assigning it here, for example:  projections = ["pca"]
+# (papermill and `mmft_kit batch` inject theirs after this cell). The next cell lists every parameter with its
+# value and meaning; each is declared once, with its default and range, in mmft_kit/params/notebooks.py
+# (EmbeddingVisualisation).
 
 # %% [markdown]
 # Opened in JupyterLab, this notebook shows live ipywidgets controls; run by papermill or `mmft_kit batch`

@@ -34,9 +34,10 @@
 # patches the gate picks, and λ and the loss over training.
 
 # %% tags=["parameters"]
-# Parameters: assign one here to change it, e.g. `task = "wdbc"` (papermill and `mmft_kit batch` inject theirs
-# after this cell). The next cell lists every parameter with its value and meaning; each is declared once,
-# with its default and range, in mmft_kit/params/notebooks.py (PareCrossModal).
+# Change a parameter by assigning it here, for example:  task = "wdbc"
+# (papermill and `mmft_kit batch` inject theirs after this cell). The next cell lists every parameter with its
+# value and meaning; each is declared once, with its default and range, in mmft_kit/params/notebooks.py
+# (PareCrossModal).
 
 # %% [markdown]
 # Opened in JupyterLab, this notebook shows live ipywidgets controls; run by papermill or `mmft_kit batch`

@@ -24,7 +24,6 @@ from pathlib import Path
 import jupytext
 import pytest
 
-from mmft_kit.batch import _kernel_environment
 from mmft_kit.notebook import STATIC_ENV
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -69,9 +68,9 @@ def jupyterlab(tmp_path_factory):
     (settings / "notification.jupyterlab-settings").write_text(json.dumps({"fetchNews": "false",
                                                                             "checkForUpdates": False}))
     port = _free_port()
-    _kernel_environment()
-    env = {k: v for k, v in os.environ.items() if k not in (STATIC_ENV, "TQDM_DISABLE")}
+    env = {k: v for k, v in os.environ.items() if k not in (STATIC_ENV, "TQDM_DISABLE")}  # a person's kernel
     env.update(JUPYTER_CONFIG_DIR=str(folder / ".config"), JUPYTER_RUNTIME_DIR=str(folder / ".runtime"),
+               JUPYTER_PATH=str(Path(sys.prefix) / "share" / "jupyter"),  # this environment's python3 kernel
                PYTHONPATH=os.pathsep.join([str(ROOT), env.get("PYTHONPATH", "")]))
     log = (folder / "jupyterlab.log").open("w")
     server = subprocess.Popen(

@@ -83,8 +83,8 @@ def test_learning_curves_plot_loss_and_validated_epochs():
 
 
 def test_accuracy_figure_bars_are_means():
-    rows = [{"method": "a", "test_accuracy": 0.4}, {"method": "a", "test_accuracy": 0.6},
-            {"method": "b", "test_accuracy": 0.9}]
+    rows = [{"method": "a", "test": 0.4}, {"method": "a", "test": 0.6},
+            {"method": "b", "test": 0.9}]
     figure = viz.accuracy_figure(rows, reference=0.2)
     heights = [bar.get_height() for bar in figure.axes[0].patches]
     assert heights == pytest.approx([0.5, 0.9])

@@ -120,10 +120,10 @@ def test_gate_explorer_follows_k_and_the_samples():
     model = build_pare_model(task, body=tiny_vit(width=32, layers=1), source_images=source.images,
                              source_classes=source.num_classes)
     explorer = widgets.gate_explorer(model, task, source, k=4, count=2)
-    assert "k = 4" in explorer.result.get_suptitle()
+    assert explorer.result.k == 4 and "k = 4" in explorer.draw(explorer.result)[0].get_suptitle()
     explorer.controls["k"].value = 7
-    assert "k = 7" in explorer.result.get_suptitle()
-    assert sum(len(ax.patches) for ax in explorer.result.axes) == 2 * 2 * 7
-    before = explorer.result.axes[2].images[0].get_array().copy()
+    assert explorer.result.k == 7 and explorer.result.replaced.sum(dim=1).tolist() == [7, 7]
+    assert sum(len(ax.patches) for ax in explorer.draw(explorer.result)[0].axes) == 2 * 2 * 7
+    before = explorer.result.sources.clone()
     explorer.controls["start"].value = 3
-    assert not np.allclose(explorer.result.axes[2].images[0].get_array(), before)
+    assert not torch.equal(explorer.result.sources, before) and explorer.renders == 3

@@ -35,7 +35,7 @@ def learning_curves(histories: Mapping[str, Sequence[Any]]) -> Figure:
     return fig
 
 
-def accuracy_figure(rows: Sequence[Mapping[str, Any]], key: str = "test_accuracy", label: str = "method",
+def accuracy_figure(rows: Sequence[Mapping[str, Any]], key: str = "test", label: str = "method",
                     reference: float | None = None, reference_label: str = "zero-shot") -> Figure:
     """Mean ``key`` per ``label`` as bars, each run as a dot; an optional dashed reference line.
     The axis spans [0, 1] and stretches for values outside it (a silhouette can be negative)."""
