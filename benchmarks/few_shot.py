@@ -90,7 +90,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--hparams", type=Path, default=None, help="tuned values (default: OUT/few_shot.hparams.json)")
     parser.add_argument("--tune", action="store_true", help="choose lr per method and mmft's w on validation data")
     args = parser.parse_args(argv)
-    args.config = from_arguments(TrainConfig, args, DEFAULTS, progress=False)  # checked against the declaration
+    args.config = from_arguments(TrainConfig, args, CONFIG_OPTIONS, DEFAULTS, progress=False)  # checked
     vars(args).update({name: getattr(args.config, name) for name in CONFIG_OPTIONS})
     args.hparams = args.hparams or args.out / "few_shot.hparams.json"
     return args

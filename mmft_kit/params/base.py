@@ -111,8 +111,10 @@ def add_arguments(parser: argparse.ArgumentParser, model: type[Params], names: S
                             help=f"{field.description or name} (default: {default})")
 
 
-def from_arguments(model: type[P], args: argparse.Namespace, defaults: Mapping[str, Any] | None = None,
-                   **fixed: Any) -> P:
-    """The ``model`` made from the options :func:`add_arguments` added (given ones over ``defaults``)."""
-    given = {name: value for name, value in vars(args).items() if name in model.model_fields}
+def from_arguments(model: type[P], args: argparse.Namespace, names: Sequence[str] | None = None,
+                   defaults: Mapping[str, Any] | None = None, **fixed: Any) -> P:
+    """The ``model`` made from the options :func:`add_arguments` added for ``names`` (all its fields when
+    None): the ones given on the command line over ``defaults``, with ``fixed`` on top."""
+    names = set(names or model.model_fields)
+    given = {name: value for name, value in vars(args).items() if name in names}
     return model(**{**(defaults or {}), **given, **fixed})
