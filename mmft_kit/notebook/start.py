@@ -20,7 +20,7 @@ def environment_line() -> str:
     return f"python {sys.version.split()[0]} at {sys.executable} (prefix {sys.prefix}); mmft_kit {__version__}"
 
 
-def parameter_lines(params, given: set[str]) -> list[str]:
+def parameter_lines(params: NotebookParams, given: set[str]) -> list[str]:
     """One line per parameter: name, value, ``*`` where it differs from the declared default, meaning."""
     lines = []
     for name, field in type(params).model_fields.items():
