@@ -87,7 +87,8 @@ else:
                               template=p.template, domain=p.domain, class_name=p.class_name)
     print("prompt of the first image:", preview.prompt)
 nb.show(viz.preview_figure(preview), "preview", display=not nb.live)
-viz.table(preview.summary)
+if not nb.live:  # the live designer shows its own table
+    display(viz.table(preview.summary))
 
 # %% [markdown]
 # ## Compare characteristics

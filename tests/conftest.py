@@ -17,15 +17,16 @@ from pathlib import Path
 os.environ["MMFT_KIT_CACHE"] = str(Path(os.environ.get("MMFT_KIT_TEST_CACHE", "~/.cache/mmft_kit-tests")).expanduser())
 for _name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
     os.environ.setdefault(_name, "1")
-os.environ.setdefault("MPLBACKEND", "Agg")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
+import matplotlib  # noqa: E402
 import pytest  # noqa: E402
 import torch  # noqa: E402
 
 from mmft_kit.captions.backends import Captioner  # noqa: E402
 
 torch.set_num_threads(1)
+matplotlib.use("Agg")  # in this process only: kernels the tests start keep their inline backend
 
 _PROMPT = re.compile(r"this (.+?) photo .* primary (\w+) characteristics")
 

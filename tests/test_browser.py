@@ -68,7 +68,8 @@ def jupyterlab(tmp_path_factory):
     (settings / "notification.jupyterlab-settings").write_text(json.dumps({"fetchNews": "false",
                                                                             "checkForUpdates": False}))
     port = _free_port()
-    env = {k: v for k, v in os.environ.items() if k not in (STATIC_ENV, "TQDM_DISABLE")}  # a person's kernel
+    # a person's kernel: not static, progress bars on, matplotlib's inline backend (not the tests' Agg)
+    env = {k: v for k, v in os.environ.items() if k not in (STATIC_ENV, "TQDM_DISABLE", "MPLBACKEND")}
     env.update(JUPYTER_CONFIG_DIR=str(folder / ".config"), JUPYTER_RUNTIME_DIR=str(folder / ".runtime"),
                JUPYTER_PATH=str(Path(sys.prefix) / "share" / "jupyter"),  # this environment's python3 kernel
                PYTHONPATH=os.pathsep.join([str(ROOT), env.get("PYTHONPATH", "")]))
@@ -149,7 +150,9 @@ def test_prompt_design_runs_in_jupyterlab_with_live_controls(jupyterlab, tmp_pat
         domain.press("Enter")
         prompt.filter(has_text="road signs photos").wait_for(timeout=120_000)
         assert "from other road signs photos" in prompt.inner_text()
-        assert designer.locator(".jp-OutputArea-output img, img").count() >= 1  # the re-drawn captions
+        image = designer.locator("img").first  # the re-drawn captioned images
+        image.wait_for(timeout=30_000)
+        assert image.evaluate("img => img.decode().then(() => img.naturalWidth)") > 200
 
         screenshot = tmp_path / "01_prompt_design.png"
         designer.scroll_into_view_if_needed()
