@@ -11,12 +11,13 @@ their run is live (:func:`mmft_kit.notebook.is_live`): in JupyterLab by default.
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
 import ipywidgets as widgets
 import matplotlib.pyplot as plt
-from IPython.display import clear_output, display
+from IPython.display import Image, clear_output, display
 from matplotlib.figure import Figure
 
 from . import viz
@@ -30,6 +31,16 @@ _WIDE = widgets.Layout(width="95%")
 
 def _as_shown(result: Any) -> list:
     return [result]
+
+
+def _picture(item: Any) -> Any:
+    """A figure as a PNG image (drawn and closed here, whatever the kernel's matplotlib backend); else ``item``."""
+    if not isinstance(item, Figure):
+        return item
+    buffer = io.BytesIO()
+    item.savefig(buffer, format="png", dpi=100, bbox_inches="tight")
+    plt.close(item)
+    return Image(data=buffer.getvalue(), format="png")
 
 
 class LivePreview:
@@ -64,16 +75,13 @@ class LivePreview:
         except MMFTKitError as exc:
             self.result, self.error = None, str(exc)
         self.renders += 1
-        shown = [] if self.error is not None else list(self.draw(self.result))
+        shown = [] if self.error is not None else [_picture(item) for item in self.draw(self.result)]
         with self.output:
             clear_output(wait=True)
             if self.error is not None:
                 print(f"error: {self.error}")
             for item in shown:
                 display(item)
-        for item in shown:
-            if isinstance(item, Figure):
-                plt.close(item)
 
     def _changed(self, change: dict) -> None:
         self.refresh()

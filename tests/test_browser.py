@@ -153,6 +153,7 @@ def test_prompt_design_runs_in_jupyterlab_with_live_controls(jupyterlab, tmp_pat
         image = designer.locator("img").first  # the re-drawn captioned images
         image.wait_for(timeout=30_000)
         assert image.evaluate("img => img.decode().then(() => img.naturalWidth)") > 200
+        assert len(image.get_attribute("src")) > 5000  # a drawn PNG, not a blank one (about 1 kB)
 
         screenshot = tmp_path / "01_prompt_design.png"
         designer.scroll_into_view_if_needed()
