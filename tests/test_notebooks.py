@@ -236,8 +236,9 @@ def _unit(value) -> bool:
 def test_run_shows_the_kernel_and_writes_readable_logs(runs, name):
     folder, executed = runs[name]
     setup = _code_cells(executed)[2]  # parameters, injected parameters, then the set-up cell
-    assert "start_notebook" in setup.source and f"at {sys.executable} " in setup.outputs[0]["text"]
-    assert "parameters (* changed from the default):" in setup.outputs[0]["text"]
+    printed = "".join(o.get("text", "") for o in setup.outputs if o.get("name") == "stdout")
+    assert "start_notebook" in setup.source and f"at {sys.executable} " in printed
+    assert "parameters (* changed from the default):" in printed and "widgets: " in printed
     streams = [o["text"] for c in executed.cells for o in c.get("outputs", []) if o.get("output_type") == "stream"]
     assert not any("\r" in text for text in streams), "progress bars must write whole lines"
     assert not any(o.get("output_type") == "error" for c in executed.cells for o in c.get("outputs", []))
