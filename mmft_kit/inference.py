@@ -27,7 +27,7 @@ from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
 
 from .errors import InvalidInputError
-from .runtime import resolve_device
+from .runtime import bar_options, resolve_device
 from .text import CLASS_TEMPLATE, class_prompt, clean_classname, with_class_prefix
 
 #: A prompt template: a ``str.format`` string with one ``{}`` or a function of the class name.
@@ -65,7 +65,7 @@ def _placed(model: nn.Module, device: str | torch.device | None) -> torch.device
 
 def _progress(batches: Iterable, desc: str) -> Iterable:
     many = not hasattr(batches, "__len__") or len(batches) >= _BAR_MIN_BATCHES
-    return tqdm(batches, desc=desc, leave=False, disable=not many)
+    return tqdm(batches, desc=desc, leave=False, **bar_options(many))
 
 
 def encode_texts(

@@ -51,3 +51,10 @@ def hub_reachable(timeout: float = 5.0) -> bool:
     except OSError:
         return False
     return True
+
+
+def bar_options(progress: bool = True) -> dict:
+    """tqdm keyword arguments for a bar its caller may turn off: ``disable=True`` when ``progress`` is False,
+    otherwise none, so tqdm's own settings decide (``TQDM_DISABLE``, ``TQDM_MININTERVAL``, ... which tqdm
+    reads from the environment; a batch's notebooks run with ``TQDM_DISABLE=1``)."""
+    return {} if progress else {"disable": True}

@@ -14,6 +14,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from .records import RunResult
+from .runtime import bar_options
 
 RunOne = Callable[[str, int], RunResult]
 
@@ -36,7 +37,7 @@ def sweep(run_one: RunOne, methods: Sequence[str], seeds: Sequence[int],
     """
     have = {(r.method, r.seed): r for r in done}
     points = [(method, seed) for seed in seeds for method in methods]
-    for method, seed in tqdm(points, desc="sweep", disable=not progress):
+    for method, seed in tqdm(points, desc="sweep", **bar_options(progress)):
         if (method, seed) not in have:
             result = run_one(method, seed)
             have[(method, seed)] = result

@@ -11,6 +11,7 @@ from torch.utils.data import Subset
 from tqdm.auto import tqdm
 
 from ..errors import InvalidInputError, MMFTKitError
+from ..runtime import bar_options
 from .backends import Captioner
 from .prompts import build_prompt, default_characteristics, resolve_template
 from .store import CaptionStore, image_digest
@@ -177,7 +178,7 @@ def caption_dataset(
                 del outstanding[request.index]
                 settle(request.index)
 
-    for index in tqdm(indices, desc="captioning", unit="img", disable=not progress):
+    for index in tqdm(indices, desc="captioning", unit="img", **bar_options(progress)):
         try:
             image = dataset_image(dataset, index)
             digest = image_digest(image)

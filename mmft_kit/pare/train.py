@@ -34,7 +34,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from ..errors import InvalidInputError
-from ..runtime import resolve_device, seed_everything
+from ..runtime import bar_options, resolve_device, seed_everything
 from .align import align_embedder
 from .bodies import load_body
 from .body import as_body
@@ -267,7 +267,7 @@ def fit(
     gate_src = source.images[: cfg.gate_log_samples] if method == "pare" else None
     history: list[EpochLog] = []
     best = (math.inf, -1, None)
-    for epoch in tqdm(range(cfg.epochs), desc=f"{task.name}/{method}/seed{seed}", disable=not progress, leave=False):
+    for epoch in tqdm(range(cfg.epochs), desc=f"{task.name}/{method}/seed{seed}", leave=False, **bar_options(progress)):
         tick = time.perf_counter()
         k = 0
         if method == "pare":

@@ -30,7 +30,7 @@ from ..errors import InvalidInputError
 from ..io import atomic_write_bytes
 from ..optim import decay_groups, make_scheduler
 from ..records import EpochRecord
-from ..runtime import resolve_device
+from ..runtime import bar_options, resolve_device
 from .methods import LossFn
 
 CHECKPOINT_NAME = "checkpoint.pt"
@@ -141,7 +141,7 @@ def _resume(path: Path, model, optimizer, scheduler, scaler, signature: dict) ->
 def _train_epoch(model, loader, loss_fn, optimizer, scheduler, scaler, device, use_amp, progress) -> float:
     total, batches = 0.0, 0
     model.train()
-    for images, texts, labels in tqdm(loader, desc="batches", leave=False, disable=not progress or len(loader) < 8):
+    for images, texts, labels in tqdm(loader, desc="batches", leave=False, **bar_options(progress and len(loader) >= 8)):
         images, labels = images.to(device, non_blocking=True), torch.as_tensor(labels).to(device)
         with torch.autocast(device.type, dtype=torch.float16, enabled=use_amp):
             loss = loss_fn(model, images, list(texts), labels)
@@ -209,7 +209,7 @@ def fine_tune(
     trained = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None) \
         if _distributed() else model
 
-    bar = tqdm(range(state.epoch + 1, epochs + 1), desc="fine-tuning", disable=not progress,
+    bar = tqdm(range(state.epoch + 1, epochs + 1), desc="fine-tuning", **bar_options(progress),
                initial=state.epoch, total=epochs)
     for epoch in bar:
         start = time.perf_counter()
