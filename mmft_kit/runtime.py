@@ -54,7 +54,8 @@ def hub_reachable(timeout: float = 5.0) -> bool:
 
 
 def bar_options(progress: bool = True) -> dict:
-    """tqdm keyword arguments for a bar its caller may turn off: ``disable=True`` when ``progress`` is False,
-    otherwise none, so tqdm's own settings decide (``TQDM_DISABLE``, ``TQDM_MININTERVAL``, ... which tqdm
-    reads from the environment; a batch's notebooks run with ``TQDM_DISABLE=1``)."""
-    return {} if progress else {"disable": True}
+    """tqdm keyword arguments for a bar its caller may turn off: ``disable=True`` when ``progress`` is False or
+    tqdm's own ``TQDM_DISABLE`` setting is on (a batch's notebooks run with it; ``tqdm.notebook`` sets
+    ``disable`` itself and so ignores the variable), otherwise none: tqdm's other ``TQDM_*`` settings apply."""
+    quiet = not progress or os.environ.get("TQDM_DISABLE", "").strip().lower() in ("1", "true", "yes")
+    return {"disable": True} if quiet else {}
