@@ -176,6 +176,15 @@ def test_live_for_a_person_in_jupyterlab_static_under_papermill_and_batch():
     assert is_live(True, {}) and not is_live(False, {"JPY_SESSION_NAME": "x"})  # the parameter decides
 
 
+def test_progress_bars_follow_tqdms_own_setting(monkeypatch):
+    from mmft_kit.runtime import bar_options
+
+    monkeypatch.delenv("TQDM_DISABLE", raising=False)
+    assert bar_options(True) == {} and bar_options(False) == {"disable": True}
+    monkeypatch.setenv("TQDM_DISABLE", "1")  # what a batch's kernels get (static_environment)
+    assert bar_options(True) == {"disable": True}
+
+
 # -- running every notebook ------------------------------------------------------------------------
 SMALL = {
     "00_quickstart": {**CI, "shots": 1, "epochs": 1},
