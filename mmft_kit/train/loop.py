@@ -4,10 +4,11 @@ Reproducible and resumable: the order of the images in epoch ``e`` depends only 
 ``(seed, e)``, and a data set with ``set_epoch`` (captions drawn per epoch) is told the epoch,
 so a run resumed from its checkpoint continues as if never interrupted. Under
 ``torch.distributed`` (torchrun) the model is wrapped in DistributedDataParallel and each of
-the N ranks loads ``batch_size / N`` images of every batch through a DistributedSampler seeded
-like the one-process shuffle, so N ranks together train on the one-process batches (with the
-losses gathering features and labels, see :mod:`mmft_kit.losses`, the run equals the
-one-process run up to float rounding). Only rank 0 evaluates (the others receive its figures)
+the N ranks loads ``batch_size / N`` images of every batch from the permutation one process
+draws, so N ranks together train on the one-process batches (with the losses gathering features
+and labels, see :mod:`mmft_kit.losses`, the run equals the one-process run up to float
+rounding; a training set whose size N does not divide is padded with repeated images, as
+DistributedSampler does). Only rank 0 evaluates (the others receive its figures)
 and writes checkpoints; every rank resumes from them, so ``checkpoint_dir`` must be on a file
 system every rank sees.
 """
@@ -85,21 +86,17 @@ def _world_size() -> int:
     return dist.get_world_size() if _distributed() else 1
 
 
-def _shuffle_seed(seed: int) -> int:
-    """Seed of epoch 0's shuffle; epoch ``e`` adds ``e`` (DistributedSampler's rule, used by one process too)."""
-    return seed * 1_000_003
-
-
 def cpu_state(model: nn.Module) -> dict[str, torch.Tensor]:
     """A CPU copy of ``model``'s state dict."""
     return {key: value.detach().to("cpu", copy=True) for key, value in model.state_dict().items()}
 
 
 def _loader(data: Dataset, batch_size: int, seed: int, num_workers: int, pin_memory: bool) -> tuple[DataLoader, Any]:
-    """A shuffling loader of this rank's share of each global batch, and what reseeds it each epoch.
+    """A shuffling loader of this rank's share of each global batch, and its sampler (reseeded each epoch).
 
-    One process: a generator. N ranks: a DistributedSampler drawing the same permutation, of
-    which rank r takes every N-th image from the r-th, ``batch_size / N`` per step.
+    Epoch ``e`` shuffles with the permutation drawn from ``seed * 1_000_003 + e``; of it, rank r
+    of N takes every N-th image from the r-th, ``batch_size / N`` per step, so the N ranks'
+    batches together are the one-process batches (the same sampler serves one process, N = 1).
     """
     world = _world_size()
     if batch_size % world:
@@ -107,20 +104,16 @@ def _loader(data: Dataset, batch_size: int, seed: int, num_workers: int, pin_mem
             f"batch_size {batch_size} is the global batch and must split evenly over the {world} processes: "
             f"give a multiple of {world}"
         )
+    rank = dist.get_rank() if world > 1 else 0
+    sampler = DistributedSampler(data, num_replicas=world, rank=rank, shuffle=True, seed=seed * 1_000_003)
     # workers are not kept between epochs: each epoch's workers must see the data set's set_epoch
-    options = {"batch_size": batch_size // world, "num_workers": num_workers, "pin_memory": pin_memory}
-    if world > 1:
-        sampler = DistributedSampler(data, shuffle=True, seed=_shuffle_seed(seed))
-        return DataLoader(data, sampler=sampler, **options), sampler
-    generator = torch.Generator()
-    return DataLoader(data, shuffle=True, generator=generator, **options), generator
+    loader = DataLoader(data, batch_size=batch_size // world, sampler=sampler, num_workers=num_workers,
+                        pin_memory=pin_memory, generator=torch.Generator().manual_seed(seed))
+    return loader, sampler
 
 
-def _start_epoch(data: Dataset, shuffler: Any, seed: int, epoch: int) -> None:
-    if isinstance(shuffler, DistributedSampler):
-        shuffler.set_epoch(epoch)
-    else:
-        shuffler.manual_seed(_shuffle_seed(seed) + epoch)
+def _start_epoch(data: Dataset, sampler: DistributedSampler, epoch: int) -> None:
+    sampler.set_epoch(epoch)
     if hasattr(data, "set_epoch"):
         data.set_epoch(epoch)
 
@@ -240,7 +233,7 @@ def fine_tune(
     device = _device_of(device)
     model.to(device)
     use_amp = amp and device.type == "cuda"
-    loader, shuffler = _loader(train_data, batch_size, seed, num_workers, pin_memory=device.type == "cuda")
+    loader, sampler = _loader(train_data, batch_size, seed, num_workers, pin_memory=device.type == "cuda")
     parameters = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(parameters, lr=lr, weight_decay=weight_decay, fused=device.type in _FUSED_ADAMW)
     scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=epochs * len(loader), eta_min=0.0)
@@ -257,7 +250,7 @@ def fine_tune(
                initial=state.epoch, total=epochs)
     for epoch in bar:
         start = time.perf_counter()
-        _start_epoch(train_data, shuffler, seed, epoch)
+        _start_epoch(train_data, sampler, epoch)
         loss = _train_epoch(trained, loader, loss_fn, optimizer, scheduler, scaler, device, use_amp, progress)
         val = None
         if evaluate is not None and (epoch % eval_every == 0 or epoch == epochs):
