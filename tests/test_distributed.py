@@ -7,6 +7,7 @@ Every run is the real command, ``python -m mmft_kit train``, on a tiny random CL
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -42,6 +43,8 @@ from mmft_kit.train.data import TokenizedTexts
 
 marker, epoch, items = Path(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
 original, seen = TokenizedTexts.__getitem__, []
+(marker.parent / f"worker{os.environ['RANK']}.pid").write_text(str(os.getpid()))  # torchrun starts its workers
+# in sessions of their own: the test kills them by pid
 
 def pausing(self, index):  # rank 0 stops for good inside epoch `epoch`, after `items` of its images
     if os.environ["RANK"] == "0" and self.data.epoch == epoch:
@@ -106,17 +109,22 @@ def setup(tmp_path_factory):
     return root, args
 
 
-def torchrun(args: list[str], script: list[str] | None = None) -> subprocess.Popen:
-    """Two gloo processes on this machine, in a session of their own (so the test can kill them all)."""
+def torchrun(args: list[str], log: Path, script: list[str] | None = None) -> subprocess.Popen:
+    """Two gloo processes on this machine (torchrun's output into ``log``), in a session of their own."""
     command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
                *(script or ["-m", "mmft_kit"]), "train", *args]
     env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1", "TQDM_DISABLE": "1"}
-    return subprocess.Popen(command, env=env, start_new_session=True, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True)
+    with log.open("w") as out:
+        return subprocess.Popen(command, env=env, start_new_session=True, stdout=out, stderr=subprocess.STDOUT)
 
 
-def finished(process: subprocess.Popen, timeout: float = 300) -> str:
-    output, _ = process.communicate(timeout=timeout)
+def finished(process: subprocess.Popen, log: Path, timeout: float = 300) -> str:
+    try:
+        process.wait(timeout=timeout)
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+    output = log.read_text()
     assert process.returncode == 0, output[-3000:]
     return output
 
@@ -142,7 +150,7 @@ def one_process(setup):
 @pytest.fixture(scope="module")
 def two_processes(setup):
     root, args = setup
-    output = finished(torchrun([*args, f"--output-dir={root / 'two'}"]))
+    output = finished(torchrun([*args, f"--output-dir={root / 'two'}"], root / "two.log"), root / "two.log")
     assert output.count("test accuracy") == 1  # only rank 0 reports
     return last_state(root / "two")
 
@@ -180,19 +188,24 @@ def test_two_processes_train_as_one_with_the_same_global_batch(setup, one_proces
 def test_run_killed_mid_epoch_resumes_and_ends_as_uninterrupted(setup, two_processes):
     root, args = setup
     (root / "pause.py").write_text(PAUSE_WORKER)
-    marker, folder = root / "paused", root / "killed"
-    killed = torchrun([*args, f"--output-dir={folder}"], script=[str(root / "pause.py"), str(marker), "2", "5"])
+    marker, folder, log = root / "paused", root / "killed", root / "killed.log"
+    killed = torchrun([*args, f"--output-dir={folder}"], log, script=[str(root / "pause.py"), str(marker), "2", "5"])
     deadline = time.monotonic() + 300
-    while not marker.exists():
-        assert killed.poll() is None, killed.communicate()[0][-3000:]
-        assert time.monotonic() < deadline, "the run never reached epoch 2"
-        time.sleep(0.2)
-    os.killpg(killed.pid, signal.SIGKILL)  # torchrun and both workers, as a scheduler or a dead node would
-    killed.communicate()
+    try:
+        while not marker.exists():
+            assert killed.poll() is None, log.read_text()[-3000:]
+            assert time.monotonic() < deadline, "the run never reached epoch 2"
+            time.sleep(0.2)
+    finally:  # torchrun and both workers die at once, as under a scheduler's kill or a dead node
+        workers = [root / f"worker{rank}.pid" for rank in (0, 1)]
+        for pid in [killed.pid] + [int(path.read_text()) for path in workers if path.exists()]:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        killed.wait()
     weights, history = last_state(folder)
     assert [r["epoch"] for r in history] == [1]  # killed inside epoch 2: the checkpoint is epoch 1's
 
-    finished(torchrun([*args, f"--output-dir={folder}"]))
+    finished(torchrun([*args, f"--output-dir={folder}"], root / "resumed.log"), root / "resumed.log")
     weights, history = last_state(folder)
     reference_weights, reference_history = two_processes
     for resumed, reference in zip(history, reference_history):

@@ -1,0 +1,193 @@
+"""Overhead of the kit's trainer: its steps per second against a bare open_clip training loop.
+
+    python benchmarks/train_overhead.py                 # default embedded CLIP architecture, batch 64
+    python benchmarks/train_overhead.py --rounds 8 --threads 2
+
+Both loops train the same architecture (a random-weight copy each: speed does not depend on the
+weights) with the MMFT loss on the same batches (glyphs images with three 50-word captions per
+image), in this one process:
+
+* ``kit``: :func:`mmft_kit.train.fine_tune` as :func:`mmft_kit.train.run` calls it (DataLoader,
+  per-epoch caption draw, texts tokenised once up front, cosine schedule, logit-scale clamp,
+  gradient scaler), without validation or checkpoints;
+* ``kit, tokenising every batch``: the same, with the texts tokenised at every step (the trainer
+  before pre-tokenisation), for reference;
+* ``bare``: forward, loss, ``zero_grad``, backward, fused AdamW step over the batches the kit's
+  loader yields, collected beforehand (already collated and tokenised).
+
+The loops run interleaved, one round of each after another, so a change in the load of a shared
+machine hits all of them; the ratio is the median over rounds of kit/bare steps per second.
+Achieved FLOP/s are the FLOPs of one step (torch's ``FlopCounterMode``: matmuls and convolutions,
+forward and backward) times the steps per second, as a share of the fp32 matmul peak measured
+here (best of repeated square matmuls). Writes ``benchmarks/results/train_overhead.json``; the
+headline, ``ratio=<kit/bare>``, is printed last.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import os
+import platform
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from mmft_kit.captions import CaptionedDataset  # noqa: E402
+from mmft_kit.data import few_shot, get_dataset  # noqa: E402
+from mmft_kit.embedded.clip import CLIP_RECIPES  # noqa: E402
+from mmft_kit.io import atomic_write_json  # noqa: E402
+from mmft_kit.losses import MMFTLoss  # noqa: E402
+from mmft_kit.train import Preprocessed, fine_tune, loss_function  # noqa: E402
+from mmft_kit.train.data import TokenizedTexts  # noqa: E402
+
+RESULTS = Path(__file__).resolve().parent / "results"
+LR, WEIGHT_DECAY, SEED = 1e-5, 1e-4, 0
+#: Words of the captions the benchmark trains on (the paper asks for 50).
+WORDS = 50
+
+
+def build_model(size: str):
+    """A random-weight open_clip CLIP of the embedded recipe ``size``, with its preprocess and tokenizer."""
+    import open_clip
+
+    cfg = CLIP_RECIPES[size].model_cfg()
+    torch.manual_seed(SEED)
+    model = open_clip.model.CLIP(**cfg)
+    preprocess = open_clip.image_transform(cfg["vision_cfg"]["image_size"], is_train=False)
+    tokenizer = open_clip.tokenizer.SimpleTokenizer(context_length=cfg["text_cfg"]["context_length"])
+    return model, preprocess, tokenizer
+
+
+def synthetic_captions(count: int, seed: int = SEED) -> list[list[str]]:
+    """Three distinct ~50-word captions per image, from a fixed vocabulary (tokenising them costs what real ones do)."""
+    words = ("shape texture colour stroke curved straight thin thick bold faint edge corner loop line dot "
+             "surface grain smooth rough pattern symmetric upper lower left right centre glyph mark").split()
+    rng = np.random.default_rng(seed)
+    return [[" ".join(rng.choice(words, WORDS)) + "." for _ in range(3)] for _ in range(count)]
+
+
+def training_data(preprocess, shots: int) -> CaptionedDataset:
+    """``shots`` glyphs train images per class (transformed once, kept in memory) with synthetic captions."""
+    images = few_shot(get_dataset("glyphs"), shots, SEED)
+    return CaptionedDataset(Preprocessed(images, preprocess), synthetic_captions(len(images)), seed=SEED)
+
+
+def step_flops(model, batch, criterion) -> int:
+    """FLOPs of one training step (forward and backward) on ``batch``."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    images, tokens, labels = batch
+    counter = FlopCounterMode(display=False)
+    with counter:
+        image_features, text_features, scale = model(images, tokens)[:3]
+        criterion(image_features, text_features, scale, labels).backward()
+    model.zero_grad(set_to_none=True)
+    return counter.get_total_flops()
+
+
+def matmul_peak(n: int = 1024, repeats: int = 8) -> float:
+    """Best fp32 FLOP/s of an ``n × n`` matmul over ``repeats`` tries."""
+    a, b = torch.randn(n, n), torch.randn(n, n)
+    torch.mm(a, b)
+    best = float("inf")
+    for _ in range(repeats):
+        start = time.perf_counter()
+        torch.mm(a, b)
+        best = min(best, time.perf_counter() - start)
+    return 2 * n**3 / best
+
+
+def kit_round(model, data, loss_fn, epochs: int) -> tuple[int, float]:
+    """Steps and seconds of one ``fine_tune`` call."""
+    start = time.perf_counter()
+    fine_tune(model, data, loss_fn, None, epochs=epochs, lr=LR, weight_decay=WEIGHT_DECAY, batch_size=64,
+              seed=SEED, device="cpu", progress=False)
+    return epochs * -(-len(data) // 64), time.perf_counter() - start
+
+
+def bare_round(model, optimizer, criterion, batches, epochs: int) -> tuple[int, float]:
+    """Steps and seconds of ``epochs`` passes of a plain open_clip loop over pre-collated batches."""
+    start = time.perf_counter()
+    model.train()
+    for _ in range(epochs):
+        for images, tokens, labels in batches:
+            image_features, text_features, scale = model(images, tokens)[:3]
+            loss = criterion(image_features, text_features, scale, labels)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+    return epochs * len(batches), time.perf_counter() - start
+
+
+def main(argv: list[str] | None = None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--size", default="default", choices=sorted(CLIP_RECIPES), help="embedded CLIP architecture")
+    parser.add_argument("--shots", type=int, default=48, help="images per class (48: 384 images, 6 steps of 64)")
+    parser.add_argument("--epochs", type=int, default=2, help="epochs per round and loop")
+    parser.add_argument("--rounds", type=int, default=5, help="interleaved rounds (the first is a warm-up)")
+    parser.add_argument("--threads", type=int, default=1, help="torch threads (default 1: shared cores)")
+    parser.add_argument("--out", type=Path, default=RESULTS / "train_overhead.json")
+    args = parser.parse_args(argv)
+    torch.set_num_threads(args.threads)
+
+    model, preprocess, tokenizer = build_model(args.size)
+    captioned = training_data(preprocess, args.shots)
+    tokenized = TokenizedTexts(captioned, captioned.all_texts(), tokenizer)
+    criterion = MMFTLoss(w=0.1)
+    captioned.set_epoch(1)
+    batches = list(DataLoader(tokenized, batch_size=64))
+    flops = step_flops(copy.deepcopy(model), batches[0], criterion)
+
+    bare_model = copy.deepcopy(model)
+    optimizer = torch.optim.AdamW(bare_model.parameters(), lr=LR, weight_decay=WEIGHT_DECAY, fused=True)
+    loops = {
+        "kit": lambda m=copy.deepcopy(model): kit_round(m, tokenized, loss_function("mmft", tokenizer), args.epochs),
+        "kit, tokenising every batch":
+            lambda m=copy.deepcopy(model): kit_round(m, captioned, loss_function("mmft", tokenizer), args.epochs),
+        "bare": lambda: bare_round(bare_model, optimizer, criterion, batches, args.epochs),
+    }
+    peaks = [matmul_peak()]
+    rates: dict[str, list[float]] = {name: [] for name in loops}
+    for round_ in range(args.rounds):
+        names = list(loops) if round_ % 2 == 0 else list(reversed(loops))
+        for name in names:
+            steps, seconds = loops[name]()
+            if round_ > 0:
+                rates[name].append(steps / seconds)
+        peaks.append(matmul_peak())
+    peak = max(peaks)
+
+    ratios = [k / b for k, b in zip(rates["kit"], rates["bare"])]
+    ratios_tokenising = [k / b for k, b in zip(rates["kit, tokenising every batch"], rates["bare"])]
+    result = {
+        "model": f"embedded CLIP '{args.size}' architecture, random weights",
+        "parameters": sum(p.numel() for p in model.parameters()),
+        "batch": 64, "images": len(captioned), "epochs_per_round": args.epochs, "rounds_timed": args.rounds - 1,
+        "threads": args.threads, "cpu": platform.processor() or platform.machine(), "cores": os.cpu_count(),
+        "load_average": os.getloadavg(), "flops_per_step": flops, "fp32_matmul_peak": peak,
+        "steps_per_second": {name: statistics.median(r) for name, r in rates.items()},
+        "steps_per_second_each_round": rates,
+        "ratio": statistics.median(ratios), "ratio_each_round": ratios,
+        "ratio_tokenising_every_batch": statistics.median(ratios_tokenising),
+    }
+    for name, rate in result["steps_per_second"].items():
+        print(f"{name:30s} {rate:6.2f} steps/s  {rate * flops / 1e9:7.2f} GFLOP/s = "
+              f"{rate * flops / peak:.1%} of the fp32 matmul peak ({peak / 1e9:.1f} GFLOP/s, {args.threads} thread)")
+    print(f"kit/bare each round: {' '.join(f'{r:.3f}' for r in ratios)}; "
+          f"tokenising every batch: {result['ratio_tokenising_every_batch']:.3f}; load average {os.getloadavg()[0]:.1f}")
+    atomic_write_json(args.out, result)
+    print(f"ratio={result['ratio']:.3f}")
+    return result
+
+
+if __name__ == "__main__":
+    main()
