@@ -2,7 +2,8 @@
 global batch, and a run killed mid-epoch resumes from its checkpoint and ends where an uninterrupted run ends.
 
 Every run is the real command, ``python -m mmft_kit train``, on a tiny random CLIP saved as an open_clip
-``local-dir:`` folder and glyphs with distinct captions per (image, characteristic).
+``local-dir:`` folder (random weights: equality, not accuracy, is tested) and glyphs with distinct captions per
+(image, characteristic).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from mmft_kit.__main__ import main
 from mmft_kit.captions import caption_dataset
 from mmft_kit.captions.backends import Captioner
 from mmft_kit.train import TrainConfig, load_run_data
+from test_train_cli import tiny_clip
 
 REPO = Path(__file__).resolve().parents[1]
 EPOCHS = 3
@@ -79,21 +81,6 @@ class NumberedCaptioner(Captioner):
             out.append(f"{characteristic} caption {self.count}")
             self.count += 1
         return out
-
-
-def tiny_clip(folder: Path) -> Path:
-    """A random 2-block CLIP (32-wide towers, patch 8 on 32²) as an open_clip local-dir folder."""
-    import open_clip
-
-    cfg = {"embed_dim": 32,
-           "vision_cfg": {"image_size": 32, "patch_size": 8, "width": 32, "layers": 1, "head_width": 16},
-           "text_cfg": {"context_length": 32, "vocab_size": 49408, "width": 32, "heads": 2, "layers": 1}}
-    torch.manual_seed(0)
-    model = open_clip.model.CLIP(**cfg)
-    folder.mkdir(parents=True)
-    (folder / "open_clip_config.json").write_text(json.dumps({"model_cfg": cfg}))
-    torch.save(model.state_dict(), folder / "open_clip_pytorch_model.bin")
-    return folder
 
 
 @pytest.fixture(scope="module")

@@ -119,7 +119,7 @@ def add_options(parser: argparse.ArgumentParser, declaration: type, exclude: Ite
         exclude: field names left out (set by the command itself).
 
     Returns:
-        The names of the fields added (read them back with :func:`option_values`).
+        The names of the fields added (read their values back with :func:`option_values`).
     """
     added = []
     for field in declared_fields(declaration):
@@ -152,12 +152,19 @@ def add_options(parser: argparse.ArgumentParser, declaration: type, exclude: Ite
     return added
 
 
-def option_values(args: argparse.Namespace, names: Iterable[str]) -> dict[str, Any]:
-    """``{name: value}`` of the options :func:`add_options` added (a ``[none]`` list reads as ``None``)."""
+def option_values(args: argparse.Namespace, declaration: type) -> dict[str, Any]:
+    """``{name: value}`` of the fields of ``declaration`` that :func:`add_options` added to the parsed ``args``.
+
+    A ``none`` given to a ``tuple[T, ...] | None`` option reads as ``None``; several values of a
+    ``tuple`` field come back as a tuple.
+    """
     values = {}
-    for name in names:
-        value = getattr(args, name)
-        if isinstance(value, list) and value == [None]:
-            value = None
-        values[name] = value
+    for field in declared_fields(declaration):
+        if not hasattr(args, field.name):
+            continue
+        value = getattr(args, field.name)
+        if isinstance(value, list):
+            inner, _ = _split_optional(field.annotation)
+            value = None if value == [None] else tuple(value) if typing.get_origin(inner) is tuple else value
+        values[field.name] = value
     return values

@@ -41,8 +41,8 @@ def register(subparsers) -> None:
         ),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    names = add_options(parser.add_argument_group("run settings"), _declaration())
-    parser.set_defaults(run=run, settings=names)
+    add_options(parser.add_argument_group("run settings"), _declaration())
+    parser.set_defaults(run=run)
 
 
 def default_output_dir(dataset: str, method: str, shots: int | None, seed: int) -> Path:
@@ -59,7 +59,7 @@ def run(args: argparse.Namespace) -> int:
     from ..train.loop import is_main_process
     from .options import option_values
 
-    values = option_values(args, args.settings)
+    values = option_values(args, _declaration())
     if values.get("output_dir") is None:
         values["output_dir"] = str(default_output_dir(values["dataset"], values["method"], values["shots"],
                                                       values["seed"]))
