@@ -182,8 +182,8 @@ def main(argv: list[str] | None = None) -> dict:
     for name, rate in result["steps_per_second"].items():
         print(f"{name:30s} {rate:6.2f} steps/s  {rate * flops / 1e9:7.2f} GFLOP/s = "
               f"{rate * flops / peak:.1%} of the fp32 matmul peak ({peak / 1e9:.1f} GFLOP/s, {args.threads} thread)")
-    print(f"kit/bare each round: {' '.join(f'{r:.3f}' for r in ratios)}; "
-          f"tokenising every batch: {result['ratio_tokenising_every_batch']:.3f}; load average {os.getloadavg()[0]:.1f}")
+    print(f"kit/bare each round: {' '.join(f'{r:.3f}' for r in ratios)}; tokenising every batch: "
+          f"{result['ratio_tokenising_every_batch']:.3f}; load average {os.getloadavg()[0]:.1f}")
     atomic_write_json(args.out, result)
     print(f"ratio={result['ratio']:.3f}")
     return result

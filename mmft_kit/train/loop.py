@@ -91,7 +91,8 @@ def cpu_state(model: nn.Module) -> dict[str, torch.Tensor]:
     return {key: value.detach().to("cpu", copy=True) for key, value in model.state_dict().items()}
 
 
-def _loader(data: Dataset, batch_size: int, seed: int, num_workers: int, pin_memory: bool) -> tuple[DataLoader, Any]:
+def _loader(data: Dataset, batch_size: int, seed: int, num_workers: int,
+            pin_memory: bool) -> tuple[DataLoader, DistributedSampler]:
     """A shuffling loader of this rank's share of each global batch, and its sampler (reseeded each epoch).
 
     Epoch ``e`` shuffles with the permutation drawn from ``seed * 1_000_003 + e``; of it, rank r
@@ -219,9 +220,10 @@ def fine_tune(
     ``train_data`` yields ``(image, text, label)`` (the text as a string, or as token ids);
     ``loss_fn(model, images, texts, labels)`` gives the loss. ``batch_size`` is the global
     batch, split evenly over the ranks under torch.distributed. ``evaluate(model)`` → validation
-    accuracy, called every ``eval_every`` epochs and after the last (on rank 0 alone); the weights of the first epoch with the highest accuracy are
-    kept in memory (the last epoch's when ``evaluate`` is None). AdamW with a cosine schedule
-    from ``lr`` to 0, stepped per iteration, no warmup; AMP (float16) when ``amp`` and on CUDA.
+    accuracy, called every ``eval_every`` epochs and after the last (on rank 0 alone); the
+    weights of the first epoch with the highest accuracy are kept in memory (the last epoch's
+    when ``evaluate`` is None). AdamW with a cosine schedule from ``lr`` to 0, stepped per
+    iteration, no warmup; AMP (float16) when ``amp`` and on CUDA.
     With ``checkpoint_dir`` a checkpoint is written atomically after every epoch (and the best
     weights whenever they improve), and a run with the same settings (``signature`` adds
     the caller's) resumes from it.
