@@ -2,6 +2,7 @@
 
     python benchmarks/train_overhead.py                 # default embedded CLIP architecture, batch 64
     python benchmarks/train_overhead.py --rounds 8 --threads 2
+    python benchmarks/train_overhead.py --device cuda     # with AMP (float16), as the trainer runs on GPUs
 
 Both loops train the same architecture (a random-weight copy each: speed does not depend on the
 weights) with the MMFT loss on the same batches (glyphs images with three 50-word captions per
@@ -12,8 +13,9 @@ image), in this one process:
   gradient scaler), without validation or checkpoints;
 * ``kit, tokenising every batch``: the same, with the texts tokenised at every step (the trainer
   before pre-tokenisation), for reference;
-* ``bare``: forward, loss, ``zero_grad``, backward, fused AdamW step over the batches the kit's
-  loader yields, collected beforehand (already collated and tokenised).
+* ``bare``: forward, loss, ``zero_grad``, backward, fused AdamW step (through a gradient scaler
+  under AMP) over the batches the kit's loader yields, collected beforehand (already collated,
+  tokenised and on the device).
 
 The loops run interleaved, one round of each after another, so a change in the load of a shared
 machine hits all of them; the ratio is the median over rounds of kit/bare steps per second.
@@ -94,37 +96,50 @@ def step_flops(model, batch, criterion) -> int:
     return counter.get_total_flops()
 
 
-def matmul_peak(n: int = 1024, repeats: int = 8) -> float:
-    """Best fp32 FLOP/s of an ``n × n`` matmul over ``repeats`` tries."""
-    a, b = torch.randn(n, n), torch.randn(n, n)
+def _synchronize(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def matmul_peak(device: torch.device, n: int = 1024, repeats: int = 8) -> float:
+    """Best fp32 FLOP/s of an ``n × n`` matmul on ``device`` over ``repeats`` tries."""
+    n = 4 * n if device.type == "cuda" else n
+    a, b = torch.randn(n, n, device=device), torch.randn(n, n, device=device)
     torch.mm(a, b)
     best = float("inf")
     for _ in range(repeats):
+        _synchronize(device)
         start = time.perf_counter()
         torch.mm(a, b)
+        _synchronize(device)
         best = min(best, time.perf_counter() - start)
     return 2 * n**3 / best
 
 
-def kit_round(model, data, loss_fn, epochs: int) -> tuple[int, float]:
+def kit_round(model, data, loss_fn, epochs: int, device: torch.device) -> tuple[int, float]:
     """Steps and seconds of one ``fine_tune`` call."""
     start = time.perf_counter()
     fine_tune(model, data, loss_fn, None, epochs=epochs, lr=LR, weight_decay=WEIGHT_DECAY, batch_size=64,
-              seed=SEED, device="cpu", progress=False)
+              seed=SEED, device=device, amp=True, progress=False)
+    _synchronize(device)
     return epochs * -(-len(data) // 64), time.perf_counter() - start
 
 
-def bare_round(model, optimizer, criterion, batches, epochs: int) -> tuple[int, float]:
+def bare_round(model, optimizer, scaler, criterion, batches, epochs: int, device: torch.device) -> tuple[int, float]:
     """Steps and seconds of ``epochs`` passes of a plain open_clip loop over pre-collated batches."""
+    _synchronize(device)
     start = time.perf_counter()
     model.train()
     for _ in range(epochs):
         for images, tokens, labels in batches:
-            image_features, text_features, scale = model(images, tokens)[:3]
-            loss = criterion(image_features, text_features, scale, labels)
+            with torch.autocast(device.type, dtype=torch.float16, enabled=scaler.is_enabled()):
+                image_features, text_features, scale = model(images, tokens)[:3]
+                loss = criterion(image_features, text_features, scale, labels)
             optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
+            scaler.scale(loss).backward()
+            scaler.step(optimizer)
+            scaler.update()
+    _synchronize(device)
     return epochs * len(batches), time.perf_counter() - start
 
 
@@ -135,27 +150,31 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--epochs", type=int, default=2, help="epochs per round and loop")
     parser.add_argument("--rounds", type=int, default=5, help="interleaved rounds (the first is a warm-up)")
     parser.add_argument("--threads", type=int, default=1, help="torch threads (default 1: shared cores)")
+    parser.add_argument("--device", default="cpu", help="cpu, or cuda (with AMP, as the trainer runs there)")
     parser.add_argument("--out", type=Path, default=RESULTS / "train_overhead.json")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
+    device = torch.device(args.device)
 
     model, preprocess, tokenizer = build_model(args.size)
     captioned = training_data(preprocess, args.shots)
     tokenized = TokenizedTexts(captioned, captioned.all_texts(), tokenizer)
     criterion = MMFTLoss(w=0.1)
     captioned.set_epoch(1)
-    batches = list(DataLoader(tokenized, batch_size=64))
-    flops = step_flops(copy.deepcopy(model), batches[0], criterion)
+    batches = [[t.to(device) for t in batch] for batch in DataLoader(tokenized, batch_size=64)]
+    flops = step_flops(copy.deepcopy(model).to(device), batches[0], criterion)
 
-    bare_model = copy.deepcopy(model)
+    bare_model = copy.deepcopy(model).to(device)
     optimizer = torch.optim.AdamW(bare_model.parameters(), lr=LR, weight_decay=WEIGHT_DECAY, fused=True)
+    scaler = torch.amp.GradScaler(device.type, enabled=device.type == "cuda")
+    kit_models = [copy.deepcopy(model), copy.deepcopy(model)]
     loops = {
-        "kit": lambda m=copy.deepcopy(model): kit_round(m, tokenized, loss_function("mmft", tokenizer), args.epochs),
+        "kit": lambda: kit_round(kit_models[0], tokenized, loss_function("mmft", tokenizer), args.epochs, device),
         "kit, tokenising every batch":
-            lambda m=copy.deepcopy(model): kit_round(m, captioned, loss_function("mmft", tokenizer), args.epochs),
-        "bare": lambda: bare_round(bare_model, optimizer, criterion, batches, args.epochs),
+            lambda: kit_round(kit_models[1], captioned, loss_function("mmft", tokenizer), args.epochs, device),
+        "bare": lambda: bare_round(bare_model, optimizer, scaler, criterion, batches, args.epochs, device),
     }
-    peaks = [matmul_peak()]
+    peaks = [matmul_peak(device)]
     rates: dict[str, list[float]] = {name: [] for name in loops}
     for round_ in range(args.rounds):
         names = list(loops) if round_ % 2 == 0 else list(reversed(loops))
@@ -163,7 +182,7 @@ def main(argv: list[str] | None = None) -> dict:
             steps, seconds = loops[name]()
             if round_ > 0:
                 rates[name].append(steps / seconds)
-        peaks.append(matmul_peak())
+        peaks.append(matmul_peak(device))
     peak = max(peaks)
 
     ratios = [k / b for k, b in zip(rates["kit"], rates["bare"])]
@@ -172,7 +191,8 @@ def main(argv: list[str] | None = None) -> dict:
         "model": f"embedded CLIP '{args.size}' architecture, random weights",
         "parameters": sum(p.numel() for p in model.parameters()),
         "batch": 64, "images": len(captioned), "epochs_per_round": args.epochs, "rounds_timed": args.rounds - 1,
-        "threads": args.threads, "cpu": platform.processor() or platform.machine(), "cores": os.cpu_count(),
+        "device": str(device), "amp": device.type == "cuda", "threads": args.threads,
+        "cpu": platform.processor() or platform.machine(), "cores": os.cpu_count(),
         "load_average": os.getloadavg(), "flops_per_step": flops, "fp32_matmul_peak": peak,
         "steps_per_second": {name: statistics.median(r) for name, r in rates.items()},
         "steps_per_second_each_round": rates,
@@ -181,7 +201,8 @@ def main(argv: list[str] | None = None) -> dict:
     }
     for name, rate in result["steps_per_second"].items():
         print(f"{name:30s} {rate:6.2f} steps/s  {rate * flops / 1e9:7.2f} GFLOP/s = "
-              f"{rate * flops / peak:.1%} of the fp32 matmul peak ({peak / 1e9:.1f} GFLOP/s, {args.threads} thread)")
+              f"{rate * flops / peak:.1%} of the fp32 matmul peak ({peak / 1e9:.1f} GFLOP/s on {device}, "
+              f"{args.threads} thread)")
     print(f"kit/bare each round: {' '.join(f'{r:.3f}' for r in ratios)}; tokenising every batch: "
           f"{result['ratio_tokenising_every_batch']:.3f}; load average {os.getloadavg()[0]:.1f}")
     atomic_write_json(args.out, result)
