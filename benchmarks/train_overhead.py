@@ -18,7 +18,9 @@ image), in this one process:
   tokenised and on the device).
 
 The loops run interleaved, one round of each after another, so a change in the load of a shared
-machine hits all of them; the ratio is the median over rounds of kit/bare steps per second.
+machine hits all of them, and on the CPU they are timed in this process's CPU seconds, which
+waiting for cores other processes hold does not inflate (on a GPU: wall seconds); the ratio is
+the median over rounds of kit/bare steps per second.
 Achieved FLOP/s are the FLOPs of one step (torch's ``FlopCounterMode``: matmuls and convolutions,
 forward and backward) times the steps per second, as a share of the fp32 matmul peak measured
 here (best of repeated square matmuls). Writes ``benchmarks/results/train_overhead.json``; the
@@ -101,34 +103,42 @@ def _synchronize(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
+def _clock(device: torch.device):
+    """The seconds a loop is timed in: this process's CPU time on the CPU (time spent waiting for cores other
+    processes hold does not count, which wall time on a shared machine would), wall time on a GPU."""
+    return time.process_time if device.type == "cpu" else time.perf_counter
+
+
 def matmul_peak(device: torch.device, n: int = 1024, repeats: int = 8) -> float:
     """Best fp32 FLOP/s of an ``n × n`` matmul on ``device`` over ``repeats`` tries."""
-    n = 4 * n if device.type == "cuda" else n
+    n, now = (4 * n if device.type == "cuda" else n), _clock(device)
     a, b = torch.randn(n, n, device=device), torch.randn(n, n, device=device)
     torch.mm(a, b)
     best = float("inf")
     for _ in range(repeats):
         _synchronize(device)
-        start = time.perf_counter()
+        start = now()
         torch.mm(a, b)
         _synchronize(device)
-        best = min(best, time.perf_counter() - start)
+        best = min(best, now() - start)
     return 2 * n**3 / best
 
 
 def kit_round(model, data, loss_fn, epochs: int, device: torch.device) -> tuple[int, float]:
     """Steps and seconds of one ``fine_tune`` call."""
-    start = time.perf_counter()
+    now = _clock(device)
+    start = now()
     fine_tune(model, data, loss_fn, None, epochs=epochs, lr=LR, weight_decay=WEIGHT_DECAY, batch_size=64,
               seed=SEED, device=device, amp=True, progress=False)
     _synchronize(device)
-    return epochs * -(-len(data) // 64), time.perf_counter() - start
+    return epochs * -(-len(data) // 64), now() - start
 
 
 def bare_round(model, optimizer, scaler, criterion, batches, epochs: int, device: torch.device) -> tuple[int, float]:
     """Steps and seconds of ``epochs`` passes of a plain open_clip loop over pre-collated batches."""
+    now = _clock(device)
     _synchronize(device)
-    start = time.perf_counter()
+    start = now()
     model.train()
     for _ in range(epochs):
         for images, tokens, labels in batches:
@@ -140,15 +150,15 @@ def bare_round(model, optimizer, scaler, criterion, batches, epochs: int, device
             scaler.step(optimizer)
             scaler.update()
     _synchronize(device)
-    return epochs * len(batches), time.perf_counter() - start
+    return epochs * len(batches), now() - start
 
 
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--size", default="default", choices=sorted(CLIP_RECIPES), help="embedded CLIP architecture")
     parser.add_argument("--shots", type=int, default=48, help="images per class (48: 384 images, 6 steps of 64)")
-    parser.add_argument("--epochs", type=int, default=2, help="epochs per round and loop")
-    parser.add_argument("--rounds", type=int, default=5, help="interleaved rounds (the first is a warm-up)")
+    parser.add_argument("--epochs", type=int, default=1, help="epochs per round and loop")
+    parser.add_argument("--rounds", type=int, default=8, help="interleaved rounds (the first is a warm-up)")
     parser.add_argument("--threads", type=int, default=1, help="torch threads (default 1: shared cores)")
     parser.add_argument("--device", default="cpu", help="cpu, or cuda (with AMP, as the trainer runs there)")
     parser.add_argument("--out", type=Path, default=RESULTS / "train_overhead.json")
@@ -194,13 +204,15 @@ def main(argv: list[str] | None = None) -> dict:
         "device": str(device), "amp": device.type == "cuda", "threads": args.threads,
         "cpu": platform.processor() or platform.machine(), "cores": os.cpu_count(),
         "load_average": os.getloadavg(), "flops_per_step": flops, "fp32_matmul_peak": peak,
+        "clock": "process CPU time" if device.type == "cpu" else "wall time",
         "steps_per_second": {name: statistics.median(r) for name, r in rates.items()},
         "steps_per_second_each_round": rates,
         "ratio": statistics.median(ratios), "ratio_each_round": ratios,
         "ratio_tokenising_every_batch": statistics.median(ratios_tokenising),
     }
+    unit = "steps per CPU second" if device.type == "cpu" else "steps/s"
     for name, rate in result["steps_per_second"].items():
-        print(f"{name:30s} {rate:6.2f} steps/s  {rate * flops / 1e9:7.2f} GFLOP/s = "
+        print(f"{name:30s} {rate:6.2f} {unit}  {rate * flops / 1e9:7.2f} GFLOP/s = "
               f"{rate * flops / peak:.1%} of the fp32 matmul peak ({peak / 1e9:.1f} GFLOP/s on {device}, "
               f"{args.threads} thread)")
     print(f"kit/bare each round: {' '.join(f'{r:.3f}' for r in ratios)}; tokenising every batch: "

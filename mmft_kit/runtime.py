@@ -53,18 +53,19 @@ def hub_reachable(timeout: float = 5.0) -> bool:
     return True
 
 
-def init_distributed() -> bool:
+def init_distributed(device: str | torch.device | None = None) -> bool:
     """Join the process group when started by torchrun (or srun with torchrun's variables); True if joined.
 
-    NCCL on GPUs (each process on the GPU of its ``LOCAL_RANK``), gloo on CPU; the rendezvous
-    comes from the launcher's environment (``MASTER_ADDR``/``MASTER_PORT``, ``RANK``, ``WORLD_SIZE``).
-    A single process, or a group already joined, is left as it is.
+    NCCL when ``device`` (default: CUDA when present) is a GPU, each process on the GPU of its
+    ``LOCAL_RANK``; gloo on CPU. The rendezvous comes from the launcher's environment
+    (``MASTER_ADDR``/``MASTER_PORT``, ``RANK``, ``WORLD_SIZE``). A single process, or a group
+    already joined, is left as it is.
     """
     import torch.distributed as dist
 
     if int(os.environ.get("WORLD_SIZE", "1")) <= 1 or not dist.is_available() or dist.is_initialized():
         return dist.is_available() and dist.is_initialized()
-    if torch.cuda.is_available():
+    if resolve_device(device).type == "cuda":
         torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
         dist.init_process_group("nccl")
     else:

@@ -64,7 +64,7 @@ def run(args: argparse.Namespace) -> int:
         values["output_dir"] = str(default_output_dir(values["dataset"], values["method"], values["shots"],
                                                       values["seed"]))
     config = _declaration()(**values)
-    joined = init_distributed()
+    joined = init_distributed(config.device)
     main = is_main_process()
     try:
         result = run_training(config)
