@@ -9,6 +9,7 @@ from urllib.parse import urlparse
 
 import numpy as np
 import torch
+import torch.distributed as dist
 
 
 def resolve_device(device: str | torch.device | None = None) -> torch.device:
@@ -61,8 +62,6 @@ def init_distributed(device: str | torch.device | None = None) -> bool:
     (``MASTER_ADDR``/``MASTER_PORT``, ``RANK``, ``WORLD_SIZE``). A single process, or a group
     already joined, is left as it is.
     """
-    import torch.distributed as dist
-
     if int(os.environ.get("WORLD_SIZE", "1")) <= 1 or not dist.is_available() or dist.is_initialized():
         return dist.is_available() and dist.is_initialized()
     if resolve_device(device).type == "cuda":

@@ -29,7 +29,7 @@ from .config import check_method
 Tokenizer = Callable[[list[str]], torch.Tensor]
 #: ``loss(model, images, texts, labels)`` → scalar; images and labels already on the model's device, texts
 #: as strings or as token ids (``[B, context]``, tokenised up front).
-LossFn = Callable[[nn.Module, torch.Tensor, "list[str] | torch.Tensor", torch.Tensor], torch.Tensor]
+LossFn = Callable[[nn.Module, torch.Tensor, list[str] | torch.Tensor, torch.Tensor], torch.Tensor]
 
 
 class ZeroShotInitClassifier(nn.Module):
@@ -74,7 +74,8 @@ def _distributed() -> dict:
     ``local_loss`` with ``gather_with_grad`` (open_clip's recommended pair): each rank computes
     its own anchors against every rank's samples, and the gradient flows back through the
     gather, so DDP's averaged gradient is the one-process gradient of the global batch at 1/N
-    of the logits' cost (the full ``B × B`` loss on every rank gives the same gradient N times over).
+    of the logits' cost (the full ``B × B`` loss on every rank gives the same gradient, each rank
+    computing all of it).
     """
     if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
         return {}
