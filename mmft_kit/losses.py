@@ -13,6 +13,14 @@ With ``s_ij = logit_scale · f_i·g_j`` on L2-normalised image features ``f`` an
 
 Log-probabilities come from ``log_softmax``, so the loss stays finite at CLIP's largest
 logit scale (100), where a raw ``exp`` overflows in float32.
+
+Across ranks (torch.distributed), features and labels are gathered so that every term sees the
+global batch. The kit trains with ``local_loss=True, gather_with_grad=True`` (open_clip's
+recommended setting): each rank computes only its own anchors' rows against every rank's
+columns (``B/N × B`` logits instead of ``B × B``), and the gradient flowing back through the
+gathered features makes the DDP-averaged gradient exactly the one-process gradient. The
+supervised term is normalised by the number of anchors with a positive in the *global* batch
+(and its fallback decided on the global batch), so the ranks' losses average to the one-process loss.
 """
 
 from __future__ import annotations
@@ -34,18 +42,26 @@ def gather_labels(labels: torch.Tensor, world_size: int) -> torch.Tensor:
     return torch.cat(gathered)
 
 
-def supervised_contrastive(logits: torch.Tensor, positives: torch.Tensor) -> torch.Tensor:
-    """Mean negative log-probability of each row's positives, averaged over rows with any.
+def supervised_contrastive(logits: torch.Tensor, positives: torch.Tensor, anchors: int | None = None) -> torch.Tensor:
+    """Mean negative log-probability of each row's positives, summed over the rows with any, over ``anchors``.
 
     ``logits`` is ``[rows, columns]``; ``positives`` a boolean mask of the same shape that
-    already excludes each row's own pair. Rows without a positive are left out; the caller
-    handles a mask with no positive at all.
+    already excludes each row's own pair. Rows without a positive are left out; ``anchors``
+    (default: the number of rows with a positive, i.e. the mean over them) is what the sum is
+    divided by. The caller handles a mask with no positive at all.
     """
     log_prob = F.log_softmax(logits, dim=1)
     n_positives = positives.sum(dim=1)
     has_positive = n_positives > 0
     summed = torch.where(positives, log_prob, torch.zeros_like(log_prob)).sum(dim=1)
-    return -(summed[has_positive] / n_positives[has_positive]).mean()
+    anchors = int(has_positive.sum()) if anchors is None else anchors
+    return -(summed[has_positive] / n_positives[has_positive]).sum() / anchors
+
+
+def anchors_with_positive(labels: torch.Tensor) -> int:
+    """How many samples of a batch share their label with another sample of it."""
+    _, inverse, counts = torch.unique(labels, return_inverse=True, return_counts=True)
+    return int((counts[inverse] > 1).sum())
 
 
 class MMFTLoss(ClipLoss):
@@ -54,8 +70,10 @@ class MMFTLoss(ClipLoss):
     Called as ``loss(image_features, text_features, logit_scale, labels)`` with L2-normalised
     features and ``logit_scale`` already exponentiated (what open_clip's ``CLIP.forward``
     returns). The distributed options mean what they mean for open_clip's ``ClipLoss``;
-    labels are gathered across ranks the way features are. With ``local_loss`` each rank
-    averages over its own anchors (and decides the no-positive fallback on its own).
+    labels are gathered across ranks the way features are, and the supervised term's anchor
+    count and fallback are those of the global batch. With ``local_loss`` each rank's loss is
+    its own anchors' share scaled so that the mean over ranks (what DDP's gradient averaging
+    takes) is the global-batch loss; every rank must then hold the same number of samples.
     ``output_dict=True`` returns the weighted parts ``{"clip_loss", "supcon_loss"}``, which
     sum to the loss, as open_clip's losses do.
     """
@@ -93,11 +111,15 @@ class MMFTLoss(ClipLoss):
         targets = self.get_ground_truth(image_features.device, logits_per_image.shape[0])
         clip_loss = (F.cross_entropy(logits_per_image, targets) + F.cross_entropy(logits_per_text, targets)) / 2
 
-        positives = self._positive_mask(labels, targets)
-        if positives.any():
-            supcon_loss = (
-                supervised_contrastive(logits_per_image, positives)
-                + supervised_contrastive(logits_per_text, positives)
+        all_labels = gather_labels(labels, self.world_size) if self.world_size > 1 else labels
+        anchors = anchors_with_positive(all_labels)
+        if anchors:
+            positives = self._positive_mask(labels, all_labels, targets)
+            # a local-loss rank holds 1/N of the anchors: scale its share so the ranks' mean is the global mean
+            share = self.world_size if self.local_loss and self.world_size > 1 else 1
+            supcon_loss = share * (
+                supervised_contrastive(logits_per_image, positives, anchors)
+                + supervised_contrastive(logits_per_text, positives, anchors)
             ) / 2
         else:
             supcon_loss = clip_loss
@@ -105,15 +127,14 @@ class MMFTLoss(ClipLoss):
         parts = {"clip_loss": (1 - self.w) * clip_loss, "supcon_loss": self.w * supcon_loss}
         return parts if output_dict else parts["clip_loss"] + parts["supcon_loss"]
 
-    def _positive_mask(self, labels: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    def _positive_mask(self, labels: torch.Tensor, all_labels: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         """Same-class mask ``[rows, columns]`` of the logits, own pairs removed.
 
         Rows are the anchors (the local batch with ``local_loss``, else every rank's), columns
         every rank's samples; ``targets`` holds each row's own column, as for ``ClipLoss``.
         """
-        column_labels = gather_labels(labels, self.world_size) if self.world_size > 1 else labels
-        row_labels = labels if self.local_loss else column_labels
-        positives = row_labels[:, None] == column_labels[None, :]
+        row_labels = labels if self.local_loss else all_labels
+        positives = row_labels[:, None] == all_labels[None, :]
         rows = torch.arange(len(targets), device=targets.device)
         positives[rows, targets] = False
         return positives

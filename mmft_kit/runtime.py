@@ -9,6 +9,7 @@ from urllib.parse import urlparse
 
 import numpy as np
 import torch
+import torch.distributed as dist
 
 
 def resolve_device(device: str | torch.device | None = None) -> torch.device:
@@ -59,3 +60,20 @@ def bar_options(progress: bool = True) -> dict:
     ``disable`` itself and so ignores the variable), otherwise none: tqdm's other ``TQDM_*`` settings apply."""
     quiet = not progress or os.environ.get("TQDM_DISABLE", "").strip().lower() in ("1", "true", "yes")
     return {"disable": True} if quiet else {}
+
+def init_distributed(device: str | torch.device | None = None) -> bool:
+    """Join the process group when started by torchrun (or srun with torchrun's variables); True if joined.
+
+    NCCL when ``device`` (default: CUDA when present) is a GPU, each process on the GPU of its
+    ``LOCAL_RANK``; gloo on CPU. The rendezvous comes from the launcher's environment
+    (``MASTER_ADDR``/``MASTER_PORT``, ``RANK``, ``WORLD_SIZE``). A single process, or a group
+    already joined, is left as it is.
+    """
+    if int(os.environ.get("WORLD_SIZE", "1")) <= 1 or not dist.is_available() or dist.is_initialized():
+        return dist.is_available() and dist.is_initialized()
+    if resolve_device(device).type == "cuda":
+        torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
+        dist.init_process_group("nccl")
+    else:
+        dist.init_process_group("gloo")
+    return True

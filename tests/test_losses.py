@@ -211,15 +211,24 @@ def test_global_loss_on_each_rank_equals_the_full_batch(monkeypatch, small_batch
     assert got.item() == pytest.approx(expected, rel=1e-12)
 
 
-@pytest.mark.parametrize("rank", [0, 1])
-def test_local_loss_uses_own_rows_with_offset_targets(monkeypatch, small_batch, rank):
-    image, text, labels = small_batch
+@pytest.mark.parametrize("labels", [[0, 1, 0, 1], [0, 0, 1, 2], [0, 1, 2, 3]])
+def test_local_losses_of_the_ranks_average_to_the_full_batch_loss(monkeypatch, small_batch, labels):
+    """Own rows against every column; the SupCon share is normalised by the global anchor count, so the
+    ranks' mean (what DDP averages) is the one-process loss even when one rank holds no anchor with a positive."""
+    image, text, _ = small_batch
+    labels = torch.tensor(labels)
     _fake_world(monkeypatch, image, text, labels)
-    rows = range(2 * rank, 2 * rank + 2)
-    loss = MMFTLoss(w=0.1, local_loss=True, rank=rank, world_size=2)
-    got = loss(image[2 * rank:2 * rank + 2], text[2 * rank:2 * rank + 2], 3.0, labels[2 * rank:2 * rank + 2])
-    expected, _, _ = reference_loss(image.tolist(), text.tolist(), 3.0, labels.tolist(), 0.1, rows=rows)
-    assert got.item() == pytest.approx(expected, rel=1e-12)
+    per_rank = []
+    for rank in (0, 1):
+        own = slice(2 * rank, 2 * rank + 2)
+        loss = MMFTLoss(w=0.1, local_loss=True, rank=rank, world_size=2)
+        parts = loss(image[own], text[own], 3.0, labels[own], output_dict=True)
+        s = similarities(image.tolist(), text.tolist(), 3.0)
+        terms = reference_terms(s, labels.tolist(), range(own.start, own.stop))
+        assert parts["clip_loss"].item() == pytest.approx(0.9 * (terms["i2t"][0] + terms["t2i"][0]) / 2, rel=1e-12)
+        per_rank.append(parts["clip_loss"] + parts["supcon_loss"])
+    expected, _, _ = reference_loss(image.tolist(), text.tolist(), 3.0, labels.tolist(), 0.1)
+    assert ((per_rank[0] + per_rank[1]) / 2).item() == pytest.approx(expected, rel=1e-12)
 
 
 # ---------------------------------------------------------------- two ranks, real gloo group
@@ -265,10 +274,7 @@ def test_gloo_two_process_group_gathers_labels(tmp_path, small_batch):
     assert [proc.wait(timeout=120) for proc in procs] == [0, 0]
 
     full, _, _ = reference_loss(image.tolist(), text.tolist(), 3.0, labels.tolist(), 0.1)
-    for rank in (0, 1):
-        result = json.loads((tmp_path / f"{rank}.json").read_text())
-        own, _, _ = reference_loss(
-            image.tolist(), text.tolist(), 3.0, labels.tolist(), 0.1, rows=range(2 * rank, 2 * rank + 2)
-        )
+    results = [json.loads((tmp_path / f"{rank}.json").read_text()) for rank in (0, 1)]
+    for result in results:
         assert result["global"] == pytest.approx(full, rel=1e-5)
-        assert result["local"] == pytest.approx(own, rel=1e-5)
+    assert (results[0]["local"] + results[1]["local"]) / 2 == pytest.approx(full, rel=1e-5)

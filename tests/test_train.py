@@ -212,3 +212,28 @@ def test_wise_ft_curve_runs_from_zero_shot_to_fine_tuned(store):
     assert [alpha for alpha, _ in curve] == pytest.approx([i / 10 for i in range(11)])
     assert curve[0][1] == result.extra["zeroshot"]  # α = 0: the start model, single-prompt head
     assert curve[-1][1] == result.test  # α = 1: the kept fine-tuned weights
+
+
+def test_texts_tokenised_once_up_front_yield_the_drawn_captions_tokens():
+    from mmft_kit.captions import CaptionedDataset
+    from mmft_kit.train.data import TokenizedTexts
+
+    calls = []
+
+    def tokenizer(texts):
+        calls.append(len(texts))
+        return torch.tensor([[len(t), ord(t[-1])] for t in texts])
+
+    images = get_dataset("glyphs")
+    subset = torch.utils.data.Subset(images, range(4))
+    captioned = CaptionedDataset(subset, [["a", "bb", "ccc"]] * 4, seed=0, add_class_prefix=False)
+    tokenized = TokenizedTexts(captioned, captioned.all_texts(), tokenizer)
+    assert calls == [3]  # three distinct texts, one call
+    for epoch in (1, 2):
+        tokenized.set_epoch(epoch)
+        for index in range(4):
+            _, text, label = captioned[index]
+            _, tokens, tokenized_label = tokenized[index]
+            assert tokens.tolist() == [len(text), ord(text[-1])] and tokenized_label == label
+    with pytest.raises(InvalidInputError, match="tokenised up front"):
+        TokenizedTexts(captioned, ["a"], tokenizer)[next(i for i in range(4) if captioned[i][1] != "a")]

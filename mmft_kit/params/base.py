@@ -99,16 +99,21 @@ def add_arguments(parser: argparse.ArgumentParser, model: type[Params], names: S
                   defaults: Mapping[str, Any] | None = None) -> None:
     """Add one ``--name`` option per field of ``model`` (``names`` only, when given) to ``parser``.
 
-    Options take text (lists: several values); :func:`from_arguments` hands it to the model,
+    Options take text (lists: several values; booleans are ``--x`` / ``--no-x`` flags);
+    :func:`from_arguments` hands it to the model,
     which converts and checks it, so ranges and defaults stay in the declaration. ``defaults``
     replace the model's default for this command line.
     """
     for name in names or list(model.model_fields):
         field = model.model_fields[name]
         default = (defaults or {}).get(name, field.default)
-        parser.add_argument(f"--{name.replace('_', '-')}", dest=name, nargs="+" if _is_list(field.annotation) else None,
-                            default=argparse.SUPPRESS, metavar=name.upper(),
-                            help=f"{field.description or name} (default: {default})")
+        flag, help_text = f"--{name.replace('_', '-')}", f"{field.description or name} (default: {default})"
+        if field.annotation is bool:  # --amp / --no-amp
+            parser.add_argument(flag, dest=name, action=argparse.BooleanOptionalAction, default=argparse.SUPPRESS,
+                                help=help_text)
+            continue
+        parser.add_argument(flag, dest=name, nargs="+" if _is_list(field.annotation) else None,
+                            default=argparse.SUPPRESS, metavar=name.upper(), help=help_text)
 
 
 def from_arguments(model: type[P], args: argparse.Namespace, names: Sequence[str] | None = None,

@@ -14,6 +14,7 @@ from ..captions.prompts import resolve_template
 from ..errors import CaptionStoreMismatchError
 from ..zoo import cache_root
 from .config import TrainConfig
+from .loop import on_main_process
 
 
 def _slug(text: str) -> str:
@@ -84,8 +85,8 @@ def load_captions(config: TrainConfig, images: Dataset) -> tuple[list[list[str]]
     With ``config.make_captions`` missing captions are made first; otherwise they raise
     :class:`~mmft_kit.captions.MissingCaptionsError` naming the command that makes them.
     """
-    if config.make_captions:
-        make_missing_captions(config, images)
+    if config.make_captions:  # by one process: the others wait, then read the store
+        on_main_process(lambda: make_missing_captions(config, images))
     path = store_path(config)
     if not path.exists():
         raise MissingCaptionsError(

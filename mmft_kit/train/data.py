@@ -50,6 +50,41 @@ class Preprocessed(Dataset):
         return image, self.targets[index]
 
 
+class TokenizedTexts(Dataset):
+    """``(image, token ids, label)`` from a data set of ``(image, text, label)`` whose texts are known up front.
+
+    Every text is tokenised once, here, in one batched call, instead of each batch's texts at
+    every step; ``set_epoch`` is passed on (captions drawn per epoch).
+
+    Args:
+        data: yields ``(image, text, label)``; every text it yields must be among ``texts``.
+        texts: all the texts ``data`` can yield (e.g. ``CaptionedDataset.all_texts()``).
+        tokenizer: an open_clip tokenizer (list of texts → ``[N, context]`` token ids).
+    """
+
+    def __init__(self, data: Dataset, texts: Sequence[str], tokenizer: Callable[[list[str]], torch.Tensor]) -> None:
+        unique = list(dict.fromkeys(texts))
+        if not unique:
+            raise InvalidInputError("no texts to tokenise: give every text the data set can yield")
+        self.data = data
+        self.tokens = tokenizer(unique)
+        self.row = {text: row for row, text in enumerate(unique)}
+
+    def set_epoch(self, epoch: int) -> None:
+        if hasattr(self.data, "set_epoch"):
+            self.data.set_epoch(epoch)
+
+    def __len__(self) -> int:
+        return len(self.data)
+
+    def __getitem__(self, index: int):
+        image, text, label = self.data[index]
+        row = self.row.get(text)
+        if row is None:
+            raise InvalidInputError(f"text {text[:60]!r} was not among the texts tokenised up front: give them all")
+        return image, self.tokens[row], label
+
+
 @dataclass
 class RunData:
     """The untransformed data sets of a run and where they came from.

@@ -4,8 +4,14 @@ transformers (cosine to 0 without warm-up by default, the authors' rule), AMP, b
 Reproducible and resumable: the order of the images in epoch ``e`` depends only on
 ``(seed, e)``, and a data set with ``set_epoch`` (captions drawn per epoch) is told the epoch,
 so a run resumed from its checkpoint continues as if never interrupted. Under
-``torch.distributed`` (torchrun) the model is wrapped in DistributedDataParallel and the
-images are split between ranks with a DistributedSampler; only rank 0 writes checkpoints.
+``torch.distributed`` (torchrun) the model is wrapped in DistributedDataParallel and each of
+the N ranks loads ``batch_size / N`` images of every batch from the permutation one process
+draws, so N ranks together train on the one-process batches (with the losses gathering features
+and labels, see :mod:`mmft_kit.losses`, the run equals the one-process run up to float
+rounding; a training set whose size N does not divide is padded with repeated images, as
+DistributedSampler does). Only rank 0 evaluates (the others receive its figures)
+and writes checkpoints; every rank resumes from them, so ``checkpoint_dir`` must be on a file
+system every rank sees.
 """
 
 from __future__ import annotations
@@ -59,26 +65,48 @@ def is_main_process() -> bool:
     return not _distributed() or dist.get_rank() == 0
 
 
+def on_main_process(compute: Callable[[], Any]) -> Any:
+    """``compute()`` on rank 0 only, its (picklable) result handed to every rank; just ``compute()`` alone."""
+    if not _distributed():
+        return compute()
+    result = [compute() if dist.get_rank() == 0 else None]
+    dist.broadcast_object_list(result, src=0)
+    return result[0]
+
+
+def _world_size() -> int:
+    return dist.get_world_size() if _distributed() else 1
+
+
 def cpu_state(model: nn.Module) -> dict[str, torch.Tensor]:
     """A CPU copy of ``model``'s state dict."""
     return {key: value.detach().to("cpu", copy=True) for key, value in model.state_dict().items()}
 
 
-def _loader(data: Dataset, batch_size: int, seed: int, num_workers: int) -> tuple[DataLoader, Any]:
-    """A shuffling loader and what reseeds it each epoch (a generator, or a DistributedSampler)."""
-    if _distributed():
-        sampler = DistributedSampler(data, shuffle=True, seed=seed)
-        return DataLoader(data, batch_size=batch_size, sampler=sampler, num_workers=num_workers), sampler
-    generator = torch.Generator()
-    loader = DataLoader(data, batch_size=batch_size, shuffle=True, generator=generator, num_workers=num_workers)
-    return loader, generator
+def _loader(data: Dataset, batch_size: int, seed: int, num_workers: int,
+            pin_memory: bool) -> tuple[DataLoader, DistributedSampler]:
+    """A shuffling loader of this rank's share of each global batch, and its sampler (reseeded each epoch).
+
+    Epoch ``e`` shuffles with the permutation drawn from ``seed * 1_000_003 + e``; of it, rank r
+    of N takes every N-th image from the r-th, ``batch_size / N`` per step, so the N ranks'
+    batches together are the one-process batches (the same sampler serves one process, N = 1).
+    """
+    world = _world_size()
+    if batch_size % world:
+        raise InvalidInputError(
+            f"batch_size {batch_size} is the global batch and must split evenly over the {world} processes: "
+            f"give a multiple of {world}"
+        )
+    rank = dist.get_rank() if world > 1 else 0
+    sampler = DistributedSampler(data, num_replicas=world, rank=rank, shuffle=True, seed=seed * 1_000_003)
+    # workers are not kept between epochs: each epoch's workers must see the data set's set_epoch
+    loader = DataLoader(data, batch_size=batch_size // world, sampler=sampler, num_workers=num_workers,
+                        pin_memory=pin_memory, generator=torch.Generator().manual_seed(seed))
+    return loader, sampler
 
 
-def _start_epoch(data: Dataset, shuffler: Any, seed: int, epoch: int) -> None:
-    if isinstance(shuffler, DistributedSampler):
-        shuffler.set_epoch(epoch)
-    else:
-        shuffler.manual_seed(seed * 1_000_003 + epoch)
+def _start_epoch(data: Dataset, sampler: DistributedSampler, epoch: int) -> None:
+    sampler.set_epoch(epoch)
     if hasattr(data, "set_epoch"):
         data.set_epoch(epoch)
 
@@ -139,20 +167,25 @@ def _resume(path: Path, model, optimizer, scheduler, scaler, signature: dict) ->
 
 
 def _train_epoch(model, loader, loss_fn, optimizer, scheduler, scaler, device, use_amp, progress) -> float:
-    total, batches = 0.0, 0
+    """Mean training loss of the epoch (over every rank's batches), read back once at its end."""
+    total, batches = torch.zeros((), device=device), 0
     model.train()
     for images, texts, labels in tqdm(loader, desc="batches", leave=False, **bar_options(progress and len(loader) >= 8)):
-        images, labels = images.to(device, non_blocking=True), torch.as_tensor(labels).to(device)
+        images, labels = images.to(device, non_blocking=True), torch.as_tensor(labels).to(device, non_blocking=True)
+        texts = texts if isinstance(texts, torch.Tensor) else list(texts)  # token ids, or strings to tokenise
         with torch.autocast(device.type, dtype=torch.float16, enabled=use_amp):
-            loss = loss_fn(model, images, list(texts), labels)
+            loss = loss_fn(model, images, texts, labels)
         optimizer.zero_grad(set_to_none=True)
         scaler.scale(loss).backward()
         scaler.step(optimizer)
         scaler.update()
         scheduler.step()
         _clamp_logit_scale(model.module if isinstance(model, DistributedDataParallel) else model)
-        total, batches = total + loss.item(), batches + 1
-    return total / max(batches, 1)
+        total, batches = total + loss.detach().float(), batches + 1
+    if _distributed():
+        dist.all_reduce(total)
+        total = total / dist.get_world_size()
+    return total.item() / max(batches, 1)
 
 
 def fine_tune(
@@ -178,11 +211,13 @@ def fine_tune(
 ) -> FitResult:
     """Train every parameter of ``model`` that requires grad; return and load the best-validation weights.
 
-    ``train_data`` yields ``(image, text, label)``; ``loss_fn(model, images, texts, labels)``
-    gives the loss. ``evaluate(model)`` → validation accuracy, called every ``eval_every``
-    epochs and after the last; the weights of the first epoch with the highest accuracy are
-    kept in memory (the last epoch's when ``evaluate`` is None). AdamW with weight decay on weights
-    only (:func:`mmft_kit.optim.decay_groups`) and the ``schedule`` of :func:`mmft_kit.optim.make_scheduler`
+    ``train_data`` yields ``(image, text, label)`` (the text as a string, or as token ids);
+    ``loss_fn(model, images, texts, labels)`` gives the loss. ``batch_size`` is the global
+    batch, split evenly over the ranks under torch.distributed. ``evaluate(model)`` → validation
+    accuracy, called every ``eval_every`` epochs and after the last (on rank 0 alone); the
+    weights of the first epoch with the highest accuracy are kept in memory (the last epoch's
+    when ``evaluate`` is None). AdamW with weight decay on weights only
+    (:func:`mmft_kit.optim.decay_groups`) and the ``schedule`` of :func:`mmft_kit.optim.make_scheduler`
     stepped per iteration (by default cosine from ``lr`` to 0 without warm-up); AMP (float16) when
     ``amp`` and on CUDA.
     With ``checkpoint_dir`` a checkpoint is written atomically after every epoch (and the best
@@ -196,7 +231,7 @@ def fine_tune(
     device = _device_of(device)
     model.to(device)
     use_amp = amp and device.type == "cuda"
-    loader, shuffler = _loader(train_data, batch_size, seed, num_workers)
+    loader, sampler = _loader(train_data, batch_size, seed, num_workers, pin_memory=device.type == "cuda")
     optimizer = torch.optim.AdamW(decay_groups(model.named_parameters(), weight_decay), lr=lr,
                                   fused=device.type in _FUSED_ADAMW)
     scheduler = make_scheduler(optimizer, schedule, epochs * len(loader), warmup_steps)
@@ -209,15 +244,16 @@ def fine_tune(
     trained = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None) \
         if _distributed() else model
 
+    progress = progress and is_main_process()
     bar = tqdm(range(state.epoch + 1, epochs + 1), desc="fine-tuning", **bar_options(progress),
                initial=state.epoch, total=epochs)
     for epoch in bar:
         start = time.perf_counter()
-        _start_epoch(train_data, shuffler, seed, epoch)
+        _start_epoch(train_data, sampler, epoch)
         loss = _train_epoch(trained, loader, loss_fn, optimizer, scheduler, scaler, device, use_amp, progress)
         val = None
         if evaluate is not None and (epoch % eval_every == 0 or epoch == epochs):
-            val = float(evaluate(model))
+            val = on_main_process(lambda: float(evaluate(model)))
             if state.best_val is None or val > state.best_val:
                 state.best_val, state.best_epoch, state.best_state = val, epoch, cpu_state(model)
                 if checkpoint and is_main_process():

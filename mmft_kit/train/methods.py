@@ -27,8 +27,9 @@ from ..losses import MMFTLoss
 from .config import check_method
 
 Tokenizer = Callable[[list[str]], torch.Tensor]
-#: ``loss(model, images, texts, labels)`` → scalar; images and labels already on the model's device.
-LossFn = Callable[[nn.Module, torch.Tensor, list[str], torch.Tensor], torch.Tensor]
+#: ``loss(model, images, texts, labels)`` → scalar; images and labels already on the model's device, texts
+#: as strings or as token ids (``[B, context]``, tokenised up front).
+LossFn = Callable[[nn.Module, torch.Tensor, list[str] | torch.Tensor, torch.Tensor], torch.Tensor]
 
 
 class ZeroShotInitClassifier(nn.Module):
@@ -68,7 +69,14 @@ def trainable_model(method: str, clip: nn.Module, tokenizer: Tokenizer, classnam
 
 
 def _distributed() -> dict:
-    """Options making a contrastive loss gather features across ranks under torch.distributed."""
+    """Options making a contrastive loss gather features across ranks under torch.distributed.
+
+    ``local_loss`` with ``gather_with_grad`` (open_clip's recommended pair): each rank computes
+    its own anchors against every rank's samples, and the gradient flows back through the
+    gather, so DDP's averaged gradient is the one-process gradient of the global batch at 1/N
+    of the logits' cost (the full ``B × B`` loss on every rank gives the same gradient, each rank
+    computing all of it).
+    """
     if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
         return {}
     return {"local_loss": True, "gather_with_grad": True, "rank": dist.get_rank(),
@@ -84,8 +92,10 @@ def loss_function(method: str, tokenizer: Tokenizer, w: float = 0.1) -> LossFn:
         return lambda model, images, texts, labels: F.cross_entropy(model(images), labels)
     criterion = MMFTLoss(w=w, **_distributed()) if method == "mmft" else ClipLoss(**_distributed())
 
-    def contrastive(model: nn.Module, images: torch.Tensor, texts: list[str], labels: torch.Tensor) -> torch.Tensor:
-        image_features, text_features, logit_scale = model(images, tokenizer(texts).to(images.device))[:3]
+    def contrastive(model: nn.Module, images: torch.Tensor, texts: list[str] | torch.Tensor,
+                    labels: torch.Tensor) -> torch.Tensor:
+        tokens = texts if isinstance(texts, torch.Tensor) else tokenizer(texts)
+        image_features, text_features, logit_scale = model(images, tokens.to(images.device, non_blocking=True))[:3]
         if method == "mmft":
             return criterion(image_features, text_features, logit_scale, labels)
         return criterion(image_features, text_features, logit_scale)

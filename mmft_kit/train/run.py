@@ -22,8 +22,9 @@ from ..runtime import resolve_device, seed_everything
 from ..wiseft import wise_ft_curve
 from .captions import load_captions
 from .config import METHODS, TrainConfig
-from .data import Preprocessed, RunData, evaluation_sets, load_run_data, prompts_per_index, texts_by_class
-from .loop import FitResult, cpu_state, fine_tune, is_main_process
+from .data import (Preprocessed, RunData, TokenizedTexts, evaluation_sets, load_run_data, prompts_per_index,
+                   texts_by_class)
+from .loop import FitResult, cpu_state, fine_tune, is_main_process, on_main_process
 from .methods import class_head, loss_function, trainable_model
 
 RESULTS_NAME = "results.json"
@@ -115,7 +116,7 @@ def run(config: TrainConfig) -> RunResult:
     data = load_run_data(config)
     texts, store_record = training_texts(config, data)
     val, test = evaluation_sets(config, data, preprocess)
-    zeroshot = zero_shot_accuracy(config, clip, tokenizer, test)
+    zeroshot = on_main_process(lambda: zero_shot_accuracy(config, clip, tokenizer, test))
     model = trainable_model(config.method, clip, tokenizer, data.classnames)
     prototypes = _prototype_texts(config, data, texts) if config.method == "mmft" else []
 
@@ -125,17 +126,19 @@ def run(config: TrainConfig) -> RunResult:
 
     start_state = cpu_state(model) if config.wise_ft else None
     if config.method == "zeroshot":
-        history, best_epoch, val_accuracy = [], 0, evaluate(model, val)
+        history, best_epoch, val_accuracy = [], 0, on_main_process(lambda: evaluate(model, val))
     else:
-        train_data = CaptionedDataset(Preprocessed(data.few_shot, preprocess), texts, seed=config.seed,
-                                      add_class_prefix=config.add_class_prefix)
+        captioned = CaptionedDataset(Preprocessed(data.few_shot, preprocess), texts, seed=config.seed,
+                                     add_class_prefix=config.add_class_prefix)
+        train_data = TokenizedTexts(captioned, captioned.all_texts(), tokenizer)
         fit = _fine_tune(config, model, train_data, tokenizer, lambda m: evaluate(m, val),
                          _signature(config, data, store_record))
         history, best_epoch, val_accuracy = fit.history, fit.best_epoch, fit.best_val
     head = class_head(config.method, model, tokenizer, data.classnames, prototypes)
     test_accuracy = zeroshot if config.method == "zeroshot" else \
-        accuracy(model, head, test, batch_size=config.eval_batch_size)
-    wise = wise_ft_curve(model, start_state, cpu_state(model), lambda m: evaluate(m, test)) if config.wise_ft else None
+        on_main_process(lambda: accuracy(model, head, test, batch_size=config.eval_batch_size))
+    wise = on_main_process(lambda: wise_ft_curve(model, start_state, cpu_state(model), lambda m: evaluate(m, test))) \
+        if config.wise_ft else None
 
     result = RunResult(
         method=config.method, seed=config.seed, metric="accuracy", higher_is_better=True, test=test_accuracy,
@@ -148,7 +151,7 @@ def run(config: TrainConfig) -> RunResult:
     return result
 
 
-def _fine_tune(config: TrainConfig, model: nn.Module, train_data: CaptionedDataset, tokenizer: Callable,
+def _fine_tune(config: TrainConfig, model: nn.Module, train_data: TokenizedTexts, tokenizer: Callable,
                evaluate: Callable[[nn.Module], float], signature: dict) -> FitResult:
     return fine_tune(
         model, train_data, loss_function(config.method, tokenizer, config.w), evaluate, epochs=config.epochs,

@@ -1,0 +1,61 @@
+"""``python -m mmft_kit train``: options derived from the run config, the run folder it writes, and clear errors."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from mmft_kit.__main__ import build_parser, main
+from mmft_kit.params import from_arguments
+from mmft_kit.cli.train import default_output_dir
+from mmft_kit.train import TrainConfig
+
+
+def tiny_clip(folder: Path) -> Path:
+    """A random 1-block CLIP (32-wide towers, patch 8 on 32²) as an open_clip local-dir folder."""
+    import open_clip
+
+    cfg = {"embed_dim": 32,
+           "vision_cfg": {"image_size": 32, "patch_size": 8, "width": 32, "layers": 1, "head_width": 16},
+           "text_cfg": {"context_length": 32, "vocab_size": 49408, "width": 32, "heads": 2, "layers": 1}}
+    torch.manual_seed(0)
+    model = open_clip.model.CLIP(**cfg)
+    folder.mkdir(parents=True)
+    (folder / "open_clip_config.json").write_text(json.dumps({"model_cfg": cfg}))
+    torch.save(model.state_dict(), folder / "open_clip_pytorch_model.bin")
+    return folder
+
+
+def test_every_run_config_field_is_an_option():
+    train = build_parser()._subparsers._group_actions[0].choices["train"]
+    destinations = {action.dest for action in train._actions}
+    assert set(TrainConfig.model_fields) <= destinations
+    config = from_arguments(TrainConfig, train.parse_args(["--shots", "none", "--characteristics", "shape",
+                                                           "--no-progress"]))
+    assert config == TrainConfig(shots=None, characteristics=["shape"], progress=False)
+
+
+def test_default_run_folder_names_the_run():
+    assert default_output_dir("/data/my dtd", "mmft", None, 1) == Path("runs/train/my_dtd/mmft-allshot-seed1")
+    assert default_output_dir("glyphs", "ce", 4, 0) == Path("runs/train/glyphs/ce-4shot-seed0")
+
+
+def test_run_writes_the_notebooks_run_folder(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    clip = tiny_clip(tmp_path / "clip")
+    status = main(["train", "--method", "zeroshot", "--dataset", "glyphs", "--shots", "2", "--seed", "0",
+                   "--model", f"local-dir:{clip}", "--no-progress"])
+    assert status == 0
+    folder = tmp_path / "runs/train/glyphs/zeroshot-2shot-seed0"
+    results = json.loads((folder / "results.json").read_text())
+    assert results["method"] == "zeroshot" and 0.0 <= results["test"] <= 1.0
+    assert (folder / "provenance.json").is_file()
+    assert f"test accuracy {results['test']:.4f}" in capsys.readouterr().out
+
+
+def test_bad_setting_is_a_clear_error_with_status_2(capsys):
+    assert main(["train", "--batch-size", "0", "--method", "zeroshot"]) == 2
+    assert "batch_size" in capsys.readouterr().err
