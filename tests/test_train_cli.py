@@ -47,7 +47,7 @@ def test_run_writes_the_notebooks_run_folder(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     clip = tiny_clip(tmp_path / "clip")
     status = main(["train", "--method", "zeroshot", "--dataset", "glyphs", "--shots", "2", "--seed", "0",
-                   "--model", f"local-dir:{clip}", "--no-progress"])
+                   "--clip", f"local-dir:{clip}", "--no-progress"])
     assert status == 0
     folder = tmp_path / "runs/train/glyphs/zeroshot-2shot-seed0"
     results = json.loads((folder / "results.json").read_text())

@@ -30,7 +30,7 @@ def register(subparsers) -> None:
             "examples:\n"
             "  python -m mmft_kit train --dataset glyphs --shots 4 --epochs 10 --lr 3e-4 --make-captions\n"
             "  torchrun --nproc_per_node=4 -m mmft_kit train --dataset DTD --root data --shots none \\\n"
-            "      --model ViT-B-32 --pretrained openai --captioner Qwen/Qwen2.5-VL-3B-Instruct --make-captions\n"
+            "      --clip ViT-B-32 --pretrained openai --captioner Qwen/Qwen2.5-VL-3B-Instruct --make-captions\n"
             "(see README, 'Scaling up', for several nodes and SLURM)"
         ),
         formatter_class=argparse.RawDescriptionHelpFormatter,
