@@ -17,14 +17,14 @@ Example::
 """
 
 from .captions import caption_command, load_captions, store_path
-from .config import METHODS, TrainConfig, check_method
+from .config import FROZEN_METHODS, METHODS, TrainConfig, check_method
 from .data import Preprocessed, RunData, load_run_data
 from .loop import EpochRecord, FitResult, fine_tune
 from .methods import ZeroShotInitClassifier, class_head, loss_function, trainable_model
 from .run import RunResult, load_start_model, run, zero_shot_accuracy
 
 __all__ = [
-    "METHODS", "EpochRecord", "FitResult", "Preprocessed", "RunData", "RunResult", "TrainConfig",
+    "FROZEN_METHODS", "METHODS", "EpochRecord", "FitResult", "Preprocessed", "RunData", "RunResult", "TrainConfig",
     "ZeroShotInitClassifier", "caption_command", "check_method", "class_head", "fine_tune", "load_captions",
     "load_run_data", "load_start_model", "loss_function", "run", "store_path", "trainable_model",
     "zero_shot_accuracy",

@@ -15,7 +15,16 @@ METHODS: dict[str, str] = {
     "flyp_ens": "FLYP training as 'flyp'; validated and tested with the 80-template ensemble head",
     "ce": "image tower + linear head (initialised from the zero-shot prompt head), cross-entropy",
     "zeroshot": "the start model with the single-prompt head, no training",
+    # frozen-feature baselines (mmft_kit.baselines): the start model's image features, computed once
+    "linear_probe": "logistic regression on frozen image features, C chosen on validation (CLIP paper)",
+    "tip_adapter": "Tip-Adapter: training-free cache of few-shot features + zero-shot head, alpha/beta on validation",
+    "tip_adapter_f": "Tip-Adapter-F: Tip-Adapter with the cache keys fine-tuned, alpha/beta on validation",
+    "lp_pp": "LP++: visual prototypes blended with the text head by class-wise multipliers",
 }
+#: The methods that train a head on frozen features of the start model (see mmft_kit.train.frozen).
+FROZEN_METHODS: tuple[str, ...] = ("linear_probe", "tip_adapter", "tip_adapter_f", "lp_pp")
+#: ``flyp_templates`` values: FLYP's single prompt, or a random one of CLIP's 80 templates per image and visit.
+FLYP_TEMPLATE_CHOICES: tuple[str, ...] = ("single", "random80")
 
 
 def check_method(method: str) -> str:
@@ -45,6 +54,22 @@ class TrainConfig:
     * ``eval_every``: validate every that many epochs (and after the last one).
     * ``output_dir``: where checkpoints (resumable), results and provenance go.
     * ``wise_ft``: also trace test accuracy along the WiSE-FT weight interpolation.
+
+    Judge block (evaluation sets, saving, the authors' baselines; defaults keep the kit's behaviour):
+
+    * ``eval_sets``: further test sets with the same class names (e.g. ``mmft_kit.data.shifted_variants``
+      of a world task, or ``imagenet_a`` under ``root``), reported in ``RunResult.extra["eval"]``; with
+      ``wise_ft`` their WiSE-FT curves too.
+    * ``save_classifier``: write the trained classifier to ``output_dir/classifier`` (see
+      :mod:`mmft_kit.classifier`); ``save_wise_ft_alpha`` saves the WiSE-FT interpolation at that α instead.
+    * ``flyp_templates``: ``"single"`` (default: FLYP trains on ``a photo of a {c}.``) or ``"random80"`` (the
+      paper's FLYP-ens: each visit of an image trains on a random one of CLIP's 80 templates).
+    * ``train_augment``: ``False`` (default: training uses the evaluation transform) or ``True``
+      (open_clip's training transform, ``RandomResizedCrop`` with scale 0.9–1.0).
+    * ``clamp_logit_scale``: ``True`` (default: the logit scale is clamped at 100 after each step, as
+      open_clip trains) or ``False`` (unclamped, as the MMFT authors' code runs).
+    * ``prompt_full_stop``: ``True`` (default: ``a photo of a {c}.``) or ``False`` (the authors'
+      zero-shot / FLYP prompt ``a photo of a {c}``).
     """
 
     method: str = "mmft"
@@ -75,11 +100,21 @@ class TrainConfig:
     output_dir: str | None = None
     wise_ft: bool = False
     progress: bool = True
+    # --- judge block (issue 11): evaluation sets, saving, the authors' baseline options ---
+    eval_sets: tuple[str, ...] = ()
+    save_classifier: bool = False
+    save_wise_ft_alpha: float | None = None
+    flyp_templates: str = "single"
+    train_augment: bool = False
+    clamp_logit_scale: bool = True
+    prompt_full_stop: bool = True
+    # --- end judge block ---
 
     def __post_init__(self) -> None:
         check_method(self.method)
         if self.characteristics is not None:
             self.characteristics = tuple(self.characteristics)
+        self.eval_sets = (self.eval_sets,) if isinstance(self.eval_sets, str) else tuple(self.eval_sets)
         for name in ("root", "caption_store", "output_dir"):
             value = getattr(self, name)
             if isinstance(value, os.PathLike):
@@ -102,6 +137,10 @@ class TrainConfig:
             raise InvalidInputError(f"w (weight of the supervised loss) must lie in [0, 1]; got {self.w}")
         if not 0.0 < self.val_fraction < 1.0:
             raise InvalidInputError(f"val_fraction must lie strictly between 0 and 1; got {self.val_fraction}")
+        if self.flyp_templates not in FLYP_TEMPLATE_CHOICES:
+            raise InvalidInputError(f"flyp_templates must be one of {FLYP_TEMPLATE_CHOICES}; got {self.flyp_templates!r}")
+        if self.save_wise_ft_alpha is not None and not 0.0 <= self.save_wise_ft_alpha <= 1.0:
+            raise InvalidInputError(f"save_wise_ft_alpha must lie in [0, 1]; got {self.save_wise_ft_alpha}")
         if self.num_workers < 0:
             raise InvalidInputError(f"num_workers must be ≥ 0; got {self.num_workers}")
 
@@ -109,6 +148,7 @@ class TrainConfig:
         """Every field as plain JSON-able values."""
         data = asdict(self)
         data["characteristics"] = list(self.characteristics) if self.characteristics is not None else None
+        data["eval_sets"] = list(self.eval_sets)
         return data
 
     @classmethod

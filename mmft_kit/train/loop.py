@@ -146,7 +146,8 @@ def _resume(path: Path, model, optimizer, scheduler, scaler, signature: dict) ->
                   [EpochRecord(**r) for r in saved["history"]])
 
 
-def _train_epoch(model, loader, loss_fn, optimizer, scheduler, scaler, device, use_amp, progress) -> float:
+def _train_epoch(model, loader, loss_fn, optimizer, scheduler, scaler, device, use_amp, progress,
+                 clamp_logit_scale: bool = True) -> float:
     total, batches = 0.0, 0
     model.train()
     for images, texts, labels in tqdm(loader, desc="batches", leave=False, disable=not progress or len(loader) < 8):
@@ -158,7 +159,8 @@ def _train_epoch(model, loader, loss_fn, optimizer, scheduler, scaler, device, u
         scaler.step(optimizer)
         scaler.update()
         scheduler.step()
-        _clamp_logit_scale(model.module if isinstance(model, DistributedDataParallel) else model)
+        if clamp_logit_scale:
+            _clamp_logit_scale(model.module if isinstance(model, DistributedDataParallel) else model)
         total, batches = total + loss.item(), batches + 1
     return total / max(batches, 1)
 
@@ -181,6 +183,7 @@ def fine_tune(
     checkpoint_dir: str | os.PathLike | None = None,
     signature: dict | None = None,
     progress: bool = True,
+    clamp_logit_scale: bool = True,
 ) -> FitResult:
     """Train every parameter of ``model`` that requires grad; return and load the best-validation weights.
 
@@ -191,7 +194,8 @@ def fine_tune(
     from ``lr`` to 0, stepped per iteration, no warmup; AMP (float16) when ``amp`` and on CUDA.
     With ``checkpoint_dir`` a checkpoint is written atomically after every epoch (and the best
     weights whenever they improve), and a run with the same settings (``signature`` adds
-    the caller's) resumes from it.
+    the caller's) resumes from it. ``clamp_logit_scale``: clamp the logit scale at 100 after every step
+    (open_clip's training); ``False`` leaves it free, as the MMFT authors' code does.
     """
     if epochs < 1 or eval_every < 1 or batch_size < 1:
         raise InvalidInputError(f"epochs, eval_every and batch_size must be ≥ 1; got {epochs}, {eval_every}, {batch_size}")
@@ -217,7 +221,8 @@ def fine_tune(
     for epoch in bar:
         start = time.perf_counter()
         _start_epoch(train_data, shuffler, seed, epoch)
-        loss = _train_epoch(trained, loader, loss_fn, optimizer, scheduler, scaler, device, use_amp, progress)
+        loss = _train_epoch(trained, loader, loss_fn, optimizer, scheduler, scaler, device, use_amp, progress,
+                            clamp_logit_scale)
         val = None
         if evaluate is not None and (epoch % eval_every == 0 or epoch == epochs):
             val = float(evaluate(model))

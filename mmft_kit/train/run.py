@@ -13,21 +13,29 @@ import torch
 from torch import nn
 
 from ..captions import CaptionedDataset, training_text
-from ..inference import accuracy, prompt_head
+from ..baselines.heads import CosineHead, FeatureHead, LinearHead
+from ..classifier import model_config, save_classifier
+from ..inference import ENSEMBLE_TEMPLATES, accuracy, prompt_head
 from ..io import atomic_write_json
 from ..models import load_clip, resolve_clip_name
 from ..provenance import build_provenance, split_record, write_provenance
 from ..runtime import resolve_device, seed_everything
-from ..wiseft import wise_ft_curve
+from ..text import prompt_template
+from ..wiseft import interpolate_weights, wise_ft_curve
 from .captions import load_captions
-from .config import METHODS, TrainConfig
+from .augment import open_clip_train_transform
+from .config import FROZEN_METHODS, METHODS, TrainConfig
 from .data import Preprocessed, RunData, evaluation_sets, load_run_data, prompts_per_index, texts_by_class
 from .loop import EpochRecord, FitResult, cpu_state, fine_tune, is_main_process
+from .evalsets import load_eval_sets, model_accuracy
 from .methods import class_head, loss_function, trainable_model
 
 RESULTS_NAME = "results.json"
+#: Where a run with ``save_classifier`` writes its classifier (see :mod:`mmft_kit.classifier`).
+CLASSIFIER_DIR = "classifier"
 #: Fields that do not change what a run computes (left out of its checkpoint signature).
-_NOT_IN_SIGNATURE = ("output_dir", "progress", "device", "num_workers", "eval_batch_size", "wise_ft", "make_captions")
+_NOT_IN_SIGNATURE = ("output_dir", "progress", "device", "num_workers", "eval_batch_size", "wise_ft", "make_captions",
+                     "eval_sets", "save_classifier", "save_wise_ft_alpha")
 
 
 @dataclass
@@ -36,7 +44,10 @@ class RunResult:
 
     ``model`` is the trained module with its best-validation weights (a CLIP; for ``ce`` a
     :class:`~mmft_kit.train.methods.ZeroShotInitClassifier`); ``head`` the ``[C, D]`` head it
-    classifies with; ``wise_ft`` the ``(α, test accuracy)`` curve when asked for.
+    classifies with; ``wise_ft`` the ``(α, test accuracy)`` curve when asked for. ``extra`` holds
+    ``"eval"`` (accuracy on each of ``config.eval_sets``), ``"wise_ft_eval"`` (their WiSE-FT curves) and,
+    for frozen baselines, ``"baseline"`` (what the fit chose); ``feature_head`` is the classifier's head
+    on normalised image features (:mod:`mmft_kit.baselines.heads`), the rule a saved classifier uses.
     """
 
     config: TrainConfig
@@ -54,6 +65,8 @@ class RunResult:
     preprocess: Callable = field(repr=False)
     data: RunData = field(repr=False)
     texts_by_class: list[list[str]] = field(repr=False)
+    extra: dict[str, Any] = field(default_factory=dict)
+    feature_head: FeatureHead | None = field(default=None, repr=False)
 
     def summary(self) -> dict[str, Any]:
         """The measurements as plain JSON-able data."""
@@ -62,6 +75,7 @@ class RunResult:
             "seed": self.config.seed, "test_accuracy": self.test_accuracy, "val_accuracy": self.val_accuracy,
             "zeroshot_accuracy": self.zeroshot_accuracy, "best_epoch": self.best_epoch,
             "history": [asdict(r) for r in self.history], "wise_ft": self.wise_ft, "seconds": self.seconds,
+            "extra": self.extra,
         }
 
 
@@ -82,18 +96,21 @@ _ZERO_SHOT: dict[tuple, float] = {}
 
 def zero_shot_accuracy(config: TrainConfig, model: nn.Module, tokenizer: Callable, test: Preprocessed) -> float:
     """Test accuracy of the start model with the single-prompt head (computed once per model and data set)."""
-    key = (config.model, config.pretrained, config.dataset, config.root)
+    key = (config.model, config.pretrained, config.dataset, config.root, config.prompt_full_stop)
     if key not in _ZERO_SHOT:
-        head = prompt_head(model, tokenizer, test.classnames)
+        head = prompt_head(model, tokenizer, test.classnames, (prompt_template(config.prompt_full_stop),))
         _ZERO_SHOT[key] = accuracy(model, head, test, batch_size=config.eval_batch_size)
     return _ZERO_SHOT[key]
 
 
 def training_texts(config: TrainConfig, data: RunData) -> tuple[list[list[str]], dict | None]:
-    """Per few-shot image, its texts: captions for ``mmft`` (with the store's record), else the class prompt."""
+    """Per few-shot image, its texts: captions for ``mmft`` (with the store's record), else the class prompt
+    (for ``flyp_templates="random80"``: CLIP's 80 templates, one drawn per visit)."""
     if config.method == "mmft":
         return load_captions(config, data.few_shot)
-    return prompts_per_index(data.few_shot), None
+    random80 = config.flyp_templates == "random80" and config.method in ("flyp", "flyp_ens")
+    templates = ENSEMBLE_TEMPLATES if random80 else (prompt_template(config.prompt_full_stop),)
+    return prompts_per_index(data.few_shot, templates), None
 
 
 def _prototype_texts(config: TrainConfig, data: RunData, texts: list[list[str]]) -> list[list[str]]:
@@ -109,6 +126,10 @@ def run(config: TrainConfig) -> RunResult:
     Also measures the start model's zero-shot test accuracy, optionally the WiSE-FT curve, and
     with ``config.output_dir`` writes ``results.json``, ``provenance.json`` and the checkpoints there.
     """
+    if config.method in FROZEN_METHODS:
+        from .frozen import run_frozen
+
+        return run_frozen(config)
     start = time.perf_counter()
     seed_everything(config.seed)
     device = resolve_device(config.device)
@@ -116,34 +137,86 @@ def run(config: TrainConfig) -> RunResult:
     data = load_run_data(config)
     texts, store_record = training_texts(config, data)
     val, test = evaluation_sets(config, data, preprocess)
+    extra_sets = load_eval_sets(config.eval_sets, config.root, preprocess, data.classnames)
     zeroshot = zero_shot_accuracy(config, clip, tokenizer, test)
-    model = trainable_model(config.method, clip, tokenizer, data.classnames)
+    template = prompt_template(config.prompt_full_stop)
+    model = trainable_model(config.method, clip, tokenizer, data.classnames, template)
     prototypes = _prototype_texts(config, data, texts) if config.method == "mmft" else []
 
     def evaluate(m: nn.Module, dataset: Preprocessed) -> float:
-        head = class_head(config.method, m, tokenizer, data.classnames, prototypes)
+        head = class_head(config.method, m, tokenizer, data.classnames, prototypes, template)
         return accuracy(m, head, dataset, batch_size=config.eval_batch_size)
 
-    start_state = cpu_state(model) if config.wise_ft else None
+    def evaluate_feature_head(m: nn.Module, dataset: Preprocessed) -> float:
+        return model_accuracy(m, feature_head_of(config, m, tokenizer, data.classnames, prototypes), dataset,
+                              config.eval_batch_size)
+
+    needs_start = config.wise_ft or config.save_wise_ft_alpha is not None
+    start_state = cpu_state(model) if needs_start else None
     if config.method == "zeroshot":
         history, best_epoch, val_accuracy = [], 0, evaluate(model, val)
     else:
-        train_data = CaptionedDataset(Preprocessed(data.few_shot, preprocess), texts, seed=config.seed,
-                                      add_class_prefix=config.add_class_prefix)
+        train_transform = open_clip_train_transform(clip) if config.train_augment else preprocess
+        train_images = Preprocessed(data.few_shot, train_transform, cache=not config.train_augment)
+        train_data = CaptionedDataset(train_images, texts, seed=config.seed,
+                                      add_class_prefix=config.add_class_prefix and config.method == "mmft")
         fit = _fine_tune(config, model, train_data, tokenizer, lambda m: evaluate(m, val),
                          _signature(config, data, store_record))
         history, best_epoch, val_accuracy = fit.history, fit.best_epoch, fit.best_val_accuracy
-    head = class_head(config.method, model, tokenizer, data.classnames, prototypes)
+    head = class_head(config.method, model, tokenizer, data.classnames, prototypes, template)
     test_accuracy = zeroshot if config.method == "zeroshot" else \
         accuracy(model, head, test, batch_size=config.eval_batch_size)
-    wise = wise_ft_curve(model, start_state, cpu_state(model), lambda m: evaluate(m, test)) if config.wise_ft else None
+    extra: dict[str, Any] = {"eval": {name: evaluate_feature_head(model, ds) for name, ds in extra_sets.items()}}
+    wise = None
+    if config.wise_ft:
+        traced: dict[str, list[float]] = {name: [] for name in extra_sets}
+
+        def trace(m: nn.Module) -> float:
+            for name, ds in extra_sets.items():
+                traced[name].append(evaluate_feature_head(m, ds))
+            return evaluate(m, test)
+
+        wise = wise_ft_curve(model, start_state, cpu_state(model), trace)
+        extra["wise_ft_eval"] = {name: [(a, acc) for (a, _), acc in zip(wise, accs)] for name, accs in traced.items()}
 
     result = RunResult(config, test_accuracy, val_accuracy, zeroshot, best_epoch, history, wise,
                        time.perf_counter() - start, provenance(config, data, store_record, device), model, head,
-                       tokenizer, preprocess, data, prototypes)
+                       tokenizer, preprocess, data, prototypes, extra=extra,
+                       feature_head=feature_head_of(config, model, tokenizer, data.classnames, prototypes))
     if config.output_dir is not None and is_main_process():
         save_run(result, config.output_dir)
+        if config.save_classifier:
+            save_classifier_of(result, start_state)
     return result
+
+
+def feature_head_of(config: TrainConfig, model: nn.Module, tokenizer: Callable, classnames: list[str],
+                    prototypes: list[list[str]]) -> FeatureHead:
+    """The head ``config.method`` classifies ``model``'s normalised image features with."""
+    if config.method == "ce":
+        return LinearHead(model.head.weight.detach().float().cpu())
+    weight = class_head(config.method, model, tokenizer, classnames, prototypes, prompt_template(config.prompt_full_stop))
+    return CosineHead(weight, float(model.logit_scale.detach().exp()))
+
+
+def save_classifier_of(result: RunResult, start_state: dict[str, torch.Tensor] | None = None) -> Path:
+    """Write ``result``'s classifier to ``OUTPUT_DIR/classifier``; with ``save_wise_ft_alpha`` the
+    weights (and head) of the WiSE-FT interpolation at that α (``start_state``: the start weights)."""
+    config, model = result.config, result.model
+    alpha = config.save_wise_ft_alpha
+    head = result.feature_head
+    finetuned = cpu_state(model) if alpha is not None else None
+    try:
+        if alpha is not None:
+            model.load_state_dict(interpolate_weights(start_state, finetuned, alpha))
+            head = feature_head_of(config, model, result.tokenizer, result.data.classnames, result.texts_by_class)
+        info = {"method": config.method, "dataset": config.dataset, "shots": config.shots, "seed": config.seed,
+                "start_model": config.model, "test_accuracy": result.test_accuracy}
+        return save_classifier(Path(config.output_dir) / CLASSIFIER_DIR, model, head, result.data.classnames,
+                               model_config(config.model), wise_ft_alpha=alpha, info=info)
+    finally:
+        if finetuned is not None:
+            model.load_state_dict(finetuned)
 
 
 def _fine_tune(config: TrainConfig, model: nn.Module, train_data: CaptionedDataset, tokenizer: Callable,
@@ -153,6 +226,7 @@ def _fine_tune(config: TrainConfig, model: nn.Module, train_data: CaptionedDatas
         lr=config.lr, weight_decay=config.wd, batch_size=config.batch_size, seed=config.seed, device=config.device,
         amp=config.amp, eval_every=config.eval_every, num_workers=config.num_workers,
         checkpoint_dir=config.output_dir, signature=signature, progress=config.progress,
+        clamp_logit_scale=config.clamp_logit_scale,
     )
 
 
