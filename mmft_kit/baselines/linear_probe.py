@@ -81,7 +81,7 @@ def fit_linear_probe(
             c, acc, clf, right = 10 ** left, acc_l, clf_l, (left + right) / 2
         if acc > best_acc:
             best_c, best_acc, best_clf = c, acc, clf
-    weight = torch.as_tensor(best_clf.coef_, dtype=torch.float32)
+    weight = torch.tensor(np.ascontiguousarray(best_clf.coef_), dtype=torch.float32)
     bias = torch.as_tensor(best_clf.intercept_, dtype=torch.float32)
     if num_classes == 2:  # scikit-learn keeps one row for two classes: logit of class 1 against class 0
         weight, bias = torch.cat([torch.zeros_like(weight), weight]), torch.cat([torch.zeros_like(bias), bias])

@@ -11,6 +11,7 @@ from torch.utils.data import Dataset, Subset
 
 from ..captions.generate import dataset_image, dataset_info, dataset_label
 from ..data import LabelledSubset, available_splits, few_shot, get_dataset, train_val_split
+from ..data.few_shot import split_items
 from ..errors import InvalidInputError
 from ..text import CLASS_TEMPLATE
 from .config import TrainConfig
@@ -123,6 +124,27 @@ def load_run_data(config: TrainConfig) -> RunData:
     train_indices = indices_in(chosen, train)
     return RunData(chosen, pool, val, load_split(config.dataset, config.root, "test"),
                    classnames, domain, source, train_indices)
+
+
+def run_split(data: RunData, root: str | None = None) -> dict[str, list[list]]:
+    """The run's images as CoOp-style split lists (``mmft_kit.data.few_shot.split_items``): train holds the
+    few-shot draw and val the validation images, both as indices into the data set's train split (or
+    val split, where it has one), test the whole test split."""
+    train = load_split_of(data)
+    val_indices = list(range(len(data.val))) if data.val_source == VAL_SPLIT else indices_in(data.val, train)
+    val_base = data.val if data.val_source == VAL_SPLIT else train
+    return {
+        "train": split_items(train, data.train_indices, data.few_shot.targets, data.classnames, root),
+        "val": split_items(val_base, val_indices, [dataset_label(data.val, i) for i in range(len(data.val))],
+                           data.classnames, root),
+        "test": split_items(data.test, range(len(data.test)), [dataset_label(data.test, i) for i in range(len(data.test))],
+                            data.classnames, root),
+    }
+
+
+def load_split_of(data: RunData) -> Dataset:
+    """The train split the run's few-shot draw indexes (the pool, or the pool's base under a hold-out)."""
+    return data.pool if data.val_source == VAL_SPLIT else data.pool.dataset
 
 
 def prompts_per_index(dataset: Dataset, templates: Sequence = (CLASS_TEMPLATE,)) -> list[list[str]]:

@@ -25,12 +25,15 @@ from ..wiseft import interpolate_weights, wise_ft_curve
 from .captions import load_captions
 from .augment import open_clip_train_transform
 from .config import FROZEN_METHODS, METHODS, TrainConfig
-from .data import Preprocessed, RunData, evaluation_sets, load_run_data, prompts_per_index, texts_by_class
+from ..data.few_shot import write_split
+from .data import Preprocessed, RunData, evaluation_sets, load_run_data, prompts_per_index, run_split, texts_by_class
 from .loop import EpochRecord, FitResult, cpu_state, fine_tune, is_main_process
 from .evalsets import load_eval_sets, model_accuracy
 from .methods import class_head, loss_function, trainable_model
 
 RESULTS_NAME = "results.json"
+#: The run's images in CoOp's split format (see :func:`mmft_kit.data.few_shot.write_split`).
+SPLIT_NAME = "split.json"
 #: Where a run with ``save_classifier`` writes its classifier (see :mod:`mmft_kit.classifier`).
 CLASSIFIER_DIR = "classifier"
 #: Fields that do not change what a run computes (left out of its checkpoint signature).
@@ -261,6 +264,11 @@ def provenance(config: TrainConfig, data: RunData, store_record: dict | None, de
 
 
 def save_run(result: RunResult, folder: str | Path) -> None:
-    """Write ``results.json`` and ``provenance.json`` of ``result`` into ``folder``."""
+    """Write ``results.json``, ``provenance.json`` and the CoOp-style ``split.json`` of ``result`` into ``folder``."""
     atomic_write_json(Path(folder) / RESULTS_NAME, result.summary())
     write_provenance(folder, result.provenance)
+    config = result.config
+    write_split(Path(folder) / SPLIT_NAME, run_split(result.data, config.root), dataset=config.dataset,
+                shots=config.shots, seed=config.seed,
+                indices_of="train and val: the data set's train split (its val split where it has one); "
+                           "test: its test split")
