@@ -33,11 +33,14 @@ def one_thread():
 
 @pytest.fixture(scope="module")
 def flyp_run(tmp_path_factory):
-    """A 2-epoch FLYP run on critters with its shifted sets, the WiSE-FT curves, and a saved classifier."""
+    """A 2-epoch FLYP run on critters with shifted sets, the WiSE-FT curves, a saved classifier, and every
+    one of the authors' baseline options switched on (80 random templates, open_clip augmentation, no clamp,
+    no full stop)."""
     out = tmp_path_factory.mktemp("run")
     config = TrainConfig(method="flyp", dataset="critters", shots=4, model=CI_MODEL, epochs=2, lr=1e-4,
                          progress=False, output_dir=str(out), save_classifier=True, wise_ft=True,
-                         eval_sets=("critters-noise", "critters-outline"))
+                         eval_sets=("critters-noise", "critters-outline"), flyp_templates="random80",
+                         train_augment=True, clamp_logit_scale=False, prompt_full_stop=False)
     return run(config), out
 
 
