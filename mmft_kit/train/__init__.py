@@ -1,7 +1,9 @@
 """One trainer for the synthetic-captions method (``mmft``) and its baselines.
 
 Methods (:data:`METHODS`): ``mmft``, ``flyp``, ``flyp_ens``, ``ce``, ``zeroshot``; see
-:mod:`mmft_kit.train.methods` for what each trains and how it classifies.
+:mod:`mmft_kit.train.methods` for what each trains and how it classifies. The frozen-feature
+baselines (:data:`FROZEN_METHODS`: ``linear_probe``, ``tip_adapter``, ``tip_adapter_f``, ``lp_pp``)
+run through :mod:`mmft_kit.train.frozen` on the start model's features.
 
 * :func:`run` — one run from a :class:`TrainConfig`, returning a :class:`RunResult` (test,
   validation and start-model zero-shot accuracy, history, optional WiSE-FT curve, the trained

@@ -258,7 +258,10 @@ def provenance(config: TrainConfig, data: RunData, store_record: dict | None, de
         "domain": data.domain,
         "schedule": "AdamW, cosine per iteration from lr to 0, no warmup",
         "selection": "weights of the first epoch with the best validation accuracy",
-        "zeroshot_head": "single prompt 'a photo of a {class}.' on the start model",
+        "zeroshot_head": f"single prompt {prompt_template(config.prompt_full_stop)!r} on the start model",
+        "logit_scale": "clamped at 100 after every step" if config.clamp_logit_scale else "unclamped",
+        "train_transform": "open_clip RandomResizedCrop(scale 0.9-1.0)" if config.train_augment
+        else "the evaluation transform",
     }
     return build_provenance(config.to_dict(), record_split(config, data), store_record, resolved)
 
