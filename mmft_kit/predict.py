@@ -52,7 +52,8 @@ def load_any_classifier(model: str, classnames: Sequence[str] | None = None, pre
     for candidate in (folder, folder / "classifier"):
         if (candidate / CLASSIFIER_FILE).is_file():
             if classnames:
-                raise InvalidInputError(f"{candidate} is a saved classifier with its own class names: drop --classnames")
+                raise InvalidInputError(
+                    f"{candidate} is a saved classifier with its own class names: drop --classnames")
             return load_classifier(candidate, device=device)
     if not classnames:
         raise InvalidInputError(

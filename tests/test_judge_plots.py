@@ -16,5 +16,6 @@ def test_wise_ft_shift_figure_draws_both_curves():
 
 
 def test_shift_bars_one_pair_per_method():
-    fig = shift_bars([{"method": "mmft", "test": 0.5, "shifted": 0.4}, {"method": "lp_pp", "test": 0.6, "shifted": 0.3}])
+    fig = shift_bars([{"method": "mmft", "test": 0.5, "shifted": 0.4},
+                      {"method": "lp_pp", "test": 0.6, "shifted": 0.3}])
     assert len(fig.axes[0].patches) == 4

@@ -14,6 +14,7 @@ from .registry import available_splits, get_dataset, list_datasets
 __all__ = [
     "ATTRIBUTES", "ArrayImageDataset", "Attributes", "Corpus", "WORLD_TASKS", "WorldTask", "describe",
     "describe_characteristic", "make_corpus", "make_world_task", "render", "render_many", "sample_attributes",
-    "BENCHMARKS", "IMAGENET_VARIANTS", "SHIFTED_TASKS", "shifted_variants", "LabelledSubset", "available_splits", "few_shot", "get_dataset", "list_datasets", "make_digits",
+    "BENCHMARKS", "IMAGENET_VARIANTS", "SHIFTED_TASKS", "shifted_variants", "LabelledSubset", "available_splits",
+    "few_shot", "get_dataset", "list_datasets", "make_digits",
     "split_hash", "stratified_split", "train_val_split",
 ]

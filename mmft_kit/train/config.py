@@ -138,7 +138,8 @@ class TrainConfig:
         if not 0.0 < self.val_fraction < 1.0:
             raise InvalidInputError(f"val_fraction must lie strictly between 0 and 1; got {self.val_fraction}")
         if self.flyp_templates not in FLYP_TEMPLATE_CHOICES:
-            raise InvalidInputError(f"flyp_templates must be one of {FLYP_TEMPLATE_CHOICES}; got {self.flyp_templates!r}")
+            raise InvalidInputError(
+                f"flyp_templates must be one of {FLYP_TEMPLATE_CHOICES}; got {self.flyp_templates!r}")
         if self.save_wise_ft_alpha is not None and not 0.0 <= self.save_wise_ft_alpha <= 1.0:
             raise InvalidInputError(f"save_wise_ft_alpha must lie in [0, 1]; got {self.save_wise_ft_alpha}")
         if self.num_workers < 0:

@@ -137,8 +137,8 @@ def run_split(data: RunData, root: str | None = None) -> dict[str, list[list]]:
         "train": split_items(train, data.train_indices, data.few_shot.targets, data.classnames, root),
         "val": split_items(val_base, val_indices, [dataset_label(data.val, i) for i in range(len(data.val))],
                            data.classnames, root),
-        "test": split_items(data.test, range(len(data.test)), [dataset_label(data.test, i) for i in range(len(data.test))],
-                            data.classnames, root),
+        "test": split_items(data.test, range(len(data.test)),
+                            [dataset_label(data.test, i) for i in range(len(data.test))], data.classnames, root),
     }
 
 

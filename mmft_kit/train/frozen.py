@@ -76,7 +76,8 @@ def run_frozen(config: TrainConfig):
     base = (config.model, config.pretrained, config.root)
 
     def features_of(name: str, split: str, dataset) -> tuple[torch.Tensor, torch.Tensor]:
-        return cached_features(base + (name, split), lambda: encode_images(clip, dataset, batch_size=config.eval_batch_size))
+        return cached_features(base + (name, split),
+                               lambda: encode_images(clip, dataset, batch_size=config.eval_batch_size))
 
     train_key = (config.dataset, "few-shot", split_hash(data.train_indices))
     train = cached_features(base + train_key, lambda: encode_images(

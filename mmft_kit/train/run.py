@@ -198,7 +198,8 @@ def feature_head_of(config: TrainConfig, model: nn.Module, tokenizer: Callable, 
     """The head ``config.method`` classifies ``model``'s normalised image features with."""
     if config.method == "ce":
         return LinearHead(model.head.weight.detach().float().cpu())
-    weight = class_head(config.method, model, tokenizer, classnames, prototypes, prompt_template(config.prompt_full_stop))
+    template = prompt_template(config.prompt_full_stop)
+    weight = class_head(config.method, model, tokenizer, classnames, prototypes, template)
     return CosineHead(weight, float(model.logit_scale.detach().exp()))
 
 
