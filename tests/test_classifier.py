@@ -128,3 +128,24 @@ def test_save_classifier_rejects_a_head_of_another_size(tmp_path):
     model, _, _ = load_clip(CI_MODEL)
     with pytest.raises(InvalidInputError, match="2 classes but 3"):
         save_classifier(tmp_path / "c", model, CosineHead(torch.eye(2, 64)), ["a", "b", "c"], {})
+
+
+@pytest.mark.slow
+def test_saving_at_a_wise_ft_alpha_saves_the_interpolated_weights_and_head(flyp_run, tmp_path):
+    from dataclasses import replace
+
+    from mmft_kit.inference import prompt_head
+    from mmft_kit.train.run import load_start_model, save_classifier_of
+
+    result, _ = flyp_run
+    start, _, tokenizer = load_start_model(CI_MODEL)
+    config = replace(result.config, output_dir=str(tmp_path), save_wise_ft_alpha=0.0)
+    folder = save_classifier_of(replace(result, config=config), start.state_dict())
+    saved = mmft_kit.load_classifier(folder)
+    assert saved.wise_ft_alpha == 0.0
+    for key, value in start.state_dict().items():
+        assert torch.equal(saved.model.state_dict()[key].cpu(), value.cpu()), key
+    expected = prompt_head(start, tokenizer, result.data.classnames, ("a photo of a {}",))  # no full stop
+    assert torch.allclose(saved.head.weight, expected, atol=1e-5)
+    # the in-memory model keeps its fine-tuned weights
+    assert not torch.equal(result.model.visual.conv1.weight.cpu(), start.visual.conv1.weight.cpu())

@@ -142,6 +142,9 @@ class TrainConfig:
                 f"flyp_templates must be one of {FLYP_TEMPLATE_CHOICES}; got {self.flyp_templates!r}")
         if self.save_wise_ft_alpha is not None and not 0.0 <= self.save_wise_ft_alpha <= 1.0:
             raise InvalidInputError(f"save_wise_ft_alpha must lie in [0, 1]; got {self.save_wise_ft_alpha}")
+        if self.save_wise_ft_alpha is not None and self.method in FROZEN_METHODS + ("zeroshot",):
+            raise InvalidInputError(f"{self.method} changes no weights, so there is no WiSE-FT interpolation to save: "
+                                    "leave save_wise_ft_alpha at None")
         if self.num_workers < 0:
             raise InvalidInputError(f"num_workers must be ≥ 0; got {self.num_workers}")
 
