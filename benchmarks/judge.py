@@ -72,6 +72,7 @@ def main() -> None:
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=list(METHODS))
     parser.add_argument("--hparams", type=Path, default=RESULTS / "few_shot.hparams.json")
+    parser.add_argument("--name", default="judge", help="results/NAME.md and NAME.csv (default: judge)")
     args = parser.parse_args()
     torch.set_num_threads(1)
     hparams = json.loads(args.hparams.read_text()).get("chosen", {}) if args.hparams.is_file() else {}
@@ -87,7 +88,7 @@ def main() -> None:
             print(lines[-1], flush=True)
     RESULTS.mkdir(exist_ok=True)
     columns = ["task", "method", "seed", "test", "shifted", "wise_test", "wise_shifted", "seconds"]
-    with (RESULTS / "judge.csv").open("w", newline="") as handle:
+    with (RESULTS / f"{args.name}.csv").open("w", newline="") as handle:
         writer = csv.DictWriter(handle, columns)
         writer.writeheader()
         writer.writerows(rows)
@@ -96,7 +97,7 @@ def main() -> None:
             f"`{args.hparams.name}`; shifted sets: "
             + "; ".join(f"{t}: {', '.join(shifted_variants(t))}" for t in args.tasks)
             + ". Mean ± s.e. over seeds; shifted = mean over the task's variants.")
-    (RESULTS / "judge.md").write_text(note + "\n\n" + "\n".join(lines) + "\n")
+    (RESULTS / f"{args.name}.md").write_text(note + "\n\n" + "\n".join(lines) + "\n")
     best = {}
     for row in rows:
         best.setdefault((row["task"], row["method"]), []).append(row["test"])
