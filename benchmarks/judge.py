@@ -53,7 +53,7 @@ def one_run(args, task: str, method: str, seed: int, hparams: dict) -> dict:
     if method in TRAINED:
         chosen = hparams.get(method, {})
         settings.update(lr=chosen.get("lr", 1e-4), w=chosen.get("w", 0.1), epochs=EPOCHS, eval_every=EVAL_EVERY,
-                        batch_size=BATCH_SIZE, wise_ft=True, captioner=args.captioner, make_captions=True)
+                        batch_size=BATCH_SIZE, wise_ft=args.wise_ft, captioner=args.captioner, make_captions=True)
     r = run(TrainConfig(**settings))
     row = {"task": task, "method": method, "seed": seed, "test": r.test_accuracy,
            "shifted": float(np.mean(list(r.extra["eval"].values()))), "seconds": r.seconds}
@@ -72,6 +72,8 @@ def main() -> None:
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=list(METHODS))
     parser.add_argument("--hparams", type=Path, default=RESULTS / "few_shot.hparams.json")
+    parser.add_argument("--wise-ft", action="store_true",
+                        help=f"also trace WiSE-FT (11 extra evaluations of every set per run) and report α={WISE_ALPHA}")
     parser.add_argument("--name", default="judge", help="results/NAME.md and NAME.csv (default: judge)")
     args = parser.parse_args()
     torch.set_num_threads(1)
