@@ -12,9 +12,10 @@ from typing import Any, Callable
 import torch
 from torch import nn
 
-from ..captions import CaptionedDataset, training_text
 from ..baselines.heads import CosineHead, FeatureHead, LinearHead
+from ..captions import CaptionedDataset, training_text
 from ..classifier import model_config, save_classifier
+from ..data.few_shot import write_split
 from ..inference import ENSEMBLE_TEMPLATES, accuracy, prompt_head
 from ..io import atomic_write_json
 from ..models import load_clip, resolve_clip_name
@@ -25,10 +26,9 @@ from ..wiseft import interpolate_weights, wise_ft_curve
 from .captions import load_captions
 from .augment import open_clip_train_transform
 from .config import FROZEN_METHODS, METHODS, TrainConfig
-from ..data.few_shot import write_split
 from .data import Preprocessed, RunData, evaluation_sets, load_run_data, prompts_per_index, run_split, texts_by_class
-from .loop import EpochRecord, FitResult, cpu_state, fine_tune, is_main_process
 from .evalsets import load_eval_sets, model_accuracy
+from .loop import EpochRecord, FitResult, cpu_state, fine_tune, is_main_process
 from .methods import class_head, loss_function, trainable_model
 
 RESULTS_NAME = "results.json"
@@ -150,9 +150,12 @@ def run(config: TrainConfig) -> RunResult:
         head = class_head(config.method, m, tokenizer, data.classnames, prototypes, template)
         return accuracy(m, head, dataset, batch_size=config.eval_batch_size)
 
-    def evaluate_feature_head(m: nn.Module, dataset: Preprocessed) -> float:
-        return model_accuracy(m, feature_head_of(config, m, tokenizer, data.classnames, prototypes), dataset,
-                              config.eval_batch_size)
+    def evaluate_sets(m: nn.Module) -> dict[str, float]:
+        """Accuracy on each extra evaluation set (one head per model state)."""
+        if not extra_sets:
+            return {}
+        feature_head = feature_head_of(config, m, tokenizer, data.classnames, prototypes)
+        return {name: model_accuracy(m, feature_head, ds, config.eval_batch_size) for name, ds in extra_sets.items()}
 
     needs_start = config.wise_ft or config.save_wise_ft_alpha is not None
     start_state = cpu_state(model) if needs_start else None
@@ -169,14 +172,14 @@ def run(config: TrainConfig) -> RunResult:
     head = class_head(config.method, model, tokenizer, data.classnames, prototypes, template)
     test_accuracy = zeroshot if config.method == "zeroshot" else \
         accuracy(model, head, test, batch_size=config.eval_batch_size)
-    extra: dict[str, Any] = {"eval": {name: evaluate_feature_head(model, ds) for name, ds in extra_sets.items()}}
+    extra: dict[str, Any] = {"eval": evaluate_sets(model)}
     wise = None
     if config.wise_ft:
         traced: dict[str, list[float]] = {name: [] for name in extra_sets}
 
         def trace(m: nn.Module) -> float:
-            for name, ds in extra_sets.items():
-                traced[name].append(evaluate_feature_head(m, ds))
+            for name, acc in evaluate_sets(m).items():
+                traced[name].append(acc)
             return evaluate(m, test)
 
         wise = wise_ft_curve(model, start_state, cpu_state(model), trace)
