@@ -10,7 +10,7 @@ view per epoch. Each baseline's zero-shot / text head is the single-prompt head 
 from __future__ import annotations
 
 import time
-from typing import Callable
+from typing import Any, Callable
 
 import torch
 from torch import nn
@@ -29,10 +29,10 @@ from .evalsets import class_subset, head_accuracy, load_eval_sets
 #: Augmented views of the few-shot images averaged into Tip-Adapter's cache keys (the authors' 10).
 CACHE_VIEWS = 10
 
-_FEATURES: dict[tuple, tuple[torch.Tensor, torch.Tensor]] = {}
+_FEATURES: dict[tuple, Any] = {}
 
 
-def cached_features(key: tuple, compute: Callable[[], tuple[torch.Tensor, torch.Tensor]]):
+def cached_features(key: tuple, compute: Callable[[], Any]) -> Any:
     """``compute()`` once per ``key`` in this process (features of the frozen start model)."""
     if key not in _FEATURES:
         _FEATURES[key] = compute()
@@ -84,8 +84,8 @@ def run_frozen(config: TrainConfig):
         clip, Preprocessed(data.few_shot, preprocess), batch_size=config.eval_batch_size))
     views = None
     if config.method in ("tip_adapter", "tip_adapter_f"):
-        views = cached_features(base + train_key + ("views", config.seed, CACHE_VIEWS), lambda: (
-            _views(clip, data, config.seed, CACHE_VIEWS, config.eval_batch_size), None))[0]
+        views = cached_features(base + train_key + ("views", config.seed, CACHE_VIEWS),
+                                lambda: _views(clip, data, config.seed, CACHE_VIEWS, config.eval_batch_size))
     val_features = features_of(config.dataset, f"val: {data.val_source}", val)
     text_head = prompt_head(clip, tokenizer, data.classnames, (template,))
     scale = float(clip.logit_scale.detach().exp())
