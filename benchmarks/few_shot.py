@@ -50,7 +50,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from mmft_kit.data import WORLD_TASKS, LabelledSubset  # noqa: E402
 from mmft_kit.io import atomic_write_bytes, atomic_write_json, atomic_write_text  # noqa: E402
 from mmft_kit.params import add_arguments, from_arguments  # noqa: E402
-from mmft_kit.train import METHODS, TrainConfig, load_run_data, run, store_path  # noqa: E402
+from mmft_kit.train import FROZEN_METHODS, METHODS, TrainConfig, load_run_data, run, store_path  # noqa: E402
 from mmft_kit.train.data import load_split  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -187,12 +187,12 @@ def caption_stage(args: argparse.Namespace, seeds: Iterable[int], shots: int) ->
             "reused": sum(r for _, _, r in done), "images": sum(len(j[1]) for j in jobs)}
 
 
-_COST = {"mmft": 0, "flyp_ens": 1, "flyp": 2, "ce": 3, "zeroshot": 4}
+_COST = {"mmft": 0, "flyp_ens": 1, "flyp": 2, "ce": 3, "linear_probe": 4, "zeroshot": 5}  # others: cheapest
 
 
 def run_stage(args: argparse.Namespace, configs: list[TrainConfig], desc: str) -> tuple[list[dict], float]:
     """Every config's row (longest runs first, for balance), and the wall seconds."""
-    order = sorted(configs, key=lambda c: (-(c.shots or 0), _COST[c.method]))
+    order = sorted(configs, key=lambda c: (-(c.shots or 0), _COST.get(c.method, 6)))
     start = time.perf_counter()
     rows = parallel(run_row, [(c,) for c in order], args.workers, args.threads, desc)
     return rows, time.perf_counter() - start
@@ -344,7 +344,7 @@ def markdown(args, rows: list[dict], hparams: dict, source: str, val_means: dict
                                 for m in methods), "",
         "## Verdict", "",
     ]
-    for other in ("flyp", "flyp_ens", "ce", "zeroshot"):
+    for other in ("flyp", "flyp_ens", "ce", "zeroshot", *FROZEN_METHODS):
         if "mmft" in methods and other in methods:
             lines.append(f"- {comparison(table, datasets, shots, other)}")
     if val_means:

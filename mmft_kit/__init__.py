@@ -14,3 +14,12 @@ sets through the same code paths.
 """
 
 __version__ = "0.1.0"
+
+
+def __getattr__(name: str):
+    """``mmft_kit.load_classifier`` without importing torch at ``import mmft_kit``."""
+    if name == "load_classifier":
+        from .classifier import load_classifier
+
+        return load_classifier
+    raise AttributeError(f"module 'mmft_kit' has no attribute {name!r}")

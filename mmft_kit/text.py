@@ -6,6 +6,13 @@ import re
 
 #: The single prompt FLYP trains on and classifies with.
 CLASS_TEMPLATE = "a photo of a {}."
+#: The prompt exactly as the MMFT and FLYP authors write it (no full stop).
+AUTHORS_TEMPLATE = "a photo of a {}"
+
+
+def prompt_template(full_stop: bool = True) -> str:
+    """:data:`CLASS_TEMPLATE` (with the full stop) or :data:`AUTHORS_TEMPLATE` (without)."""
+    return CLASS_TEMPLATE if full_stop else AUTHORS_TEMPLATE
 
 
 def clean_classname(name: str) -> str:

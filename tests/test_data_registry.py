@@ -12,7 +12,8 @@ import torch
 from PIL import Image
 
 from mmft_kit.data import (
-    BENCHMARKS, WORLD_TASKS, available_splits, get_dataset, list_datasets, make_world_task, train_val_split,
+    BENCHMARKS, IMAGENET_VARIANTS, SHIFTED_TASKS, WORLD_TASKS, available_splits, get_dataset, list_datasets,
+    make_world_task, train_val_split,
 )
 from mmft_kit.data.tasks import SPLIT_SIZES
 from mmft_kit.errors import DatasetNotFoundError, InvalidInputError
@@ -100,7 +101,8 @@ def test_unknown_name_lists_the_known_names():
         get_dataset("mnist-ish")
     for name in ("glyphs", "digits", "cifar10", "cub200", "ImageFolder"):
         assert name in str(err.value)
-    assert set(list_datasets()) == set(WORLD_TASKS) | {"digits"} | set(PAPER_DOMAINS)
+    assert set(list_datasets()) == (set(WORLD_TASKS) | set(SHIFTED_TASKS) | {"digits"} | set(PAPER_DOMAINS)
+                                    | set(IMAGENET_VARIANTS))
 
 
 # ------------------------------------------------------------------------------------- ImageFolder

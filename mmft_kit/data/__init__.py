@@ -7,11 +7,14 @@ from .world import ATTRIBUTES, Attributes, describe, describe_characteristic, re
 from .digits import make_digits
 from .few_shot import LabelledSubset, few_shot, split_hash, stratified_split, train_val_split
 from .paper_datasets import BENCHMARKS
+from .imagenet_variants import IMAGENET_VARIANTS
+from .shifts import SHIFTED_TASKS, shifted_variants
 from .registry import available_splits, get_dataset, list_datasets
 
 __all__ = [
     "ATTRIBUTES", "ArrayImageDataset", "Attributes", "Corpus", "WORLD_TASKS", "WorldTask", "describe",
     "describe_characteristic", "make_corpus", "make_world_task", "render", "render_many", "sample_attributes",
-    "BENCHMARKS", "LabelledSubset", "available_splits", "few_shot", "get_dataset", "list_datasets", "make_digits",
+    "BENCHMARKS", "IMAGENET_VARIANTS", "SHIFTED_TASKS", "shifted_variants", "LabelledSubset", "available_splits",
+    "few_shot", "get_dataset", "list_datasets", "make_digits",
     "split_hash", "stratified_split", "train_val_split",
 ]

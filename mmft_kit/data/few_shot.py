@@ -9,6 +9,7 @@ the process or the other classes), and the ``N``-shot set of a seed is contained
 from __future__ import annotations
 
 import hashlib
+from pathlib import Path
 from typing import Sequence
 
 import numpy as np
@@ -195,3 +196,69 @@ def train_val_split(
     _num_classes(dataset, targets)
     train_idx, val_idx = stratified_split(targets, val_fraction, seed)
     return _subset(dataset, train_idx, targets), _subset(dataset, val_idx, targets)
+
+
+# ---------------------------------------------------------------------------------------------
+# Split files in the format CoOp popularised: {"train": [[item, label, classname], ...], "val": ..., "test": ...}
+# ---------------------------------------------------------------------------------------------
+
+#: Version of the split-file layout written by :func:`write_split`.
+SPLIT_FORMAT = "coop-json-1"
+
+
+def split_items(dataset: Dataset, indices: Sequence[int], labels: Sequence[int], classnames: Sequence[str],
+                root: str | Path | None = None) -> list[list]:
+    """``[item, label, classname]`` per index: ``item`` is the image's path relative to ``root`` where the
+    data set records files and ``root`` is given (CoOp's ``impath``), else the index itself."""
+    items = []
+    for index, label in zip(indices, labels):
+        base, base_index = dataset, int(index)
+        while isinstance(base, Subset):  # the file behind a subset's item is its base data set's
+            base, base_index = base.dataset, int(base.indices[base_index])
+        where = _item_path(base, base_index) if root is not None else None
+        item: int | str = int(index)
+        if where is not None:
+            try:
+                item = Path(where).resolve().relative_to(Path(root).resolve()).as_posix()
+            except ValueError:
+                item = int(index)
+        items.append([item, int(label), classnames[int(label)]])
+    return items
+
+
+def write_split(path: str | Path, splits: dict[str, list[list]], **about) -> None:
+    """Write ``splits`` (``{"train": split_items(...), "val": ..., "test": ...}``) as a JSON split file
+    (atomically); ``about`` records what it is (data set, shots, seed, what the indices index)."""
+    from ..io import atomic_write_json
+
+    unknown = sorted(set(splits) - {"train", "val", "test"})
+    if unknown:
+        raise InvalidInputError(f"split names must be train, val and test; got {unknown}")
+    atomic_write_json(path, {"format": SPLIT_FORMAT, **about, **splits})
+
+
+def read_split(path: str | Path) -> dict:
+    """A split file written by :func:`write_split` (or CoOp's ``split_*.json``: train/val/test lists)."""
+    import json
+
+    try:
+        data = json.loads(Path(path).read_text())
+    except (OSError, ValueError) as err:
+        raise InvalidInputError(f"cannot read split file {path}: {err}") from err
+    missing = [name for name in ("train", "test") if name not in data]
+    if missing:
+        raise InvalidInputError(f"split file {path} lacks {missing}: a split file has train, val and test lists "
+                                "of [image, label, classname]")
+    for name in ("train", "val", "test"):
+        for item in data.get(name, []):
+            if not (isinstance(item, list) and len(item) == 3):
+                raise InvalidInputError(f"split file {path}: {name} holds {item!r}, not [image, label, classname]")
+    return data
+
+
+def split_indices(split: dict, name: str) -> list[int]:
+    """The indices of split ``name`` of a read split file (an error where items are paths)."""
+    items = split.get(name, [])
+    if any(not isinstance(item, int) for item, _, _ in items):
+        raise InvalidInputError(f"split {name!r} lists image paths, not indices: match them to your files")
+    return [int(item) for item, _, _ in items]

@@ -8,6 +8,9 @@ for its kind of photo) and ``targets`` (every item's label). Names:
 * ``digits``: scikit-learn's handwritten digits, splits train / test;
 * the 13 benchmarks of the synthetic-captions paper (``mmft_kit.data.BENCHMARKS``), read
   from ``root`` through torchvision, never downloaded;
+* the world tasks' shifted variants (``mmft_kit.data.SHIFTED_TASKS``, e.g. ``glyphs-noise``);
+* ImageNet's shift test sets ``imagenet_v2``, ``imagenet_sketch``, ``imagenet_a``, ``imagenet_r``
+  (``mmft_kit.data.IMAGENET_VARIANTS``), read from ``root``;
 * any ImageFolder path (one subfolder per class); with ``train/``, ``val/`` or ``test/``
   subfolders, ``split`` picks one of them, else the folder itself is the train split.
 
@@ -26,7 +29,9 @@ from torch.utils.data import Dataset
 from ..errors import DatasetNotFoundError, InvalidInputError
 from .digits import DIGITS_SPLITS, make_digits
 from .few_shot import LabelledSubset
+from .imagenet_variants import IMAGENET_VARIANTS, load_imagenet_variant, variant_name
 from .paper_datasets import BENCHMARKS, benchmark_name, image_folder, load_benchmark
+from .shifts import SHIFTED_TASKS, make_shifted_task
 from .tasks import SPLIT_SIZES, WORLD_TASKS, make_world_task
 
 #: Domain of an ImageFolder when none is given.
@@ -36,7 +41,7 @@ _FOLDER_SPLITS = ("train", "val", "test")
 
 def list_datasets() -> list[str]:
     """The registered names: world tasks, ``digits`` and the paper's benchmarks (folders work too)."""
-    return [*WORLD_TASKS, "digits", *BENCHMARKS]
+    return [*WORLD_TASKS, *SHIFTED_TASKS, "digits", *BENCHMARKS, *IMAGENET_VARIANTS]
 
 
 def _unknown(name: str) -> DatasetNotFoundError:
@@ -67,8 +72,10 @@ def _folder_splits(path: Path) -> tuple[str, ...]:
 
 def available_splits(name: str, root: str | os.PathLike | None = None) -> tuple[str, ...]:
     """The splits :func:`get_dataset` accepts for ``name``."""
-    if name in WORLD_TASKS:
+    if name in WORLD_TASKS or name in SHIFTED_TASKS:
         return tuple(SPLIT_SIZES)
+    if (variant := variant_name(name)) is not None:
+        return IMAGENET_VARIANTS[variant].splits
     if name == "digits":
         return DIGITS_SPLITS
     bench = benchmark_name(name)
@@ -119,6 +126,10 @@ def get_dataset(
     """
     if name in WORLD_TASKS:
         ds = make_world_task(name, split=split, image_size=image_size, seed=seed, transform=transform)
+    elif name in SHIFTED_TASKS:
+        ds = make_shifted_task(name, split=split, image_size=image_size, seed=seed, transform=transform)
+    elif (variant := variant_name(name)) is not None:
+        return load_imagenet_variant(variant, root, split, transform=transform, domain=domain)
     elif name == "digits":
         ds = make_digits(split=split, image_size=image_size, seed=seed, transform=transform)
     elif (bench := benchmark_name(name)) is not None:

@@ -1,7 +1,9 @@
 """One trainer for the synthetic-captions method (``mmft``) and its baselines.
 
 Methods (:data:`METHODS`): ``mmft``, ``flyp``, ``flyp_ens``, ``ce``, ``zeroshot``; see
-:mod:`mmft_kit.train.methods` for what each trains and how it classifies.
+:mod:`mmft_kit.train.methods` for what each trains and how it classifies. The frozen-feature
+baselines (:data:`FROZEN_METHODS`: ``linear_probe``, ``tip_adapter``, ``tip_adapter_f``, ``lp_pp``)
+run through :mod:`mmft_kit.train.frozen` on the start model's features.
 
 * :func:`run` — one run from a :class:`TrainConfig`, returning a :class:`RunResult` (the shared
   run record of :mod:`mmft_kit.records`: test and validation accuracy, history, seconds; the
@@ -19,14 +21,14 @@ Example::
 """
 
 from .captions import caption_command, load_captions, store_path
-from .config import METHODS, TrainConfig, check_method
+from .config import FROZEN_METHODS, METHODS, TrainConfig, check_method
 from .data import Preprocessed, RunData, load_run_data
 from .loop import FitResult, fine_tune
 from .methods import ZeroShotInitClassifier, class_head, loss_function, trainable_model
 from .run import RunResult, load_start_model, run, zero_shot_accuracy
 
 __all__ = [
-    "METHODS", "FitResult", "Preprocessed", "RunData", "RunResult", "TrainConfig",
+    "FROZEN_METHODS", "METHODS", "FitResult", "Preprocessed", "RunData", "RunResult", "TrainConfig",
     "ZeroShotInitClassifier", "caption_command", "check_method", "class_head", "fine_tune", "load_captions",
     "load_run_data", "load_start_model", "loss_function", "run", "store_path", "trainable_model",
     "zero_shot_accuracy",

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, Field
+from pydantic import AfterValidator, Field, model_validator
 
 from ..errors import InvalidInputError
 from ..params.fields import CaptionerParams, ClipParams, DataParams, FewShotParams, OptimParams, SeedParams
@@ -16,7 +16,14 @@ METHODS: dict[str, str] = {
     "flyp_ens": "FLYP training as 'flyp'; validated and tested with the 80-template ensemble head",
     "ce": "image tower + linear head (initialised from the zero-shot prompt head), cross-entropy",
     "zeroshot": "the start model with the single-prompt head, no training",
+    # frozen-feature baselines (mmft_kit.baselines): the start model's image features, computed once
+    "linear_probe": "logistic regression on frozen image features, C chosen on validation (CLIP paper)",
+    "tip_adapter": "Tip-Adapter: training-free cache of few-shot features + zero-shot head, alpha/beta on validation",
+    "tip_adapter_f": "Tip-Adapter-F: Tip-Adapter with the cache keys fine-tuned, alpha/beta on validation",
+    "lp_pp": "LP++: visual prototypes blended with the text head by class-wise multipliers",
 }
+#: The methods that train a head on frozen features of the start model (see mmft_kit.train.frozen).
+FROZEN_METHODS: tuple[str, ...] = ("linear_probe", "tip_adapter", "tip_adapter_f", "lp_pp")
 
 
 def check_method(method: str) -> str:
@@ -35,6 +42,9 @@ class TrainConfig(OptimParams, SeedParams, FewShotParams, CaptionerParams, ClipP
     from a notebook's parameters with ``TrainConfig.take(params, method=..., seed=...)``. The
     optimiser is AdamW with a cosine schedule per step to 0 without warm-up (the authors' rule);
     the authors' values on ViT-B/32 are :data:`mmft_kit.params.PAPER_SETTINGS`.
+
+    The last fields choose evaluation sets, saving and the authors' baseline options; their
+    defaults keep the kit's behaviour (see README, "Judging a fine-tuned model").
     """
 
     what = "TrainConfig settings"
@@ -58,6 +68,30 @@ class TrainConfig(OptimParams, SeedParams, FewShotParams, CaptionerParams, ClipP
     output_dir: str | None = Field(None, description="checkpoints (resumable), results and provenance go here")
     wise_ft: bool = Field(False, description="also trace test accuracy along the WiSE-FT interpolation")
     progress: bool = Field(True, description="tqdm bars (their look: tqdm's own TQDM_* settings)")
+    eval_sets: list[str] = Field([], description="further test sets with the same class names (e.g. "
+                                                 "mmft_kit.data.shifted_variants of a world task, or imagenet_a "
+                                                 "under root), reported in RunResult.extra['eval']")
+    save_classifier: bool = Field(False, description="write the trained classifier to output_dir/classifier "
+                                                     "(mmft_kit.load_classifier reads it)")
+    save_wise_ft_alpha: float | None = Field(None, ge=0, le=1, description="save the WiSE-FT interpolation at "
+                                                                           "this alpha instead of the fine-tuned "
+                                                                           "weights")
+    flyp_templates: Literal["single", "random80"] = Field(
+        "single", description="FLYP's training text: 'single' ('a photo of a {c}.') or 'random80' (the paper's "
+                              "FLYP-ens: a random one of CLIP's 80 templates per image and visit)")
+    train_augment: bool = Field(False, description="open_clip's training transform (RandomResizedCrop, scale "
+                                                   "0.9-1.0) instead of the evaluation transform")
+    clamp_logit_scale: bool = Field(True, description="clamp the logit scale at 100 after each step, as open_clip "
+                                                      "trains (False: unclamped, as the MMFT authors' code)")
+    prompt_full_stop: bool = Field(True, description="zero-shot/FLYP prompt 'a photo of a {c}.' (False: the "
+                                                     "authors' 'a photo of a {c}')")
+
+    @model_validator(mode="after")
+    def _wise_ft_alpha_needs_trained_weights(self) -> "TrainConfig":
+        if self.save_wise_ft_alpha is not None and self.method in FROZEN_METHODS + ("zeroshot",):
+            raise ValueError(f"{self.method} changes no weights, so there is no WiSE-FT interpolation to save: "
+                             "leave save_wise_ft_alpha at None")
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         """Every field as plain JSON-able values."""

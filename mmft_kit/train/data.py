@@ -11,8 +11,9 @@ from torch.utils.data import Dataset, Subset
 
 from ..captions.generate import dataset_image, dataset_info, dataset_label
 from ..data import LabelledSubset, available_splits, few_shot, get_dataset, train_val_split
+from ..data.few_shot import split_items
 from ..errors import InvalidInputError
-from ..text import class_prompt
+from ..text import CLASS_TEMPLATE
 from .config import TrainConfig
 
 #: ``RunData.val_source`` of a data set with its own validation split.
@@ -24,16 +25,17 @@ CACHE_BYTES = 1 << 30
 class Preprocessed(Dataset):
     """``(transform(image), label)`` for the images of a kit data set, with its ``classnames``, ``domain``, ``targets``.
 
-    The transform must be deterministic (a CLIP's eval preprocess): transformed images are
-    kept in memory after their first use while the whole set fits in :data:`CACHE_BYTES`.
+    With ``cache`` the transform must be deterministic (a CLIP's eval preprocess): transformed images
+    are kept in memory after their first use while the whole set fits in :data:`CACHE_BYTES`. Pass
+    ``cache=False`` for a random (training augmentation) transform.
     """
 
-    def __init__(self, dataset: Dataset, transform: Callable) -> None:
+    def __init__(self, dataset: Dataset, transform: Callable, cache: bool = True) -> None:
         self.dataset = dataset
         self.transform = transform
         self.classnames, self.domain = dataset_info(dataset)
         self.targets = [dataset_label(dataset, i) for i in range(len(dataset))]
-        self._cache: dict[int, torch.Tensor] | None = {}
+        self._cache: dict[int, torch.Tensor] | None = {} if cache else None
 
     def __len__(self) -> int:
         return len(self.dataset)
@@ -159,10 +161,37 @@ def load_run_data(config: TrainConfig) -> RunData:
                    classnames, domain, source, train_indices)
 
 
-def prompts_per_index(dataset: Dataset) -> list[list[str]]:
-    """``[["a photo of a {class}."]]`` for every image: FLYP's training text as a one-caption list."""
+def run_split(data: RunData, root: str | None = None) -> dict[str, list[list]]:
+    """The run's images as CoOp-style split lists (``mmft_kit.data.few_shot.split_items``): train holds the
+    few-shot draw and val the validation images, both as indices into the data set's train split (or
+    val split, where it has one), test the whole test split."""
+    train = load_split_of(data)
+    val_indices = list(range(len(data.val))) if data.val_source == VAL_SPLIT else indices_in(data.val, train)
+    val_base = data.val if data.val_source == VAL_SPLIT else train
+    return {
+        "train": split_items(train, data.train_indices, data.few_shot.targets, data.classnames, root),
+        "val": split_items(val_base, val_indices, [dataset_label(data.val, i) for i in range(len(data.val))],
+                           data.classnames, root),
+        "test": split_items(data.test, range(len(data.test)),
+                            [dataset_label(data.test, i) for i in range(len(data.test))], data.classnames, root),
+    }
+
+
+def load_split_of(data: RunData) -> Dataset:
+    """The train split the run's few-shot draw indexes (the pool, or the pool's base under a hold-out)."""
+    return data.pool if data.val_source == VAL_SPLIT else data.pool.dataset
+
+
+def prompts_per_index(dataset: Dataset, templates: Sequence = (CLASS_TEMPLATE,)) -> list[list[str]]:
+    """Every image's FLYP training texts: its class in each of ``templates`` (one is drawn per visit).
+
+    The default is ``[["a photo of a {class}."]]``, FLYP's single prompt; CLIP's 80 templates give the
+    paper's FLYP-ens training.
+    """
+    from ..inference import fill_template
+
     classnames, _ = dataset_info(dataset)
-    return [[class_prompt(classnames[dataset_label(dataset, i)])] for i in range(len(dataset))]
+    return [[fill_template(t, classnames[dataset_label(dataset, i)]) for t in templates] for i in range(len(dataset))]
 
 
 def texts_by_class(texts_per_index: Sequence[Sequence[str]], labels: Sequence[int], num_classes: int) -> list[list[str]]:

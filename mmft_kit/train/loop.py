@@ -166,7 +166,8 @@ def _resume(path: Path, model, optimizer, scheduler, scaler, signature: dict) ->
                   [EpochRecord(**r) for r in saved["history"]])
 
 
-def _train_epoch(model, loader, loss_fn, optimizer, scheduler, scaler, device, use_amp, progress) -> float:
+def _train_epoch(model, loader, loss_fn, optimizer, scheduler, scaler, device, use_amp, progress,
+                 clamp_logit_scale: bool = True) -> float:
     """Mean training loss of the epoch (over every rank's batches), read back once at its end."""
     total, batches = torch.zeros((), device=device), 0
     model.train()
@@ -180,7 +181,8 @@ def _train_epoch(model, loader, loss_fn, optimizer, scheduler, scaler, device, u
         scaler.step(optimizer)
         scaler.update()
         scheduler.step()
-        _clamp_logit_scale(model.module if isinstance(model, DistributedDataParallel) else model)
+        if clamp_logit_scale:
+            _clamp_logit_scale(model.module if isinstance(model, DistributedDataParallel) else model)
         total, batches = total + loss.detach().float(), batches + 1
     if _distributed():
         dist.all_reduce(total)
@@ -208,6 +210,7 @@ def fine_tune(
     checkpoint_dir: str | os.PathLike | None = None,
     signature: dict | None = None,
     progress: bool = True,
+    clamp_logit_scale: bool = True,
 ) -> FitResult:
     """Train every parameter of ``model`` that requires grad; return and load the best-validation weights.
 
@@ -222,7 +225,8 @@ def fine_tune(
     ``amp`` and on CUDA.
     With ``checkpoint_dir`` a checkpoint is written atomically after every epoch (and the best
     weights whenever they improve), and a run with the same settings (``signature`` adds
-    the caller's) resumes from it.
+    the caller's) resumes from it. ``clamp_logit_scale``: clamp the logit scale at 100 after every step
+    (open_clip's training); ``False`` leaves it free, as the MMFT authors' code does.
     """
     if epochs < 1 or eval_every < 1 or batch_size < 1:
         raise InvalidInputError(f"epochs, eval_every and batch_size must be ≥ 1; got {epochs}, {eval_every}, {batch_size}")
@@ -250,7 +254,8 @@ def fine_tune(
     for epoch in bar:
         start = time.perf_counter()
         _start_epoch(train_data, sampler, epoch)
-        loss = _train_epoch(trained, loader, loss_fn, optimizer, scheduler, scaler, device, use_amp, progress)
+        loss = _train_epoch(trained, loader, loss_fn, optimizer, scheduler, scaler, device, use_amp, progress,
+                            clamp_logit_scale)
         val = None
         if evaluate is not None and (epoch % eval_every == 0 or epoch == epochs):
             val = on_main_process(lambda: float(evaluate(model)))

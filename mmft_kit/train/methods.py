@@ -24,6 +24,7 @@ from torch import nn
 from ..errors import InvalidInputError
 from ..inference import caption_prototype_head, ensemble_head, prompt_head
 from ..losses import MMFTLoss
+from ..text import CLASS_TEMPLATE
 from .config import check_method
 
 Tokenizer = Callable[[list[str]], torch.Tensor]
@@ -60,11 +61,12 @@ class ZeroShotInitClassifier(nn.Module):
         return self.head(F.normalize(self.encode_image(images), dim=-1))
 
 
-def trainable_model(method: str, clip: nn.Module, tokenizer: Tokenizer, classnames: Sequence[str]) -> nn.Module:
+def trainable_model(method: str, clip: nn.Module, tokenizer: Tokenizer, classnames: Sequence[str],
+                    template: str = CLASS_TEMPLATE) -> nn.Module:
     """The module a method trains: the CLIP itself, or for ``ce`` a zero-shot-initialised classifier."""
     if check_method(method) != "ce":
         return clip
-    head = prompt_head(clip, tokenizer, classnames).to(clip.logit_scale.device)
+    head = prompt_head(clip, tokenizer, classnames, (template,)).to(clip.logit_scale.device)
     return ZeroShotInitClassifier(clip, head, clip.logit_scale.detach().exp().item())
 
 
@@ -109,10 +111,12 @@ def class_head(
     tokenizer: Tokenizer,
     classnames: Sequence[str],
     texts_by_class: Sequence[Sequence[str]] | None = None,
+    template: str = CLASS_TEMPLATE,
 ) -> torch.Tensor:
     """The ``[C, D]`` head ``method`` classifies with (for ``ce``: its trained linear weights).
 
     ``texts_by_class`` (``mmft`` only): each class's training texts, class prefix included.
+    ``template``: the single prompt of ``flyp`` and ``zeroshot``.
     """
     method = check_method(method)
     if method == "ce":
@@ -123,4 +127,4 @@ def class_head(
         if texts_by_class is None:
             raise InvalidInputError("the mmft head needs the training captions grouped by class: pass texts_by_class")
         return caption_prototype_head(model, tokenizer, classnames, texts_by_class, class_prefix=False)
-    return prompt_head(model, tokenizer, classnames)
+    return prompt_head(model, tokenizer, classnames, (template,))

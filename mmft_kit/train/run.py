@@ -12,24 +12,35 @@ from typing import Any, Callable
 import torch
 from torch import nn
 
+from ..baselines.heads import CosineHead, FeatureHead, LinearHead
 from ..captions import CaptionedDataset, training_text
-from ..inference import accuracy, prompt_head
+from ..classifier import model_config, save_classifier
+from ..data.few_shot import write_split
+from ..inference import ENSEMBLE_TEMPLATES, accuracy, prompt_head
 from ..io import atomic_write_json
 from ..models import load_clip, resolve_clip_name
 from ..provenance import build_provenance, split_record, write_provenance
 from ..records import RunResult as RunRecord
 from ..runtime import resolve_device, seed_everything
-from ..wiseft import wise_ft_curve
+from ..text import prompt_template
+from ..wiseft import interpolate_weights, wise_ft_curve
 from .captions import load_captions
-from .config import METHODS, TrainConfig
+from .augment import open_clip_train_transform
+from .config import FROZEN_METHODS, METHODS, TrainConfig
 from .data import (Preprocessed, RunData, TokenizedTexts, evaluation_sets, load_run_data, prompts_per_index,
-                   texts_by_class)
+                   run_split, texts_by_class)
+from .evalsets import load_eval_sets, model_accuracy
 from .loop import FitResult, cpu_state, fine_tune, is_main_process, on_main_process
 from .methods import class_head, loss_function, trainable_model
 
 RESULTS_NAME = "results.json"
+#: The run's images in CoOp's split format (see :func:`mmft_kit.data.few_shot.write_split`).
+SPLIT_NAME = "split.json"
+#: Where a run with ``save_classifier`` writes its classifier (see :mod:`mmft_kit.classifier`).
+CLASSIFIER_DIR = "classifier"
 #: Fields that do not change what a run computes (left out of its checkpoint signature).
-_NOT_IN_SIGNATURE = ("output_dir", "progress", "device", "num_workers", "eval_batch_size", "wise_ft", "make_captions")
+_NOT_IN_SIGNATURE = ("output_dir", "progress", "device", "num_workers", "eval_batch_size", "wise_ft", "make_captions",
+                     "eval_sets", "save_classifier", "save_wise_ft_alpha")
 
 
 @dataclass
@@ -40,7 +51,11 @@ class RunResult(RunRecord):
 
     ``model`` is the trained module with its best-validation weights (a CLIP; for ``ce`` a
     :class:`~mmft_kit.train.methods.ZeroShotInitClassifier`); ``head`` the ``[C, D]`` head it
-    classifies with. They live in memory only: :meth:`record` and :meth:`to_dict` leave them out.
+    classifies with; ``feature_head`` the same rule on normalised image features
+    (:mod:`mmft_kit.baselines.heads`), the one a saved classifier uses. ``extra`` also holds ``eval``
+    (accuracy on each of ``config.eval_sets``), ``wise_ft_eval`` (their WiSE-FT curves) and, for the
+    frozen baselines, ``baseline`` (what the fit chose). The in-memory parts are left out by
+    :meth:`record` and :meth:`to_dict`.
     """
 
     provenance: dict[str, Any] = field(default_factory=dict, repr=False)
@@ -50,6 +65,7 @@ class RunResult(RunRecord):
     preprocess: Callable | None = field(default=None, repr=False)
     data: RunData | None = field(default=None, repr=False)
     texts_by_class: list[list[str]] = field(default_factory=list, repr=False)
+    feature_head: FeatureHead | None = field(default=None, repr=False)
 
     @property
     def train_config(self) -> TrainConfig:
@@ -82,18 +98,21 @@ _ZERO_SHOT: dict[tuple, float] = {}
 
 def zero_shot_accuracy(config: TrainConfig, model: nn.Module, tokenizer: Callable, test: Preprocessed) -> float:
     """Test accuracy of the start model with the single-prompt head (computed once per model and data set)."""
-    key = (config.clip, config.pretrained, config.dataset, config.root)
+    key = (config.clip, config.pretrained, config.dataset, config.root, config.prompt_full_stop)
     if key not in _ZERO_SHOT:
-        head = prompt_head(model, tokenizer, test.classnames)
+        head = prompt_head(model, tokenizer, test.classnames, (prompt_template(config.prompt_full_stop),))
         _ZERO_SHOT[key] = accuracy(model, head, test, batch_size=config.eval_batch_size)
     return _ZERO_SHOT[key]
 
 
 def training_texts(config: TrainConfig, data: RunData) -> tuple[list[list[str]], dict | None]:
-    """Per few-shot image, its texts: captions for ``mmft`` (with the store's record), else the class prompt."""
+    """Per few-shot image, its texts: captions for ``mmft`` (with the store's record), else the class prompt
+    (for ``flyp_templates="random80"``: CLIP's 80 templates, one drawn per visit)."""
     if config.method == "mmft":
         return load_captions(config, data.few_shot)
-    return prompts_per_index(data.few_shot), None
+    random80 = config.flyp_templates == "random80" and config.method in ("flyp", "flyp_ens")
+    templates = ENSEMBLE_TEMPLATES if random80 else (prompt_template(config.prompt_full_stop),)
+    return prompts_per_index(data.few_shot, templates), None
 
 
 def _prototype_texts(config: TrainConfig, data: RunData, texts: list[list[str]]) -> list[list[str]]:
@@ -109,6 +128,10 @@ def run(config: TrainConfig) -> RunResult:
     Also measures the start model's zero-shot test accuracy, optionally the WiSE-FT curve, and
     with ``config.output_dir`` writes ``results.json``, ``provenance.json`` and the checkpoints there.
     """
+    if config.method in FROZEN_METHODS:
+        from .frozen import run_frozen
+
+        return run_frozen(config)
     start = time.perf_counter()
     seed_everything(config.seed)
     device = resolve_device(config.device)
@@ -116,39 +139,97 @@ def run(config: TrainConfig) -> RunResult:
     data = load_run_data(config)
     texts, store_record = training_texts(config, data)
     val, test = evaluation_sets(config, data, preprocess)
+    extra_sets = load_eval_sets(config.eval_sets, config.root, preprocess, data.classnames)
     zeroshot = on_main_process(lambda: zero_shot_accuracy(config, clip, tokenizer, test))
-    model = trainable_model(config.method, clip, tokenizer, data.classnames)
+    template = prompt_template(config.prompt_full_stop)
+    model = trainable_model(config.method, clip, tokenizer, data.classnames, template)
     prototypes = _prototype_texts(config, data, texts) if config.method == "mmft" else []
 
     def evaluate(m: nn.Module, dataset: Preprocessed) -> float:
-        head = class_head(config.method, m, tokenizer, data.classnames, prototypes)
+        head = class_head(config.method, m, tokenizer, data.classnames, prototypes, template)
         return accuracy(m, head, dataset, batch_size=config.eval_batch_size)
 
-    start_state = cpu_state(model) if config.wise_ft else None
+    def evaluate_sets(m: nn.Module) -> dict[str, float]:
+        """Accuracy on each extra evaluation set (one head per model state)."""
+        if not extra_sets:
+            return {}
+        feature_head = feature_head_of(config, m, tokenizer, data.classnames, prototypes)
+        return {name: model_accuracy(m, feature_head, ds, config.eval_batch_size) for name, ds in extra_sets.items()}
+
+    needs_start = config.wise_ft or config.save_wise_ft_alpha is not None
+    start_state = cpu_state(model) if needs_start else None
     if config.method == "zeroshot":
         history, best_epoch, val_accuracy = [], 0, on_main_process(lambda: evaluate(model, val))
     else:
-        captioned = CaptionedDataset(Preprocessed(data.few_shot, preprocess), texts, seed=config.seed,
-                                     add_class_prefix=config.add_class_prefix)
+        train_transform = open_clip_train_transform(clip) if config.train_augment else preprocess
+        train_images = Preprocessed(data.few_shot, train_transform, cache=not config.train_augment)
+        captioned = CaptionedDataset(train_images, texts, seed=config.seed,
+                                     add_class_prefix=config.add_class_prefix and config.method == "mmft")
         train_data = TokenizedTexts(captioned, captioned.all_texts(), tokenizer)
         fit = _fine_tune(config, model, train_data, tokenizer, lambda m: evaluate(m, val),
                          _signature(config, data, store_record))
         history, best_epoch, val_accuracy = fit.history, fit.best_epoch, fit.best_val
-    head = class_head(config.method, model, tokenizer, data.classnames, prototypes)
+    head = class_head(config.method, model, tokenizer, data.classnames, prototypes, template)
     test_accuracy = zeroshot if config.method == "zeroshot" else \
         on_main_process(lambda: accuracy(model, head, test, batch_size=config.eval_batch_size))
-    wise = on_main_process(lambda: wise_ft_curve(model, start_state, cpu_state(model), lambda m: evaluate(m, test))) \
-        if config.wise_ft else None
+    extra: dict[str, Any] = {"zeroshot": zeroshot, "wise_ft": None,
+                             "eval": on_main_process(lambda: evaluate_sets(model))}
+    if config.wise_ft:
+        traced: dict[str, list[float]] = {name: [] for name in extra_sets}
+
+        def trace(m: nn.Module) -> float:
+            for name, acc in evaluate_sets(m).items():
+                traced[name].append(acc)
+            return evaluate(m, test)
+
+        wise = on_main_process(lambda: wise_ft_curve(model, start_state, cpu_state(model), trace))
+        extra["wise_ft"] = wise
+        if is_main_process():
+            extra["wise_ft_eval"] = {name: [(a, acc) for (a, _), acc in zip(wise, accs)]
+                                     for name, accs in traced.items()}
 
     result = RunResult(
         method=config.method, seed=config.seed, metric="accuracy", higher_is_better=True, test=test_accuracy,
         val=val_accuracy, best_epoch=best_epoch, seconds=time.perf_counter() - start, history=history,
-        config=config.to_dict(), extra={"zeroshot": zeroshot, "wise_ft": wise},
+        config=config.to_dict(), extra=extra,
         provenance=provenance(config, data, store_record, device), model=model, head=head, tokenizer=tokenizer,
-        preprocess=preprocess, data=data, texts_by_class=prototypes)
+        preprocess=preprocess, data=data, texts_by_class=prototypes,
+        feature_head=feature_head_of(config, model, tokenizer, data.classnames, prototypes))
     if config.output_dir is not None and is_main_process():
         save_run(result, config.output_dir)
+        if config.save_classifier:
+            save_classifier_of(result, start_state)
     return result
+
+
+def feature_head_of(config: TrainConfig, model: nn.Module, tokenizer: Callable, classnames: list[str],
+                    prototypes: list[list[str]]) -> FeatureHead:
+    """The head ``config.method`` classifies ``model``'s normalised image features with."""
+    if config.method == "ce":
+        return LinearHead(model.head.weight.detach().float().cpu())
+    template = prompt_template(config.prompt_full_stop)
+    weight = class_head(config.method, model, tokenizer, classnames, prototypes, template)
+    return CosineHead(weight, float(model.logit_scale.detach().exp()))
+
+
+def save_classifier_of(result: RunResult, start_state: dict[str, torch.Tensor] | None = None) -> Path:
+    """Write ``result``'s classifier to ``OUTPUT_DIR/classifier``; with ``save_wise_ft_alpha`` the
+    weights (and head) of the WiSE-FT interpolation at that α (``start_state``: the start weights)."""
+    config, model = result.train_config, result.model
+    alpha = config.save_wise_ft_alpha
+    head = result.feature_head
+    finetuned = cpu_state(model) if alpha is not None else None
+    try:
+        if alpha is not None:
+            model.load_state_dict(interpolate_weights(start_state, finetuned, alpha))
+            head = feature_head_of(config, model, result.tokenizer, result.data.classnames, result.texts_by_class)
+        info = {"method": config.method, "dataset": config.dataset, "shots": config.shots, "seed": config.seed,
+                "start_model": config.clip, "test_accuracy": result.test}
+        return save_classifier(Path(config.output_dir) / CLASSIFIER_DIR, model, head, result.data.classnames,
+                               model_config(config.clip), wise_ft_alpha=alpha, info=info)
+    finally:
+        if finetuned is not None:
+            model.load_state_dict(finetuned)
 
 
 def _fine_tune(config: TrainConfig, model: nn.Module, train_data: TokenizedTexts, tokenizer: Callable,
@@ -159,6 +240,7 @@ def _fine_tune(config: TrainConfig, model: nn.Module, train_data: TokenizedTexts
         batch_size=config.batch_size, seed=config.seed, device=config.device,
         amp=config.amp, eval_every=config.eval_every, num_workers=config.num_workers,
         checkpoint_dir=config.output_dir, signature=signature, progress=config.progress,
+        clamp_logit_scale=config.clamp_logit_scale,
     )
 
 
@@ -188,12 +270,20 @@ def provenance(config: TrainConfig, data: RunData, store_record: dict | None, de
         "schedule": f"AdamW (no decay on gains, biases, logit scale), {config.schedule} per step to 0, "
                     f"{config.warmup_steps} warm-up steps",
         "selection": "weights of the first epoch with the best validation accuracy",
-        "zeroshot_head": "single prompt 'a photo of a {class}.' on the start model",
+        "zeroshot_head": f"single prompt {prompt_template(config.prompt_full_stop)!r} on the start model",
+        "logit_scale": "clamped at 100 after every step" if config.clamp_logit_scale else "unclamped",
+        "train_transform": "open_clip RandomResizedCrop(scale 0.9-1.0)" if config.train_augment
+        else "the evaluation transform",
     }
     return build_provenance(config.to_dict(), record_split(config, data), store_record, resolved)
 
 
 def save_run(result: RunResult, folder: str | Path) -> None:
-    """Write ``results.json`` and ``provenance.json`` of ``result`` into ``folder``."""
+    """Write ``results.json``, ``provenance.json`` and the CoOp-style ``split.json`` of ``result`` into ``folder``."""
     atomic_write_json(Path(folder) / RESULTS_NAME, result.to_dict())
     write_provenance(folder, result.provenance)
+    config = result.train_config
+    write_split(Path(folder) / SPLIT_NAME, run_split(result.data, config.root), dataset=config.dataset,
+                shots=config.shots, seed=config.seed,
+                indices_of="train and val: the data set's train split (its val split where it has one); "
+                           "test: its test split")
