@@ -86,7 +86,7 @@ def test_run_split_file_reads_back_to_the_same_indices(flyp_run):
     assert split_indices(split, "test") == list(range(len(result.data.test)))
     assert [label for _, label, _ in split["train"]] == result.data.few_shot.targets
     assert {name for _, _, name in split["train"]} == set(result.data.classnames)
-    assert (split["dataset"], split["shots"], split["seed"]) == ("critters", 4, 42)
+    assert (split["dataset"], split["shots"], split["seed"]) == ("critters", 4, result.seed)
 
 
 @pytest.mark.slow
