@@ -20,9 +20,10 @@ Gate learning signal (``gate_signal``):
 
 * ``"authors"``: the authors' rule. Replaced target slots are overwritten by source tokens, so the
   gate only gets the straight-through derivative of the *kept* tokens' scale.
-* ``"relaxed"``: the same forward pass, but a slot is ``keep·target + (1 − keep)·source``, so the
-  derivative of the loss in a slot's keep weight is ``⟨∂L/∂slot, target − source⟩``: what keeping
-  instead of replacing that slot would change, replaced slots included.
+* ``"relaxed"``: the same forward pass, but a replaced slot is ``keep·target + (1 − keep)·source``, so
+  the derivative of the loss in its keep weight is ``⟨∂L/∂slot, target − source⟩``: what keeping
+  instead of replacing that slot would change, for the replaced slots (kept slots pass none). The
+  gate then learns from the target side only (source scores still pick the source patches).
 """
 
 from __future__ import annotations

@@ -160,10 +160,13 @@ def training_loss(
         return task_loss(task, scaler, model.predict(*model.encode(tokens)), y)
     images, labels, *masks = (t.to(x.device) for t in source_batch)
     src_tokens = model.embed_source(images)
-    keep, take = select_patches(model.gate(tokens), model.gate(src_tokens), k, differentiable=differentiable,
-                                tau=cfg.tau, generator=generator)
-    mix = relaxed_replace if differentiable and cfg.gate_signal == "relaxed" else replace_patches
-    mixed_tokens = mix(tokens, src_tokens, keep, take)
+    relaxed = differentiable and cfg.gate_signal == "relaxed"
+    src_scores = model.gate(src_tokens)
+    # the relaxed signal trains the gate from the target side only: the source side's straight-through
+    # term is the authors' scale signal, and on the mechanism task it pulled the shared gate off course
+    keep, take = select_patches(model.gate(tokens), src_scores.detach() if relaxed else src_scores, k,
+                                differentiable=differentiable, tau=cfg.tau, generator=generator)
+    mixed_tokens = (relaxed_replace if relaxed else replace_patches)(tokens, src_tokens, keep, take)
     # target and mixed sequences share one pass through the body (nothing mixes across a batch)
     pooled, patches = model.encode(torch.cat([tokens, mixed_tokens]))
     out, out_mixed = model.predict(pooled, patches).split(len(x))
