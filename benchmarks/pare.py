@@ -67,12 +67,20 @@ TUNING_SEED = 100
 
 
 def _load_jsonl(path: Path) -> list[dict]:
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()] if path.is_file() else []
+    """The rows of a run log; a line torn by a crash is skipped (its run is redone)."""
+    rows = []
+    for line in path.read_text().splitlines() if path.is_file() else []:
+        try:
+            rows.append(json.loads(line))
+        except json.JSONDecodeError:
+            continue
+    return rows
 
 
 def _append_jsonl(path: Path, row: dict) -> None:
-    rows = _load_jsonl(path) + [row]
-    atomic_write_text(path, "".join(json.dumps(r) + "\n" for r in rows))
+    """Append one row in one write (processes working on different tasks may share the log)."""
+    with open(path, "a") as handle:
+        handle.write(json.dumps(row) + "\n")
 
 
 def _run(task, method, overrides, body, source, seed) -> RunResult:
@@ -164,7 +172,10 @@ def benchmark(args, body, source) -> dict[str, list[RunResult]]:
 
         done = [r for r in saved if r.extra.get("task") == task.name]
         results[name] = sweep(run_one, METHODS, args.seeds, done=done, on_result=save, progress=False)
-    atomic_write_json(args.out / "pare.hparams.json", {"chosen": hparams, "lr_grid": list(LR_GRID),
+    stored = args.out / "pare.hparams.json"
+    if stored.is_file():  # keep what runs of other tasks chose
+        hparams = {**json.loads(stored.read_text())["chosen"], **hparams}
+    atomic_write_json(stored, {"chosen": hparams, "lr_grid": list(LR_GRID),
                                                        "mix_scales": list(MIX_SCALES), "gate_options": GATE_OPTIONS,
                                                        "tuning_seed": TUNING_SEED})
     return results
@@ -256,6 +267,8 @@ def main(argv=None) -> None:
     parser.add_argument("--mechanism-seeds", type=int, default=5, help="mechanism seeds 0..N-1")
     parser.add_argument("--body", default="embedded:ci", help="'embedded', 'embedded:ci', an open_clip name/folder")
     parser.add_argument("--out", type=Path, default=None, help="results folder")
+    parser.add_argument("--parts", nargs="+", default=["mechanism", "tasks"], choices=["mechanism", "tasks"],
+                        help="which parts to run (separate processes may run separate parts / tasks)")
     parser.add_argument("--report", action="store_true", help="only rewrite tables and plots from saved runs")
     args = parser.parse_args(argv)
     if args.quick:
@@ -271,9 +284,10 @@ def main(argv=None) -> None:
     body = load_body(args.body)
     source = world_source(count=1000, image_size=int(body.image_size[0]), seed=0)
     load_before = os.getloadavg()[0]
-    mechanism(args, body, source)
+    if "mechanism" in args.parts:
+        mechanism(args, body, source)
     mech_seconds = time.perf_counter() - started
-    results = benchmark(args, body, source)
+    results = benchmark(args, body, source) if "tasks" in args.parts else {}
     total = time.perf_counter() - started
     n_runs = sum(len(v) for v in results.values())
     meta = {
