@@ -183,6 +183,8 @@ def benchmark(args, body, source) -> dict[str, list[RunResult]]:
 
 def _fmt(diff: tuple[float, float, int]) -> str:
     mean, se, n = diff
+    if n < 2:
+        return f"{mean:+.4f} (n={n}; too few seeds)"
     verdict = "within 2 s.e." if abs(mean) <= 2 * se else ("lower" if mean < 0 else "higher")
     return f"{mean:+.4f} ± {se:.4f} (n={n}; {verdict})"
 

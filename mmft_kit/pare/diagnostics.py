@@ -10,7 +10,7 @@ of training and, after each epoch, reports (all JSON-able, for ``EpochRecord.ext
 * ``gate_target_q`` / ``gate_source_q``: score quantiles (:data:`QUANTILES`) of target and source
   tokens, and ``gate_target_std`` / ``gate_source_std`` their spread;
 * ``source_acc_mixed``: the source head's accuracy on mixed probe inputs at this epoch's ``k``
-  (top-k selection; ``None`` when nothing is replaced);
+  (top-k selection; ``None`` when nothing is replaced or the source head is not trained);
 * ``gate_auroc``: on tasks with known informative tokens, the AUROC of the target scores for them.
 """
 
@@ -42,11 +42,14 @@ class GateMonitor:
         x_probe: target inputs to score (a fixed validation slice).
         source_probe: ``(images, labels)`` of source samples, or ``None`` (no source: fewer figures).
         informative: ``(N,)`` booleans of the informative target tokens, when known.
+        source_accuracy: whether to report ``source_acc_mixed`` (off where the source head is not
+            trained: the dense tasks' mask objective).
     """
 
     def __init__(self, model, x_probe: torch.Tensor, source_probe: tuple[torch.Tensor, torch.Tensor] | None = None,
-                 informative: torch.Tensor | None = None) -> None:
+                 informative: torch.Tensor | None = None, source_accuracy: bool = True) -> None:
         self.x_probe, self.source_probe, self.informative = x_probe, source_probe, informative
+        self.source_accuracy = source_accuracy
         self.device = next(model.parameters()).device
         self.initial_weights = _flat_gate(model)
         self.initial_scores = self.scores(model)[0]
@@ -70,7 +73,8 @@ class GateMonitor:
                "gate_rank_corr": float(spearmanr(target.flatten(), self.initial_scores.flatten()).statistic),
                "gate_target_by_token": target.mean(dim=0).tolist(), **_summary(target, "gate_target")}
         out.update(_summary(source, "gate_source") if source is not None else {})
-        out["source_acc_mixed"] = self._source_accuracy(model, k, target, source) if source is not None else None
+        trained = source is not None and self.source_accuracy
+        out["source_acc_mixed"] = self._source_accuracy(model, k, target, source) if trained else None
         if self.informative is not None:
             out["gate_auroc"] = auroc_of_scores(target, self.informative)
         return out

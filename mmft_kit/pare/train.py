@@ -269,7 +269,8 @@ def fit(
     if method in MIXING:
         probe = cfg.gate_log_samples
         informative = informative_mask(task) if "informative" in task.extra else None
-        monitor = GateMonitor(model, task.x_val[:probe], (source.images[:probe], source.labels[:probe]), informative)
+        monitor = GateMonitor(model, task.x_val[:probe], (source.images[:probe], source.labels[:probe]), informative,
+                              source_accuracy=cfg.source_objective == "ce")
     with_masks = cfg.source_objective == "mask"
     order_digest = hashlib.sha1()
     history: list[EpochRecord] = []
