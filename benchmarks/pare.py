@@ -163,9 +163,15 @@ def benchmark(args, body, source) -> dict[str, list[RunResult]]:
         hparams[name] = chosen
 
         def run_one(method, seed, task=task, settings=settings, chosen=chosen):
+            for row in _load_jsonl(path):  # another process working on this task may have made it meanwhile
+                if (row["extra"]["task"], row["method"], row["seed"]) == (task.name, method, seed):
+                    return RunResult.from_dict(row)
             return _run(task, method, {**settings, **chosen[method]}, body, source, seed)
 
         def save(result, name=name):
+            if any((r["extra"]["task"], r["method"], r["seed"]) == (result.extra["task"], result.method, result.seed)
+                   for r in _load_jsonl(path)):
+                return
             _append_jsonl(path, result.to_dict())
             print(f"{name:10s} {result.method:16s} seed {result.seed}: {result.metric} {result.test:.4f} "
                   f"(val {result.val:.4f}, {result.seconds:.0f}s)", flush=True)
@@ -194,7 +200,8 @@ def report(out: Path, meta: dict | None = None) -> str:
     from mmft_kit.pare_plots import gate_diagnostics, mechanism_auroc, score_maps
 
     meta = meta or (json.loads((out / "pare.meta.json").read_text()) if (out / "pare.meta.json").is_file() else {})
-    runs = [RunResult.from_dict(r) for r in _load_jsonl(out / "pare.runs.jsonl")]
+    unique = {(r["extra"]["task"], r["method"], r["seed"]): r for r in reversed(_load_jsonl(out / "pare.runs.jsonl"))}
+    runs = sorted((RunResult.from_dict(r) for r in unique.values()), key=lambda r: (r.extra["task"], r.seed))
     mech_rows = [dict(zip(("variant", "seed", "auroc"), line.split(",")))
                  for line in (out / "pare_mechanism.csv").read_text().splitlines()[1:]] \
         if (out / "pare_mechanism.csv").is_file() else []
@@ -266,6 +273,8 @@ def main(argv=None) -> None:
     parser.add_argument("--quick", action="store_true", help="2 epochs, 2 seeds, one task (smoke run)")
     parser.add_argument("--tasks", nargs="+", default=list(TASKS), choices=list(TASKS))
     parser.add_argument("--seeds", type=int, default=10, help="benchmark seeds 0..N-1")
+    parser.add_argument("--reverse-seeds", action="store_true",
+                        help="run the seeds last first (a second process on the same task meets the first halfway)")
     parser.add_argument("--mechanism-seeds", type=int, default=5, help="mechanism seeds 0..N-1")
     parser.add_argument("--body", default="embedded:ci", help="'embedded', 'embedded:ci', an open_clip name/folder")
     parser.add_argument("--out", type=Path, default=None, help="results folder")
@@ -281,6 +290,8 @@ def main(argv=None) -> None:
         print(report(args.out))
         return
     args.seeds, args.mechanism_seeds = list(range(args.seeds)), list(range(args.mechanism_seeds))
+    if args.reverse_seeds:
+        args.seeds.reverse()
     torch.set_num_threads(1)
     started = time.perf_counter()
     body = load_body(args.body)
