@@ -195,6 +195,12 @@ def _fmt(diff: tuple[float, float, int]) -> str:
     return f"{mean:+.4f} ± {se:.4f} (n={n}; {verdict})"
 
 
+def _beats(diff: tuple[float, float, int]) -> bool:
+    """A paired difference below zero by more than 2 standard errors (lower metric is better)."""
+    mean, se, n = diff
+    return n >= 2 and mean < -2 * se
+
+
 def report(out: Path, meta: dict | None = None) -> str:
     """``pare.md``, ``pare.csv`` and the plots from the saved runs."""
     from mmft_kit.pare_plots import gate_diagnostics, mechanism_auroc, score_maps
@@ -230,6 +236,12 @@ def report(out: Path, meta: dict | None = None) -> str:
             cells = [_fmt(paired_difference(group, a, b)) for a, b in
                      (("finetune", "scratch"), ("pare", "finetune"), ("pare", "pare_random_gate"))]
             lines.append(f"| {task} | {group[0].metric} | " + " | ".join(cells) + " |")
+        transfer = [t for t in tasks if _beats(paired_difference([r for r in runs if r.extra["task"] == t],
+                                                                  "finetune", "scratch"))]
+        wins = [t for t in transfer if _beats(paired_difference([r for r in runs if r.extra["task"] == t],
+                                                                "pare", "finetune"))]
+        lines += ["", f"Fine-tuning beats scratch beyond 2 paired s.e. on: {', '.join(transfer) or 'none'}. "
+                  f"PaRe beats fine-tuning beyond 2 paired s.e. on: {', '.join(wins) or 'none'}."]
         lines += ["", "Mean ± s.e. of the paired (same seed) difference of test metrics over n seeds.", "",
                   "| task | " + " | ".join(METHODS) + " |", "|" + " --- |" * (len(METHODS) + 1)]
         for task in tasks:
