@@ -1,286 +1,332 @@
-"""PaRe against its baselines on the kit's cross-modal tasks: all methods × tasks × seeds.
+"""PaRe against its baselines and controls, and what its gate learns.
 
-    python benchmarks/pare.py --tune     # once: pick each method's learning rate on validation data
-    python benchmarks/pare.py            # the benchmark, with the tuned learning rates
+    python benchmarks/pare.py            # the full run (tuning on validation, then 10 seeds per task)
+    python benchmarks/pare.py --quick    # a smoke run of a few minutes (results under benchmarks/results/quick/)
+    python benchmarks/pare.py --report   # rewrite the tables and plots from the saved runs
 
-Writes under ``benchmarks/results/``: ``pare.csv`` (one row per run: task, method, seed, metric,
-value; lower is better), ``pare.md`` (mean ± standard error, verdicts, runtime), ``pare.runs.json``
-(per-epoch histories), ``pare_lambda_gate.png`` (λ and the gate's score distribution over
-training) and, with ``--tune``, ``pare.tuning.csv`` / ``pare.hparams.json``. Test data are only
-touched by the final evaluation of each run; learning rates and the best epoch are chosen on
-the validation split.
+Two parts:
+
+1. **Mechanism** (``mechanism`` task: 4 of 16 features carry the label): PaRe with the authors' gate
+   rule, with the relaxed signal, and with a frozen random gate; the AUROC of the final gate scores
+   for "informative vs noise token" per seed → ``pare_mechanism.csv`` (``variant,seed,auroc``).
+2. **Tasks where pretraining transfers** (Darcy flow, spherical images): ``scratch``, ``finetune``,
+   ``pare`` and ``pare_random_gate`` over ≥ 10 seeds. Each method's settings are chosen on the
+   validation split of a tuning seed (not a benchmark seed) from a grid: learning rate for the
+   baselines; mixing weight × gate option for PaRe; the random-gate control takes PaRe's choice.
+   Test data are read once per run, at the epoch of best validation metric. A seed fixes
+   initialisation, batch order and (separately) source draws and Gumbel noise, so all methods see
+   the same batches and differences are paired by seed.
+
+Writes under ``benchmarks/results/``: ``pare.md`` (headline), ``pare.csv`` (one row per run),
+``pare.runs.jsonl`` (every run with its history; the run resumes from it), ``pare.tuning.jsonl``,
+``pare.hparams.json``, ``pare_mechanism.csv``, ``pare_mechanism.png``, ``pare_gate.png``.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import math
 import os
 import platform
 import sys
 import time
-from dataclasses import asdict
 from pathlib import Path
-from types import SimpleNamespace
 
-import numpy as np
 import torch
-from tqdm.auto import tqdm
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from mmft_kit.io import atomic_write_bytes, atomic_write_json, atomic_write_text  # noqa: E402
-from mmft_kit.pare import METHODS, TrainConfig, fit, get_target_task, load_body, world_source  # noqa: E402
+from mmft_kit.pare import TrainConfig, fit, get_target_task, load_body, resolve_config, world_source  # noqa: E402
+from mmft_kit.records import RunResult  # noqa: E402
+from mmft_kit.sweep import paired_difference, summarise, sweep  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"
-DEFAULT_TASKS = ("wdbc", "iris", "signals", "darcy", "spherical")
-#: Epochs and batch size per task (fixed beforehand for the CPU budget, not tuned).
-TASK_CONFIG = {
-    "wdbc": dict(epochs=15, batch_size=32),
-    "iris": dict(epochs=20, batch_size=16),
-    "wine": dict(epochs=20, batch_size=16),
-    "signals": dict(epochs=15, batch_size=32),
-    "darcy": dict(epochs=12, batch_size=32),
-    "spherical": dict(epochs=12, batch_size=32),
+METHODS = ("scratch", "finetune", "pare", "pare_random_gate")
+#: Task builders' arguments and training settings, fixed beforehand for the CPU budget (not tuned).
+TASKS = {
+    "darcy": (dict(n_train=200, n_val=100, n_test=200, progress=False), dict(epochs=8, batch_size=32)),
+    "spherical": (dict(per_class=(30, 20, 40)), dict(epochs=8, batch_size=32)),
 }
-TASK_KWARGS = {"darcy": {"progress": False}}
+MECHANISM = (dict(n_train=384, n_val=256, n_test=256), dict(epochs=10, batch_size=32, lr=1e-3, select="last"))
+#: Gate options: the authors' (gate trained in the first sixth of epochs) and the relaxed signal
+#: (gate trained throughout, ten times the learning rate).
+GATE_OPTIONS = {
+    "authors": dict(gate_signal="authors"),
+    "relaxed": dict(gate_signal="relaxed", gumbel_frac=1.0, gate_lr_scale=10.0),
+}
+#: Mechanism variants: both gate signals with the same training time and gate learning rate, and the control.
+MECHANISM_VARIANTS = {
+    "authors": ("pare", dict(gate_signal="authors", gumbel_frac=1.0, gate_lr_scale=10.0)),
+    "relaxed": ("pare", dict(gate_signal="relaxed", gumbel_frac=1.0, gate_lr_scale=10.0)),
+    "random_gate": ("pare_random_gate", dict(gumbel_frac=1.0)),
+}
 LR_GRID = (3e-4, 1e-3)
+MIX_SCALES = (1.0, 1 / 3)  # times the authors' mixing weight for the task kind
 TUNING_SEED = 100
 
 
-def build_tasks(names):
-    tasks, seconds = {}, {}
-    for name in names:
-        tick = time.perf_counter()
-        tasks[name] = get_target_task(name, **TASK_KWARGS.get(name, {}))
-        seconds[name] = time.perf_counter() - tick
-    return tasks, seconds
+def _load_jsonl(path: Path) -> list[dict]:
+    """The rows of a run log; a line torn by a crash is skipped (its run is redone)."""
+    rows = []
+    for line in path.read_text().splitlines() if path.is_file() else []:
+        try:
+            rows.append(json.loads(line))
+        except json.JSONDecodeError:
+            continue
+    return rows
 
 
-def config_for(task_name: str, lr: float, epochs: int | None = None) -> TrainConfig:
-    settings = dict(TASK_CONFIG.get(task_name, {}))
-    if epochs:
-        settings["epochs"] = epochs
-    return TrainConfig(lr=lr, **settings)
+def _append_jsonl(path: Path, row: dict) -> None:
+    """Append one row in one write (processes working on different tasks may share the log)."""
+    with open(path, "a") as handle:
+        handle.write(json.dumps(row) + "\n")
 
 
-def tune(args, tasks, body, source) -> dict:
-    rows, scores = [], {}
-    grid = [(name, method, lr) for name in tasks for method in args.methods for lr in LR_GRID]
-    for name, method, lr in tqdm(grid, desc="tuning learning rates"):
-        _, result = fit(tasks[name], method, config_for(name, lr, args.epochs), body=body, source=source,
-                        seed=TUNING_SEED, progress=False)
-        scores.setdefault(name, {}).setdefault(method, {})[lr] = result.val
-        rows.append(f"{name},{method},{lr},{result.metric},{result.val:.6g},{result.runtime_s:.1f}")
-        tqdm.write(f"tune {name:10s} {method:8s} lr={lr:g}: val {result.val:.4f} ({result.runtime_s:.0f}s)")
-    chosen = {name: {method: min(by_lr, key=by_lr.get) for method, by_lr in methods.items()}
-              for name, methods in scores.items()}
-    header = "task,method,lr,metric,val_value,runtime_s\n"
-    atomic_write_text(args.out / "pare.tuning.csv", header + "\n".join(rows) + "\n")
-    atomic_write_json(args.out / "pare.hparams.json", {"lr": chosen, "grid": list(LR_GRID), "seed": TUNING_SEED})
+def _run(task, method, overrides, body, source, seed) -> RunResult:
+    _, result = fit(task, method, TrainConfig(**overrides), body=body, source=source, seed=seed, progress=False)
+    return result
+
+
+def mechanism(args, body, source) -> list[dict]:
+    """Part 1: final gate AUROC per variant and seed."""
+    path = args.out / "pare_mechanism.runs.jsonl"
+    done = {(r["extra"]["variant"], r["seed"]): r for r in _load_jsonl(path)}
+    task_kwargs, settings = MECHANISM
+    task = get_target_task("mechanism", **task_kwargs)
+    if args.quick:
+        settings = dict(settings, epochs=2)
+    rows = []
+    for seed in args.mechanism_seeds:
+        for variant, (method, options) in MECHANISM_VARIANTS.items():
+            if (variant, seed) not in done:
+                result = _run(task, method, {**settings, **options}, body, source, seed)
+                result.extra["variant"] = variant
+                done[(variant, seed)] = result.to_dict()
+                _append_jsonl(path, result.to_dict())
+                print(f"mechanism {variant:12s} seed {seed}: gate AUROC "
+                      f"{result.history[-1].extra['gate_auroc']:.3f} ({result.seconds:.0f}s)", flush=True)
+            rows.append({"variant": variant, "seed": seed,
+                         "auroc": done[(variant, seed)]["history"][-1]["extra"]["gate_auroc"]})
+    atomic_write_text(args.out / "pare_mechanism.csv",
+                      "variant,seed,auroc\n" + "".join(f"{r['variant']},{r['seed']},{r['auroc']:.4f}\n" for r in rows))
+    return rows
+
+
+def tuning_grid(task) -> dict[str, list[dict]]:
+    """Per method, the candidate overrides (on top of the task's settings); PaRe's are filled in after
+    fine-tuning's learning rate is chosen."""
+    base_mix = resolve_config(task, TrainConfig()).mix_weight
+    pare = [dict(mix_weight=base_mix * scale, **gate) for scale in MIX_SCALES for gate in GATE_OPTIONS.values()]
+    return {"scratch": [dict(lr=lr) for lr in LR_GRID], "finetune": [dict(lr=lr) for lr in LR_GRID], "pare": pare}
+
+
+def tune(args, name, task, settings, body, source) -> dict[str, dict]:
+    """Each method's overrides chosen on validation data (tuning seed); resumes from ``pare.tuning.jsonl``."""
+    path = args.out / "pare.tuning.jsonl"
+    done = {(r["task"], r["method"], json.dumps(r["overrides"], sort_keys=True)): r for r in _load_jsonl(path)}
+    chosen: dict[str, dict] = {}
+
+    def best(method, candidates):
+        scores = []
+        for overrides in candidates:
+            key = (name, method, json.dumps(overrides, sort_keys=True))
+            if key not in done:
+                result = _run(task, method, {**settings, **overrides}, body, source, TUNING_SEED)
+                done[key] = {"task": name, "method": method, "overrides": overrides, "val": result.val,
+                             "seconds": result.seconds}
+                _append_jsonl(path, done[key])
+                print(f"tune {name:10s} {method:8s} {overrides}: val {result.val:.4f} ({result.seconds:.0f}s)",
+                      flush=True)
+            scores.append((done[key]["val"], overrides))
+        return min(scores, key=lambda s: s[0])[1]
+
+    grid = tuning_grid(task)
+    chosen["scratch"] = best("scratch", grid["scratch"])
+    chosen["finetune"] = best("finetune", grid["finetune"])
+    chosen["pare"] = best("pare", [dict(lr=chosen["finetune"]["lr"], **g) for g in grid["pare"]])
+    chosen["pare_random_gate"] = chosen["pare"]
     return chosen
 
 
-def mean_se(values):
-    values = np.asarray(values, dtype=float)
-    se = values.std(ddof=1) / math.sqrt(len(values)) if len(values) > 1 else float("nan")
-    return values.mean(), se
+def benchmark(args, body, source) -> dict[str, list[RunResult]]:
+    """Part 2: every method × seed on every task, with the validated settings; resumes from ``pare.runs.jsonl``."""
+    path = args.out / "pare.runs.jsonl"
+    saved = [RunResult.from_dict(r) for r in _load_jsonl(path)]
+    hparams, results = {}, {}
+    for name in args.tasks:
+        task_kwargs, settings = TASKS[name]
+        if args.quick:
+            settings = dict(settings, epochs=2)
+        task = get_target_task(name, **task_kwargs)
+        chosen = tune(args, name, task, settings, body, source)
+        hparams[name] = chosen
+
+        def run_one(method, seed, task=task, settings=settings, chosen=chosen):
+            for row in _load_jsonl(path):  # another process working on this task may have made it meanwhile
+                if (row["extra"]["task"], row["method"], row["seed"]) == (task.name, method, seed):
+                    return RunResult.from_dict(row)
+            return _run(task, method, {**settings, **chosen[method]}, body, source, seed)
+
+        def save(result, name=name):
+            if any((r["extra"]["task"], r["method"], r["seed"]) == (result.extra["task"], result.method, result.seed)
+                   for r in _load_jsonl(path)):
+                return
+            _append_jsonl(path, result.to_dict())
+            print(f"{name:10s} {result.method:16s} seed {result.seed}: {result.metric} {result.test:.4f} "
+                  f"(val {result.val:.4f}, {result.seconds:.0f}s)", flush=True)
+
+        done = [r for r in saved if r.extra.get("task") == task.name]
+        results[name] = sweep(run_one, METHODS, args.seeds, done=done, on_result=save, progress=False)
+    stored = args.out / "pare.hparams.json"
+    if stored.is_file():  # keep what runs of other tasks chose
+        hparams = {**json.loads(stored.read_text())["chosen"], **hparams}
+    atomic_write_json(stored, {"chosen": hparams, "lr_grid": list(LR_GRID),
+                                                       "mix_scales": list(MIX_SCALES), "gate_options": GATE_OPTIONS,
+                                                       "tuning_seed": TUNING_SEED})
+    return results
 
 
-def verdict(runs, task, method, baseline) -> str:
-    a = [r["value"] for r in runs if r["task"] == task and r["method"] == method]
-    b = [r["value"] for r in runs if r["task"] == task and r["method"] == baseline]
-    if not a or not b:
-        return "n/a"
-    (ma, sa), (mb, sb) = mean_se(a), mean_se(b)
-    gap = mb - ma
-    noise = math.sqrt(sa**2 + sb**2) if not math.isnan(sa + sb) else 0.0
-    if abs(gap) <= 2 * noise or gap == 0:
-        word = "tie (difference within 2 s.e.)"
-    else:
-        word = "PaRe better" if gap > 0 else "PaRe worse"
-    return f"{word}: {ma:.4f} vs {mb:.4f}"
+def _fmt(diff: tuple[float, float, int]) -> str:
+    mean, se, n = diff
+    if n < 2:
+        return f"{mean:+.4f} (n={n}; too few seeds)"
+    verdict = "within 2 s.e." if abs(mean) <= 2 * se else ("lower" if mean < 0 else "higher")
+    return f"{mean:+.4f} ± {se:.4f} (n={n}; {verdict})"
 
 
-def write_table(runs, tasks, methods, meta) -> str:
-    lines = ["# PaRe benchmark", "", meta["summary"], "",
-             "Mean ± standard error over seeds; lower is better. Best mean per row in bold.", "",
-             "| task | metric | " + " | ".join(methods) + " |", "|" + " --- |" * (len(methods) + 2)]
-    for task in tasks:
-        cells, means = [], {}
-        for method in methods:
-            vals = [r["value"] for r in runs if r["task"] == task and r["method"] == method]
-            if vals:
-                means[method] = mean_se(vals)
-        best = min(means, key=lambda m: means[m][0]) if means else None
-        for method in methods:
-            if method not in means:
-                cells.append("–")
-                continue
-            m, se = means[method]
-            text = f"{m:.4f} ± {se:.4f}"
-            cells.append(f"**{text}**" if method == best else text)
-        metric = next(r["metric"] for r in runs if r["task"] == task)
-        lines.append(f"| {task} | {metric} | " + " | ".join(cells) + " |")
-    lines += ["", "## Does PaRe beat plain fine-tuning and ORCA?", "",
-              "| task | PaRe vs finetune | PaRe vs ORCA |", "| --- | --- | --- |"]
-    for task in tasks:
-        lines.append(f"| {task} | {verdict(runs, task, 'pare', 'finetune')} | {verdict(runs, task, 'pare', 'orca')} |")
-    lines += ["", "## Runtime", "", meta["runtime"], "", "## Setup", "", meta["setup"], ""]
-    return "\n".join(lines)
+def _beats(diff: tuple[float, float, int]) -> bool:
+    """A paired difference below zero by more than 2 standard errors (lower metric is better)."""
+    mean, se, n = diff
+    return n >= 2 and mean < -2 * se
 
 
-def plot(results, path: Path) -> None:
-    import matplotlib
+def report(out: Path, meta: dict | None = None) -> str:
+    """``pare.md``, ``pare.csv`` and the plots from the saved runs."""
+    from mmft_kit.pare_plots import gate_diagnostics, mechanism_auroc, score_maps
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    meta = meta or (json.loads((out / "pare.meta.json").read_text()) if (out / "pare.meta.json").is_file() else {})
+    unique = {(r["extra"]["task"], r["method"], r["seed"]): r for r in reversed(_load_jsonl(out / "pare.runs.jsonl"))}
+    runs = sorted((RunResult.from_dict(r) for r in unique.values()), key=lambda r: (r.extra["task"], r.seed))
+    mech_rows = [dict(zip(("variant", "seed", "auroc"), line.split(",")))
+                 for line in (out / "pare_mechanism.csv").read_text().splitlines()[1:]] \
+        if (out / "pare_mechanism.csv").is_file() else []
+    for row in mech_rows:
+        row["auroc"], row["seed"] = float(row["auroc"]), int(row["seed"])
+    lines = ["# PaRe benchmark", "", meta.get("summary", ""), ""]
+    if mech_rows:
+        lines += ["## What the gate learns (mechanism task: 4 of 16 features carry the label)", "",
+                  "| variant | gate AUROC, mean ± s.e. | seeds |", "| --- | --- | --- |"]
+        for variant in dict.fromkeys(r["variant"] for r in mech_rows):
+            values = [r["auroc"] for r in mech_rows if r["variant"] == variant]
+            mean = sum(values) / len(values)
+            se = (sum((v - mean) ** 2 for v in values) / (len(values) - 1)) ** 0.5 / len(values) ** 0.5 \
+                if len(values) > 1 else 0.0
+            lines.append(f"| {variant} | {mean:.3f} ± {se:.3f} | {len(values)} |")
+        lines += ["", "AUROC of the final gate scores for informative vs noise tokens (0.5: chance). Both gate "
+                  "signals train the gate for the whole run at 10× the learning rate; `random_gate` is frozen.", ""]
+        _save_figure(mechanism_auroc(mech_rows), out / "pare_mechanism.png")
+    tasks = list(dict.fromkeys(r.extra["task"] for r in runs))
+    if runs:
+        lines += ["## Tasks: paired differences (lower metric is better; negative = first method better)", "",
+                  "| task | metric | finetune − scratch | pare − finetune | pare − pare_random_gate |",
+                  "| --- | --- | --- | --- | --- |"]
+        for task in tasks:
+            group = [r for r in runs if r.extra["task"] == task]
+            cells = [_fmt(paired_difference(group, a, b)) for a, b in
+                     (("finetune", "scratch"), ("pare", "finetune"), ("pare", "pare_random_gate"))]
+            lines.append(f"| {task} | {group[0].metric} | " + " | ".join(cells) + " |")
+        transfer = [t for t in tasks if _beats(paired_difference([r for r in runs if r.extra["task"] == t],
+                                                                  "finetune", "scratch"))]
+        wins = [t for t in transfer if _beats(paired_difference([r for r in runs if r.extra["task"] == t],
+                                                                "pare", "finetune"))]
+        lines += ["", f"Fine-tuning beats scratch beyond 2 paired s.e. on: {', '.join(transfer) or 'none'}. "
+                  f"PaRe beats fine-tuning beyond 2 paired s.e. on: {', '.join(wins) or 'none'}."]
+        lines += ["", "Mean ± s.e. of the paired (same seed) difference of test metrics over n seeds.", "",
+                  "| task | " + " | ".join(METHODS) + " |", "|" + " --- |" * (len(METHODS) + 1)]
+        for task in tasks:
+            stats = summarise([r for r in runs if r.extra["task"] == task])
+            lines.append(f"| {task} | " + " | ".join(
+                f"{stats[m][0]:.4f} ± {stats[m][1]:.4f}" if m in stats else "–" for m in METHODS) + " |")
+        pare_runs = {f"{r.extra['task']} {r.method}": r for r in runs if r.method.startswith("pare") and r.seed == 0}
+        if pare_runs:
+            _save_figure(gate_diagnostics(pare_runs), out / "pare_gate.png")
+        atomic_write_text(out / "pare.csv", "task,method,seed,metric,test,val,best_epoch,seconds\n" + "".join(
+            f"{r.extra['task']},{r.method},{r.seed},{r.metric},{r.test:.6g},{r.val:.6g},{r.best_epoch},"
+            f"{r.seconds:.1f}\n" for r in runs))
+    mech_runs = _load_jsonl(out / "pare_mechanism.runs.jsonl")
+    first = {r["extra"]["variant"]: RunResult.from_dict(r) for r in reversed(mech_runs)}
+    if first:
+        informative = get_target_task("mechanism", **MECHANISM[0]).extra["informative"]
+        first = {v: r for v, r in first.items() if r.seed == min(x.seed for x in first.values())}
+        _save_figure(score_maps(first, informative), out / "pare_mechanism_maps.png")
+    if (out / "pare.hparams.json").is_file():
+        lines += ["", "## Settings chosen on validation data", "", "```",
+                  json.dumps(json.loads((out / "pare.hparams.json").read_text())["chosen"], indent=1), "```"]
+    lines += ["", "## Runtime", "", meta.get("runtime", ""), ""]
+    text = "\n".join(lines)
+    atomic_write_text(out / "pare.md", text)
+    return text
 
-    pare_runs = {}
-    for r in results:
-        if r.method == "pare":
-            pare_runs.setdefault(r.task, []).append(r)
-    names = list(pare_runs)
-    fig, axes = plt.subplots(2, len(names), figsize=(3.2 * len(names), 5.6), squeeze=False)
-    for col, name in enumerate(names):
-        top, bottom = axes[0, col], axes[1, col]
-        for run in pare_runs[name]:
-            top.plot([h.epoch for h in run.history], [h.lam for h in run.history], marker=".", alpha=0.8,
-                     label=f"seed {run.seed}")
-        top.set_title(name)
-        top.set_ylim(0, 1)
-        top.set_xlabel("epoch")
-        run = pare_runs[name][0]
-        epochs = [h.epoch for h in run.history]
-        for key, colour in (("gate_target", "tab:blue"), ("gate_source", "tab:orange")):
-            q = np.array([getattr(h, key) for h in run.history])
-            bottom.fill_between(epochs, q[:, 0], q[:, 4], color=colour, alpha=0.15)
-            bottom.fill_between(epochs, q[:, 1], q[:, 3], color=colour, alpha=0.35)
-            bottom.plot(epochs, q[:, 2], color=colour, label=key.replace("gate_", ""))
-        gumbel_end = sum(h.gumbel for h in run.history)
-        bottom.axvline(gumbel_end - 0.5, color="grey", ls=":", lw=1)
-        bottom.set_ylim(0, 1)
-        bottom.set_xlabel("epoch")
-    axes[0, 0].set_ylabel("λ = k / N (replaced fraction)")
-    axes[1, 0].set_ylabel("gate score (median, 25–75 %, 5–95 %)")
-    axes[0, 0].legend(fontsize=7)
-    axes[1, 0].legend(fontsize=7, loc="upper left")
-    fig.suptitle("PaRe: replacement schedule λ and gate score distributions (seed of the first run; "
-                 "dotted line: end of Gumbel top-k)", fontsize=9)
-    fig.tight_layout()
+
+def _save_figure(fig, path: Path) -> None:
     import io
 
+    import matplotlib.pyplot as plt
+
     buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=110)
+    fig.savefig(buffer, format="png", dpi=100)
     plt.close(fig)
     atomic_write_bytes(path, buffer.getvalue())
 
 
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--tasks", nargs="+", default=list(DEFAULT_TASKS))
-    parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=METHODS)
-    parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
-    parser.add_argument("--body", default="embedded", help="'embedded', an open_clip name/folder, or 'tiny-random'")
-    parser.add_argument("--tune", action="store_true", help="choose learning rates on validation data first")
-    parser.add_argument("--epochs", type=int, default=None, help="override every task's epochs (smoke runs)")
-    parser.add_argument("--out", type=Path, default=RESULTS, help="results folder")
-    parser.add_argument("--report", action="store_true", help="only rewrite pare.md and the plot from saved runs")
-    parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
+    parser.add_argument("--quick", action="store_true", help="2 epochs, 2 seeds, one task (smoke run)")
+    parser.add_argument("--tasks", nargs="+", default=list(TASKS), choices=list(TASKS))
+    parser.add_argument("--seeds", type=int, default=10, help="benchmark seeds 0..N-1")
+    parser.add_argument("--reverse-seeds", action="store_true",
+                        help="run the seeds last first (a second process on the same task meets the first halfway)")
+    parser.add_argument("--mechanism-seeds", type=int, default=5, help="mechanism seeds 0..N-1")
+    parser.add_argument("--body", default="embedded:ci", help="'embedded', 'embedded:ci', an open_clip name/folder")
+    parser.add_argument("--out", type=Path, default=None, help="results folder")
+    parser.add_argument("--parts", nargs="+", default=["mechanism", "tasks"], choices=["mechanism", "tasks"],
+                        help="which parts to run (separate processes may run separate parts / tasks)")
+    parser.add_argument("--report", action="store_true", help="only rewrite tables and plots from saved runs")
     args = parser.parse_args(argv)
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    out = args.out
-    out.mkdir(parents=True, exist_ok=True)
+    if args.quick:
+        args.tasks, args.seeds, args.mechanism_seeds = args.tasks[:1], 2, 2
+    args.out = args.out or (RESULTS / "quick" if args.quick else RESULTS)
+    args.out.mkdir(parents=True, exist_ok=True)
     if args.report:
-        report(out)
+        print(report(args.out))
         return
+    args.seeds, args.mechanism_seeds = list(range(args.seeds)), list(range(args.mechanism_seeds))
+    if args.reverse_seeds:
+        args.seeds.reverse()
+    torch.set_num_threads(1)
     started = time.perf_counter()
-    tick = time.perf_counter()
     body = load_body(args.body)
-    body_seconds = time.perf_counter() - tick
     source = world_source(count=1000, image_size=int(body.image_size[0]), seed=0)
-    tasks, data_seconds = build_tasks(args.tasks)
-    for name, task in tasks.items():
-        print(f"{task!r}: built in {data_seconds[name]:.1f}s", flush=True)
-    tuning_seconds = 0.0
-    if args.tune:
-        tick = time.perf_counter()
-        lrs = tune(args, tasks, body, source)
-        tuning_seconds = time.perf_counter() - tick
-    else:
-        stored = out / "pare.hparams.json"
-        lrs = json.loads(stored.read_text())["lr"] if stored.is_file() else {}
-    results, rows = [], []
-    bench_tick = time.perf_counter()
     load_before = os.getloadavg()[0]
-    runs = [(name, seed, method) for name in tasks for seed in args.seeds for method in args.methods]
-    for name, seed, method in tqdm(runs, desc="benchmark runs"):
-        lr = lrs.get(name, {}).get(method, TrainConfig.lr)
-        _, result = fit(tasks[name], method, config_for(name, lr, args.epochs), body=body, source=source, seed=seed,
-                        progress=False)
-        results.append(result)
-        rows.append(result.as_row())
-        tqdm.write(f"{name:10s} {method:8s} seed {seed}: {result.metric} {result.test:.4f} "
-                   f"(val {result.val:.4f}, epoch {result.best_epoch}, {result.runtime_s:.1f}s)")
-    bench_seconds = time.perf_counter() - bench_tick
-    total_seconds = time.perf_counter() - started
-    csv = "task,method,seed,metric,value\n" + "".join(
-        f"{r['task']},{r['method']},{r['seed']},{r['metric']},{r['value']:.6g}\n" for r in rows)
-    atomic_write_text(out / "pare.csv", csv)
-    atomic_write_json(out / "pare.runs.json", [asdict(r) for r in results])
-    per_method = {m: np.mean([r.runtime_s for r in results if r.method == m]) for m in args.methods}
-    threads = torch.get_num_threads()
-    runtime = (
-        f"{len(results)} runs in {bench_seconds / 60:.1f} min; whole script {total_seconds / 60:.1f} min "
-        f"(body load {body_seconds:.0f} s, data {sum(data_seconds.values()):.0f} s"
-        + (f", learning-rate tuning {tuning_seconds / 60:.1f} min" if args.tune else "")
-        + f") on {os.cpu_count()} CPU cores, {threads} torch threads, {platform.processor() or platform.machine()}; "
-        f"1-minute load average {load_before:.1f} before and {os.getloadavg()[0]:.1f} after the runs (other "
-        "jobs sharing the cores slow every run down).\n\n"
-        "Mean seconds per run: " + ", ".join(f"{m} {s:.1f}" for m, s in per_method.items()) + "."
-    )
-    lr_text = "; ".join(f"{t}: " + ", ".join(f"{m} {lrs.get(t, {}).get(m, TrainConfig.lr):g}" for m in args.methods)
-                        for t in tasks)
-    first = results[0].config
-    setup = (
-        f"Body: `{args.body}` ({type(body).__name__}, width {body.conv1.out_channels}, patch {body.patch_size}, "
-        f"{len(body.transformer.resblocks)} blocks). Source: 1,000 world images labelled by shape (6 classes). "
-        f"Seeds {args.seeds}; data splits are fixed, seeds change initialisation, batches and source draws.\n\n"
-        "Epochs/batch size per task: " + ", ".join(
-            f"{t} {cfg['epochs']}/{cfg['batch_size']}" for t, cfg in
-            ((t, next(r.config for r in results if r.task == tasks[t].name)) for t in tasks)) + ". "
-        f"AdamW (weight decay {first['weight_decay']}), {first['warmup_frac']:.0%} linear warm-up then linear decay, "
-        f"gradient clip {first['clip_grad']}. Learning rate per task and method chosen on the validation split from "
-        f"{list(LR_GRID)} (seed {TUNING_SEED}, not a benchmark seed): {lr_text}. The test metric is read at the epoch "
-        "with the best validation metric. ORCA: OTDD-lite alignment of the embedder, "
-        f"{first['orca_steps']} steps, lr {first['orca_lr']:g}. PaRe: (begin, end) as fractions of the target's tokens "
-        "from the authors' configs, Gumbel top-k for the first ~1/6 of epochs, c = 1 for classification, 0.3 dense."
-    )
-    summary = (f"Methods {', '.join(args.methods)} on tasks {', '.join(tasks)}, seeds {args.seeds}. "
-               "Raw runs: `pare.csv`; histories: `pare.runs.json`; plot: `pare_lambda_gate.png`.")
-    atomic_write_json(out / "pare.meta.json", {"summary": summary, "runtime": runtime, "setup": setup,
-                                               "tasks": [tasks[t].name for t in tasks], "methods": args.methods})
-    report(out)
-
-
-def _namespace(value):
-    """JSON of a run as attribute-access objects (what :func:`plot` reads from a live result)."""
-    if isinstance(value, dict):
-        return SimpleNamespace(**{k: _namespace(v) for k, v in value.items()})
-    return [_namespace(v) for v in value] if isinstance(value, list) else value
-
-
-def report(out: Path) -> None:
-    """Write ``pare.md`` and the λ / gate plot from the saved runs (``--report`` redoes just this)."""
-    meta = json.loads((out / "pare.meta.json").read_text())
-    runs = json.loads((out / "pare.runs.json").read_text())
-    rows = [{"task": r["task"], "method": r["method"], "value": r["test"], "metric": r["metric"]} for r in runs]
-    atomic_write_text(out / "pare.md", write_table(rows, meta["tasks"], meta["methods"], meta))
-    if "pare" in meta["methods"]:
-        plot([_namespace(r) for r in runs], out / "pare_lambda_gate.png")
-    print((out / "pare.md").read_text())
+    if "mechanism" in args.parts:
+        mechanism(args, body, source)
+    mech_seconds = time.perf_counter() - started
+    results = benchmark(args, body, source) if "tasks" in args.parts else {}
+    total = time.perf_counter() - started
+    n_runs = sum(len(v) for v in results.values())
+    meta = {
+        "summary": f"Body `{args.body}`; source: 1,000 world images labelled by shape, with object masks. Tasks "
+                   f"{', '.join(args.tasks)} × methods {', '.join(METHODS)} × seeds {args.seeds}; mechanism seeds "
+                   f"{args.mechanism_seeds}." + (" QUICK smoke run: 2 epochs, not a result." if args.quick else ""),
+        "runtime": f"Whole script {total / 60:.1f} min (mechanism part {mech_seconds / 60:.1f} min; {n_runs} "
+                   f"benchmark runs plus tuning) on {os.cpu_count()} CPU cores, 1 torch thread, "
+                   f"{platform.processor() or platform.machine()}; 1-minute load average {load_before:.1f} before "
+                   f"and {os.getloadavg()[0]:.1f} after: the cores were shared with other jobs, so every run "
+                   "was slower than on an idle machine.",
+    }
+    atomic_write_json(args.out / "pare.meta.json", meta)
+    print(report(args.out, meta))
 
 
 if __name__ == "__main__":

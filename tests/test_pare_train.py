@@ -9,7 +9,7 @@ import torch
 
 from mmft_kit.errors import InvalidInputError
 from mmft_kit.pare import (
-    METHODS, TrainConfig, align_embedder, build_pare_model, fit, mmd, otdd, replacement_count, signal_task,
+    METHODS, MIXING, TrainConfig, align_embedder, build_pare_model, fit, mmd, otdd, replacement_count, signal_task,
     task_from_arrays, tiny_vit, world_source,
 )
 from mmft_kit.pare.replace import replace_patches, select_patches
@@ -43,23 +43,28 @@ def test_world_source(source):
 def test_every_method_trains(method, body, source, signals):
     cfg = TrainConfig(epochs=3, batch_size=16, lr=1e-3, orca_steps=3)
     model, result = fit(signals, method, cfg, body=body, source=source, seed=1, progress=False)
-    assert result.method == method and len(result.history) == 3
-    assert math.isfinite(result.test) and 0.0 <= result.test <= 1.0
-    assert result.val == min(h.val_metric for h in result.history)
-    assert result.history[result.best_epoch].val_metric == result.val
-    assert (len(result.align_history) == 3) == (method == "orca")
-    if method == "pare":
+    assert result.method == method and len(result.history) == 3 and not result.higher_is_better
+    assert math.isfinite(result.test) and 0.0 <= result.test <= 1.0 and result.seconds > 0
+    assert result.val == min(h.val for h in result.history)
+    assert result.history[result.best_epoch].val == result.val
+    assert (len(result.extra.get("align_history", [])) == 3) == (method == "orca")
+    assert result.extra["task"] == "signals" and result.config["weight_decay"] == 0.01
+    ks = [h.extra["k"] for h in result.history]
+    if method in MIXING:
         n = model.embedder.num_tokens
         cfg = resolve_config(signals, cfg)
         expected = [min(max(replacement_count(e, 3, cfg.begin_frac * n, cfg.end_frac * n), 0), n, 64)
                     for e in range(3)]
-        assert [h.k for h in result.history] == expected and expected[0] > 0
-        assert [h.lam for h in result.history] == [k / n for k in expected]
-        assert [h.gumbel for h in result.history] == [True, False, False]
-        assert len(result.history[0].gate_target) == 5 and len(result.history[0].gate_source) == 5
+        assert ks == expected and expected[0] > 0
+        assert [h.extra["lam"] for h in result.history] == [k / n for k in expected]
+        assert [h.extra["gumbel"] for h in result.history] == [True, False, False]
+        diag = result.history[0].extra
+        assert len(diag["gate_target_q"]) == 5 and len(diag["gate_source_q"]) == 5
+        assert len(diag["gate_target_by_token"]) == n and 0.0 <= diag["source_acc_mixed"] <= 1.0
+        assert -1.0 <= diag["gate_rank_corr"] <= 1.0 and diag["gate_weight_change"] >= 0.0
     else:
-        assert all(h.k == 0 and h.lam == 0 and h.gate_target == [] for h in result.history)
-    assert set(result.as_row()) == {"task", "method", "seed", "metric", "value"}
+        assert ks == [0, 0, 0] and "gate_target_q" not in result.history[0].extra
+    assert set(result.summary()) >= {"method", "seed", "metric", "test", "val", "seconds", "task"}
 
 
 def test_pare_trains_gate_and_source_head_not_source_embedder(body, source, signals):
@@ -80,7 +85,7 @@ def test_training_loss_is_the_lambda_weighted_pare_loss(body, source, signals):
     import torch.nn.functional as F
 
     model = build_pare_model(signals, body=body, source_images=source.images, source_classes=6).eval()
-    scaler, cfg = _TargetScaler(signals), resolve_config(signals, TrainConfig())
+    scaler, cfg = _TargetScaler(signals), resolve_config(signals, TrainConfig(mix_weight=1.0))
     x, y = signals.x_train[:8], signals.y_train[:8]
     images, labels = source.sample(8, torch.Generator().manual_seed(0))
     with torch.no_grad():
@@ -88,14 +93,15 @@ def test_training_loss_is_the_lambda_weighted_pare_loss(body, source, signals):
         torch.testing.assert_close(plain, F.cross_entropy(model(x), y))
         k, n = 4, model.embedder.num_tokens
         full = training_loss(model, signals, scaler, x, y, k, False, cfg, (images, labels))
-        none = training_loss(model, signals, scaler, x, y, k, False, TrainConfig(mix_weight=0.0), (images, labels))
+        none = training_loss(model, signals, scaler, x, y, k, False, cfg.model_copy(update={"mix_weight": 0.0}),
+                             (images, labels))
         tokens, src = model.embed(x), model.embed_source(images)
         keep, take = select_patches(model.gate(tokens), model.gate(src), k, differentiable=False)
         pooled, patches = model.encode(replace_patches(tokens, src, keep, take))
-        lam = k / n
+        lam, share = k / n, k / src.shape[1]  # the source term is weighted by the share of the source present
         expected = (plain + (1 - lam) * F.cross_entropy(model.predict(pooled, patches), y)
-                    + lam * F.cross_entropy(model.source_head(pooled), labels))
-    assert cfg.mix_weight == 1.0 and lam == 0.25
+                    + share * F.cross_entropy(model.source_head(pooled), labels))
+    assert lam == 0.25 and share == 4 / 64
     torch.testing.assert_close(full, expected, rtol=1e-5, atol=1e-5)
     torch.testing.assert_close(none, plain, rtol=1e-5, atol=1e-5)
 
@@ -104,7 +110,7 @@ def test_same_seed_same_result(body, source, signals):
     cfg = TrainConfig(epochs=1, batch_size=16)
     _, a = fit(signals, "pare", cfg, body=body, source=source, seed=3, progress=False)
     _, b = fit(signals, "pare", cfg, body=body, source=source, seed=3, progress=False)
-    assert a.test == b.test and [h.train_loss for h in a.history] == [h.train_loss for h in b.history]
+    assert a.test == b.test and [h.loss for h in a.history] == [h.loss for h in b.history]
 
 
 def test_dense_and_regression_tasks(body, source):
@@ -114,13 +120,14 @@ def test_dense_and_regression_tasks(body, source):
     assert dense.metric_name == "relative_l2"
     _, result = fit(dense, "pare", TrainConfig(epochs=2, batch_size=16, lr=3e-3), body=body, source=source,
                     progress=False)
-    assert result.history[0].k > 0 and math.isfinite(result.test)
+    assert result.history[0].extra["k"] > 0 and math.isfinite(result.test)
     cfg = resolve_config(dense, TrainConfig())
-    assert cfg.mix_weight == 0.3 and cfg.begin_frac == pytest.approx(1000 / 3136)
+    assert cfg.mix_weight == 0.3 and cfg.begin_frac == pytest.approx(1000 / 3136) and cfg.source_objective == "mask"
+    assert result.config["source_objective"] == "mask"  # world_source renders object masks
     reg = task_from_arrays(torch.randn(40, 6), torch.randn(40), torch.randn(8, 6), torch.randn(8), "regression")
     _, r = fit(reg, "finetune", TrainConfig(epochs=1), body=body, source=source, progress=False)
     assert r.metric == "rmse" and r.test > 0
-    assert resolve_config(signals_like(), TrainConfig()).mix_weight == 1.0
+    assert resolve_config(signals_like(), TrainConfig()).mix_weight == 0.1
 
 
 def signals_like():

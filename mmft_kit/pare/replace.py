@@ -110,6 +110,29 @@ def replace_patches(
     return kept.scatter(1, slots.unsqueeze(-1).expand(-1, -1, width), chosen)
 
 
+def relaxed_replace(
+    target: torch.Tensor, source: torch.Tensor, keep: torch.Tensor, take: torch.Tensor
+) -> torch.Tensor:
+    """As :func:`replace_patches` in the forward pass; a dropped slot is ``keep·target + (1 − keep)·source``.
+
+    With a straight-through ``keep`` (forward value 0 in dropped slots) the forward value equals
+    :func:`replace_patches`, but the derivative of the loss in a dropped slot's keep weight is
+    ``⟨∂L/∂slot, target − source⟩``: the first-order change of the loss had the slot kept its
+    target token, i.e. what replacing it cost. Under :func:`replace_patches` a dropped slot is
+    overwritten and passes no gradient to ``keep``. Kept slots pass none either: their own
+    first-order term (a jump from the target token to some source token, linearised at the
+    target) proved misleading on the mechanism task (it favoured replacing the informative tokens).
+    """
+    k = int(round(float(take.detach()[0].sum()))) if take.shape[0] else 0
+    if k == 0:
+        return target * keep.unsqueeze(-1)
+    dropped = (1.0 - keep.detach()).unsqueeze(-1)
+    written = replace_patches(torch.zeros_like(target), source, keep.detach(), take)
+    fill = written * dropped + target.detach() * (1.0 - dropped)
+    weight = keep.unsqueeze(-1)
+    return weight * target + (1.0 - weight) * fill
+
+
 def select_patches(
     target_scores: torch.Tensor, source_scores: torch.Tensor, k: int, differentiable: bool,
     tau: float = GUMBEL_TAU, generator: torch.Generator | None = None,

@@ -8,7 +8,7 @@ from typing import Sequence
 import numpy as np
 import torch
 
-from ..data.world import ATTRIBUTES, render_many, sample_attributes
+from ..data.world import _OFFSET, _RADIUS, ATTRIBUTES, Attributes, _grid, _shape_mask, render_many, sample_attributes
 from ..errors import InvalidInputError
 
 #: CLIP's image normalisation (open_clip.constants.OPENAI_DATASET_MEAN / _STD).
@@ -18,11 +18,13 @@ OPENAI_STD = (0.26862954, 0.26130258, 0.27577711)
 
 @dataclass
 class SourceData:
-    """Normalised source images ``(n, 3, H, W)`` with integer labels and their class names."""
+    """Normalised source images ``(n, 3, H, W)`` with integer labels, their class names and, optionally,
+    object masks ``(n, H, W)`` in {0, 1} (the dense source objective's targets)."""
 
     images: torch.Tensor
     labels: torch.Tensor
     classnames: list[str]
+    masks: torch.Tensor | None = None
 
     @property
     def num_classes(self) -> int:
@@ -33,8 +35,12 @@ class SourceData:
 
     def sample(self, count: int, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
         """``count`` random (image, label) pairs, drawn with replacement."""
-        index = torch.randint(len(self), (count,), generator=generator)
+        index = self.draw(count, generator)
         return self.images[index], self.labels[index]
+
+    def draw(self, count: int, generator: torch.Generator) -> torch.Tensor:
+        """``count`` random sample indices, drawn with replacement."""
+        return torch.randint(len(self), (count,), generator=generator)
 
 
 def normalise_images(images: np.ndarray, mean: Sequence[float] = OPENAI_MEAN,
@@ -56,7 +62,16 @@ def world_source(count: int = 1000, label: str = "shape", image_size: int = 32, 
     classnames = list(ATTRIBUTES[label])
     labels = torch.tensor([classnames.index(getattr(a, label)) for a in attrs], dtype=torch.long)
     images = normalise_images(render_many(attrs, size=image_size, seed=seed), mean, std)
-    return SourceData(images, labels, classnames)
+    masks = torch.as_tensor(np.stack([object_mask(a, image_size) for a in attrs]), dtype=torch.float32)
+    return SourceData(images, labels, classnames, masks)
+
+
+def object_mask(attrs: Attributes, size: int) -> np.ndarray:
+    """Where the object of a world image lies, ``(size, size)`` booleans (the renderer's geometry,
+    without its sub-pixel jitter of at most 0.05 of the half-width)."""
+    x, y = _grid(size)
+    dx, dy = _OFFSET[attrs.position]
+    return _shape_mask(attrs.shape, x - dx, y - dy, _RADIUS[attrs.size])
 
 
 def source_from_arrays(images: np.ndarray | torch.Tensor, labels: Sequence[int],

@@ -1,128 +1,77 @@
 """One trainer for PaRe and its baselines, for every task type.
 
-Methods (same body, data, optimiser and schedule; they differ only as stated):
+Methods (same body, data, optimiser, schedule and batch order for a seed; they differ only as stated):
 
 * ``scratch``: the body re-initialised at random, a randomly initialised embedder.
 * ``finetune``: plain cross-modal fine-tuning: srcinit embedder, pretrained body, no replacement.
 * ``orca``: ORCA-style embedder alignment to the source embeddings first, then as ``finetune``.
 * ``pare``: as ``finetune`` plus gated patch replacement with source images and the λ-weighted loss.
+* ``pare_random_gate``: as ``pare`` with the gate frozen at its random initialisation (the control
+  that tells what the gate's learning adds).
 
-PaRe's loss, with ``out`` the prediction on target tokens and ``out_mixed`` on the mixed ones,
-λ = k / N and ``c`` the mixing weight::
+PaRe's loss, with ``out`` the prediction on target tokens, ``out_mixed`` on the mixed ones, ``k``
+replaced slots of the target's ``N`` and the source's ``M`` tokens, and ``c`` the mixing weight::
 
-    loss(out, y) + c · ((1 − λ) · loss(out_mixed, y) + λ · CE(h_src(out_mixed), y_src))
+    loss(out, y) + c · ((1 − k/N) · loss(out_mixed, y) + (k/M) · source_loss(out_mixed, y_src))
 
-``c`` defaults to 1 for classification (the authors' 2D script), 0.3 for regression and
-dense outputs on images and 0.1 on 1D inputs (their dense and 1D scripts).
+The authors resize source and target to one size, so ``M = N`` and both weights are their λ = k/N;
+here ``k/M`` is the share of the source sample present in the mixed input, so a 4-token tabular
+target does not ask for a 64-patch image's class from one patch at full weight. ``source_loss`` is
+CE of the source head on the pooled token, or, for dense tasks with source masks, BCE of the dense
+prediction in the replaced slots against the source patches' object mask (the authors' dense
+objective). ``c``, the (begin, end) schedule and the source objective per task kind are the
+authors' (:mod:`mmft_kit.pare.config`).
 
 The replacement schedule ``k = int(begin − end · epoch / epochs)`` uses the authors' (begin,
-end) as fractions of the target's N tokens: they give counts for 3136 Swin tokens, e.g.
-(2000, 1500) for image classification → (0.638, 0.478) and (1000, 500) for Darcy →
-(0.319, 0.159); their 1D runs use (32, 32) of 64 tokens → (0.5, 0.5). ``k`` is clamped to
-``[0, min(N_source, N_target)]``. The first ``gumbel_epochs`` use the Gumbel top-k.
+end) as fractions of the target's N tokens; ``k`` is clamped to ``[0, min(M, N)]``. The first
+``gumbel_frac`` of epochs use the Gumbel top-k and train the gate, by the authors' rule or the
+relaxed replacement (``gate_signal``); later epochs use a plain top-k.
+
+Random streams: a seed fixes the initialisation, the batch order (one generator) and the source
+draws and Gumbel noise (another), so every method sees the same batches for a seed and results
+pair up by seed.
 """
 
 from __future__ import annotations
 
+import hashlib
 import math
 import time
-from dataclasses import asdict, dataclass, field, replace
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
 from ..errors import InvalidInputError
+from ..optim import decay_groups, make_scheduler
+from ..records import EpochRecord, RunResult
 from ..runtime import bar_options, resolve_device, seed_everything
 from .align import align_embedder
 from .bodies import load_body
 from .body import as_body
+from .config import TrainConfig, resolve_config
+from .diagnostics import GateMonitor
+from .mechanism import informative_mask
 from .metrics import relative_l2_per_sample
 from .model import PaReModel, build_pare_model
-from .replace import GUMBEL_TAU, replace_patches, replacement_count, select_patches
+from .replace import relaxed_replace, replace_patches, replacement_count, select_patches
 from .source import SourceData, world_source
 from .targets import TargetTask
 
-METHODS = ("scratch", "finetune", "orca", "pare")
-#: The authors' (begin, end) schedules, as fractions of 3136 Swin tokens (or 64 RoBERTa tokens in 1D).
-AUTHOR_SCHEDULES = {"image": (2000 / 3136, 1500 / 3136), "dense": (1000 / 3136, 500 / 3136), "sequence": (0.5, 0.5)}
-GATE_QUANTILES = (0.05, 0.25, 0.5, 0.75, 0.95)
+METHODS = ("scratch", "finetune", "orca", "pare", "pare_random_gate")
+#: Methods that feed the body mixed inputs.
+MIXING = ("pare", "pare_random_gate")
+#: Parameter-name fragments left out of weight decay beside open_clip's (positions, embeddings).
+NO_DECAY_EXTRA = ("pos", "embedding")
 
 
-@dataclass
-class TrainConfig:
-    """Hyperparameters of one run; ``None`` fields take task-dependent defaults (see :func:`resolve_config`)."""
-
-    epochs: int = 20
-    batch_size: int = 32
-    lr: float = 3e-4
-    weight_decay: float = 0.01
-    warmup_frac: float = 0.1
-    clip_grad: float = 1.0
-    begin_frac: float | None = None
-    end_frac: float | None = None
-    gumbel_epochs: int | None = None
-    tau: float = GUMBEL_TAU
-    mix_weight: float | None = None
-    orca_objective: str = "otdd"
-    orca_steps: int = 40
-    orca_lr: float = 1e-3
-    select: str = "best_val"
-    eval_batch_size: int = 256
-    gate_log_samples: int = 128
-
-
-def resolve_config(task: TargetTask, config: TrainConfig) -> TrainConfig:
-    """Fill the task-dependent defaults of ``config`` (returns a copy)."""
-    cfg = replace(config)
-    kind = "dense" if task.task_type != "classification" else ("sequence" if task.input_kind != "image" else "image")
-    begin, end = AUTHOR_SCHEDULES[kind]
-    cfg.begin_frac = begin if cfg.begin_frac is None else cfg.begin_frac
-    cfg.end_frac = end if cfg.end_frac is None else cfg.end_frac
-    if cfg.mix_weight is None:
-        cfg.mix_weight = 1.0 if task.task_type == "classification" else (0.1 if task.input_kind == "sequence" else 0.3)
-    if cfg.gumbel_epochs is None:
-        cfg.gumbel_epochs = max(1, round(cfg.epochs / 6))
-    if cfg.select not in ("best_val", "last"):
-        raise InvalidInputError(f"select must be 'best_val' or 'last'; got {cfg.select!r}")
-    return cfg
-
-
-@dataclass
-class EpochLog:
-    """What one epoch did: replacement count, λ, losses, validation metric, gate score quantiles."""
-
-    epoch: int
-    k: int
-    lam: float
-    gumbel: bool
-    train_loss: float
-    val_metric: float
-    seconds: float
-    gate_target: list[float] = field(default_factory=list)
-    gate_source: list[float] = field(default_factory=list)
-
-
-@dataclass
-class RunResult:
-    """The outcome of one run: test metric at the selected epoch, validation metric, history, runtime."""
-
-    task: str
-    method: str
-    seed: int
-    metric: str
-    test: float
-    val: float
-    best_epoch: int
-    runtime_s: float
-    num_tokens: int
-    history: list[EpochLog]
-    align_history: list[float]
-    config: dict
-
-    def as_row(self) -> dict:
-        return {"task": self.task, "method": self.method, "seed": self.seed, "metric": self.metric, "value": self.test}
+def random_streams(seed: int) -> dict[str, torch.Generator]:
+    """Independent CPU generators for a seed: ``"order"`` (batch order) and ``"mix"`` (source draws, Gumbel noise)."""
+    states = np.random.SeedSequence(seed).spawn(2)
+    return {name: torch.Generator().manual_seed(int(state.generate_state(1, np.uint64)[0] >> 1))
+            for name, state in zip(("order", "mix"), states)}
 
 
 class _TargetScaler:
@@ -152,48 +101,96 @@ def task_loss(task: TargetTask, scaler: _TargetScaler, out: torch.Tensor, y: tor
     raise InvalidInputError(f"unknown loss {task.loss!r}; use 'ce', 'mse' or 'rel_l2'")
 
 
-def pare_loss(main: torch.Tensor, mixed: torch.Tensor, source: torch.Tensor, lam: float, weight: float) -> torch.Tensor:
-    """``main + weight · ((1 − λ) · mixed + λ · source)``; weight 1 is the classification loss."""
-    return main + weight * ((1.0 - lam) * mixed + lam * source)
+def pare_loss(main: torch.Tensor, mixed: torch.Tensor, source: torch.Tensor, lam: float, weight: float,
+              source_share: float | None = None) -> torch.Tensor:
+    """``main + weight · ((1 − λ) · mixed + share · source)``; ``share`` (the share of the source present)
+    defaults to λ, the authors' loss where source and target have equally many tokens."""
+    share = lam if source_share is None else source_share
+    return main + weight * ((1.0 - lam) * mixed + share * source)
+
+
+def mask_tokens(masks: torch.Tensor, source_patch: tuple[int, int], target_patch: tuple[int, int]) -> torch.Tensor:
+    """Object masks ``(B, H, W)`` → per source patch values ``(B, M, ph · pw)`` at the target's patch shape."""
+    sh, sw = source_patch
+    patches = masks.unfold(1, sh, sh).unfold(2, sw, sw)  # (B, gh, gw, sh, sw)
+    b, gh, gw = patches.shape[:3]
+    patches = patches.reshape(b * gh * gw, 1, sh, sw)
+    if (sh, sw) != tuple(target_patch):
+        patches = F.interpolate(patches, size=tuple(target_patch), mode="area")
+    return patches.reshape(b, gh * gw, -1)
+
+
+def _mask_loss(model: PaReModel, patches: torch.Tensor, masks: torch.Tensor, keep: torch.Tensor,
+               take: torch.Tensor) -> torch.Tensor:
+    """BCE of the dense head's first channel in the replaced slots against the written source patches' mask."""
+    target_patch = tuple(getattr(model.embedder, "patch_size", (model.embedder.patch_values,)))
+    if len(target_patch) != 2:
+        raise InvalidInputError("the mask source objective needs a 2D target embedder")
+    values = mask_tokens(masks, model.source_embedder.patch_size, target_patch)
+    hard_keep, hard_take = keep.detach().round(), take.detach().round()
+    slots = replace_patches(torch.zeros(*patches.shape[:2], values.shape[2], device=patches.device), values,
+                            hard_keep, hard_take)
+    logits = model.head(patches)[..., : values.shape[2]]
+    per_value = F.binary_cross_entropy_with_logits(logits, slots, reduction="none")
+    dropped = (1.0 - hard_keep).unsqueeze(-1).expand_as(per_value)
+    return (per_value * dropped).sum() / dropped.sum().clamp_min(1.0)
 
 
 def training_loss(
     model: PaReModel, task: TargetTask, scaler: _TargetScaler, x: torch.Tensor, y: torch.Tensor, k: int,
-    differentiable: bool, cfg: TrainConfig, source_batch: tuple[torch.Tensor, torch.Tensor] | None = None,
+    differentiable: bool, cfg: TrainConfig, source_batch: tuple[torch.Tensor, ...] | None = None,
     generator: torch.Generator | None = None,
 ) -> torch.Tensor:
-    """One batch's loss: the task loss alone for ``k = 0``, else PaRe's λ-weighted loss with ``k`` replaced patches."""
+    """One batch's loss: the task loss alone for ``k = 0``, else PaRe's loss with ``k`` replaced patches.
+
+    Args:
+        model, task, scaler: what is trained, on what, with which target standardisation.
+        x, y: the target batch.
+        k: slots to replace (0: plain fine-tuning loss).
+        differentiable: Gumbel top-k (the gate learns, by ``cfg.gate_signal``) or plain top-k.
+        cfg: a resolved config (:func:`~mmft_kit.pare.config.resolve_config`).
+        source_batch: ``(images, labels)`` or ``(images, labels, masks)`` of as many source samples.
+        generator: draws the Gumbel noise.
+
+    Returns:
+        The scalar loss.
+    """
     tokens = model.embed(x)
     if k == 0:
         return task_loss(task, scaler, model.predict(*model.encode(tokens)), y)
-    images, labels = (t.to(x.device) for t in source_batch)
+    images, labels, *masks = (t.to(x.device) for t in source_batch)
     src_tokens = model.embed_source(images)
-    keep, take = select_patches(model.gate(tokens), model.gate(src_tokens), k, differentiable=differentiable,
-                                tau=cfg.tau, generator=generator)
-    mixed_tokens = replace_patches(tokens, src_tokens, keep, take)
+    relaxed = differentiable and cfg.gate_signal == "relaxed"
+    src_scores = model.gate(src_tokens)
+    # the relaxed signal trains the gate from the target side only: the source side's straight-through
+    # term is the authors' scale signal, and on the mechanism task it pulled the shared gate off course
+    keep, take = select_patches(model.gate(tokens), src_scores.detach() if relaxed else src_scores, k,
+                                differentiable=differentiable, tau=cfg.tau, generator=generator)
+    mixed_tokens = (relaxed_replace if relaxed else replace_patches)(tokens, src_tokens, keep, take)
     # target and mixed sequences share one pass through the body (nothing mixes across a batch)
     pooled, patches = model.encode(torch.cat([tokens, mixed_tokens]))
     out, out_mixed = model.predict(pooled, patches).split(len(x))
-    src_loss = F.cross_entropy(model.source_head(pooled[len(x):]), labels)
-    lam = k / tokens.shape[1]
-    return pare_loss(task_loss(task, scaler, out, y), task_loss(task, scaler, out_mixed, y), src_loss, lam,
-                     cfg.mix_weight)
+    if cfg.source_objective == "mask":
+        if not masks:
+            raise InvalidInputError("source_objective 'mask' needs source masks (world_source renders them)")
+        src_loss = _mask_loss(model, patches[len(x):], masks[0], keep, take)
+    else:
+        src_loss = F.cross_entropy(model.source_head(pooled[len(x):]), labels)
+    n_target, n_source = tokens.shape[1], src_tokens.shape[1]
+    return pare_loss(task_loss(task, scaler, out, y), task_loss(task, scaler, out_mixed, y), src_loss,
+                     k / n_target, cfg.mix_weight, k / n_source)
 
 
-def _optimizer(model: nn.Module, cfg: TrainConfig, steps: int):
-    decay, no_decay = [], []
-    for name, param in model.named_parameters():
-        if not param.requires_grad:
-            continue
-        (no_decay if param.dim() < 2 or name.endswith("pos") or "embedding" in name else decay).append(param)
-    optimizer = torch.optim.AdamW([{"params": decay, "weight_decay": cfg.weight_decay},
-                                   {"params": no_decay, "weight_decay": 0.0}], lr=cfg.lr)
-    warmup = max(1, int(cfg.warmup_frac * steps))
-
-    def factor(step: int) -> float:
-        return (step + 1) / warmup if step < warmup else max(0.0, (steps - step) / max(1, steps - warmup))
-
-    return optimizer, torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+def make_optimizer(model: nn.Module, cfg: TrainConfig, steps: int):
+    """AdamW over the trainable parameters with open_clip's decay split, the gate in its own group
+    (learning rate ``lr · gate_lr_scale``), and the linear warm-up / decay schedule of the authors."""
+    named = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
+    groups = decay_groups([(n, p) for n, p in named if not n.startswith("gate.")], cfg.weight_decay, NO_DECAY_EXTRA,
+                          lr=cfg.lr)
+    groups += decay_groups([(n, p) for n, p in named if n.startswith("gate.")], cfg.weight_decay, NO_DECAY_EXTRA,
+                           lr=cfg.lr * cfg.gate_lr_scale)
+    optimizer = torch.optim.AdamW(groups, lr=cfg.lr)
+    return optimizer, make_scheduler(optimizer, "linear", steps, warmup_steps=int(cfg.warmup_frac * steps))
 
 
 @torch.no_grad()
@@ -212,31 +209,31 @@ def evaluate(model: PaReModel, task: TargetTask, split: str, scaler: _TargetScal
     return task.metric(scaler.decode(predict(model, x, batch_size, device)), y)
 
 
-@torch.no_grad()
-def gate_scores(model: PaReModel, x: torch.Tensor, source_images: torch.Tensor | None,
-                device: torch.device | str = "cpu") -> tuple[torch.Tensor, torch.Tensor | None]:
-    """Gate scores of every target token of ``x`` and every source token of ``source_images`` (flattened)."""
-    model.eval()
-    target = model.gate(model.embed(x.to(device))).flatten().cpu()
-    source = None
-    if source_images is not None:
-        source = model.gate(model.embed_source(source_images.to(device))).flatten().cpu()
-    return target, source
-
-
-def _quantiles(values: torch.Tensor | None) -> list[float]:
-    return [] if values is None else torch.quantile(values.float(), torch.tensor(GATE_QUANTILES)).tolist()
+def _source_batch(source: SourceData, index: torch.Tensor, with_masks: bool) -> tuple[torch.Tensor, ...]:
+    batch = (source.images[index], source.labels[index])
+    return batch + (source.masks[index],) if with_masks else batch
 
 
 def fit(
     task: TargetTask, method: str = "pare", config: TrainConfig | None = None, body: str | nn.Module = "embedded",
     source: SourceData | None = None, seed: int = 0, device: str | torch.device | None = None, progress: bool = True,
 ) -> tuple[PaReModel, RunResult]:
-    """Train ``method`` on ``task`` and evaluate on its test split; returns the model and a :class:`RunResult`.
+    """Train ``method`` on ``task`` and evaluate on its test split.
 
-    ``source`` defaults to 1,000 world images labelled by shape, rendered at the body's image
-    size. The test metric is taken at the epoch with the best validation metric
-    (``select="best_val"``) or after the last epoch (``select="last"``, as the authors do).
+    Args:
+        task: the target task.
+        method: one of :data:`METHODS`.
+        config: hyperparameters; ``None`` fields take the task kind's values.
+        body: ``"embedded"``, an open_clip name / folder, or a module.
+        source: source data; defaults to 1,000 world images labelled by shape at the body's image size.
+        seed: fixes initialisation, batch order and source / Gumbel draws (:func:`random_streams`).
+        device: where to train (default: the kit's choice).
+        progress: a bar over epochs.
+
+    Returns:
+        The model (weights of the selected epoch: best validation metric, or the last with
+        ``select="last"``) and a :class:`~mmft_kit.records.RunResult` whose epochs carry PaRe's
+        ``k``, ``lam``, ``gumbel`` and the gate diagnostics (:mod:`~mmft_kit.pare.diagnostics`) in ``extra``.
     """
     if method not in METHODS:
         raise InvalidInputError(f"unknown method {method!r}; choose one of {METHODS}")
@@ -244,43 +241,55 @@ def fit(
     device = resolve_device(device)
     started = time.perf_counter()
     seed_everything(seed)
-    generator = torch.Generator().manual_seed(seed)
+    streams = random_streams(seed)
     pretrained = method != "scratch"
     if isinstance(body, str):
         body = load_body(body)
     if source is None and pretrained:
         source = world_source(image_size=(as_body(body).image_size or (32, 32))[0], seed=seed)
+    if cfg.source_objective == "mask" and (source is None or source.masks is None):
+        cfg = cfg.model_copy(update={"source_objective": "ce"})
     model = build_pare_model(task, body=body, source_images=source.images[:512] if pretrained else None,
                              source_classes=source.num_classes if source is not None else 1, pretrained=pretrained)
+    if method == "pare_random_gate":
+        model.gate.requires_grad_(False)
     model.to(device)
-    align_history: list[float] = []
+    extra: dict = {"task": task.name}
     if method == "orca":
-        align_history = align_embedder(model, task, source, objective=cfg.orca_objective, steps=cfg.orca_steps,
-                                       lr=cfg.orca_lr, seed=seed, device=device, progress=progress)
+        extra["align_history"] = align_embedder(model, task, source, objective=cfg.orca_objective,
+                                                steps=cfg.orca_steps, lr=cfg.orca_lr, seed=seed, device=device,
+                                                progress=progress)
     scaler = _TargetScaler(task)
     n_train = len(task.x_train)
     steps_per_epoch = math.ceil(n_train / cfg.batch_size)
-    optimizer, scheduler = _optimizer(model, cfg, steps_per_epoch * cfg.epochs)
+    optimizer, scheduler = make_optimizer(model, cfg, steps_per_epoch * cfg.epochs)
     n_tokens = model.embedder.num_tokens
     n_source = model.source_embedder.num_tokens if model.source_embedder is not None else 0
-    gate_x = task.x_val[: cfg.gate_log_samples]
-    gate_src = source.images[: cfg.gate_log_samples] if method == "pare" else None
-    history: list[EpochLog] = []
+    monitor = None
+    if method in MIXING:
+        probe = cfg.gate_log_samples
+        informative = informative_mask(task) if "informative" in task.extra else None
+        monitor = GateMonitor(model, task.x_val[:probe], (source.images[:probe], source.labels[:probe]), informative,
+                              source_accuracy=cfg.source_objective == "ce")
+    with_masks = cfg.source_objective == "mask"
+    order_digest = hashlib.sha1()
+    history: list[EpochRecord] = []
     best = (math.inf, -1, None)
     for epoch in tqdm(range(cfg.epochs), desc=f"{task.name}/{method}/seed{seed}", leave=False, **bar_options(progress)):
         tick = time.perf_counter()
         k = 0
-        if method == "pare":
+        if method in MIXING:
             k = replacement_count(epoch, cfg.epochs, cfg.begin_frac * n_tokens, cfg.end_frac * n_tokens)
             k = min(max(k, 0), n_tokens, n_source)
-        lam, gumbel = k / n_tokens, epoch < cfg.gumbel_epochs
+        gumbel = epoch < cfg.gumbel_epochs
         model.train()
-        order = torch.randperm(n_train, generator=generator)
+        order = torch.randperm(n_train, generator=streams["order"])
+        order_digest.update(order.numpy().tobytes())
         total = 0.0
         for batch in order.split(cfg.batch_size):
             x, y = task.x_train[batch].to(device), task.y_train[batch].to(device)
-            source_batch = source.sample(len(batch), generator) if k > 0 else None
-            loss = training_loss(model, task, scaler, x, y, k, gumbel, cfg, source_batch, generator)
+            source_batch = _source_batch(source, source.draw(len(batch), streams["mix"]), with_masks) if k else None
+            loss = training_loss(model, task, scaler, x, y, k, gumbel, cfg, source_batch, streams["mix"])
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             if cfg.clip_grad > 0:
@@ -289,13 +298,16 @@ def fit(
             scheduler.step()
             total += float(loss.detach()) * len(batch)
         val = evaluate(model, task, "val", scaler, cfg.eval_batch_size, device)
-        g_tar, g_src = gate_scores(model, gate_x, gate_src, device) if method == "pare" else (None, None)
-        history.append(EpochLog(epoch, k, lam, gumbel, total / n_train, val, time.perf_counter() - tick,
-                                _quantiles(g_tar), _quantiles(g_src)))
+        figures = {"k": k, "lam": k / n_tokens, "gumbel": gumbel and k > 0}
+        if monitor is not None:
+            figures.update(monitor.measure(model, k))
+        history.append(EpochRecord(epoch, total / n_train, scheduler.get_last_lr()[0], val,
+                                   time.perf_counter() - tick, figures))
         if cfg.select == "last" or val < best[0] or best[2] is None:
             best = (val, epoch, {name: t.detach().clone() for name, t in model.state_dict().items()})
     model.load_state_dict(best[2])
     test = evaluate(model, task, "test", scaler, cfg.eval_batch_size, device)
-    result = RunResult(task.name, method, seed, task.metric_name, test, best[0], best[1],
-                       time.perf_counter() - started, n_tokens, history, align_history, asdict(cfg))
+    extra.update(num_tokens=n_tokens, source_tokens=n_source, batch_order_sha1=order_digest.hexdigest())
+    result = RunResult(method, seed, task.metric_name, False, test, best[0], best[1], time.perf_counter() - started,
+                       history, cfg.model_dump(), extra)
     return model, result
