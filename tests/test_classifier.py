@@ -139,7 +139,7 @@ def test_saving_at_a_wise_ft_alpha_saves_the_interpolated_weights_and_head(flyp_
 
     result, _ = flyp_run
     start, _, tokenizer = load_start_model(CI_MODEL)
-    config = replace(result.config, output_dir=str(tmp_path), save_wise_ft_alpha=0.0)
+    config = {**result.config, "output_dir": str(tmp_path), "save_wise_ft_alpha": 0.0}
     folder = save_classifier_of(replace(result, config=config), start.state_dict())
     saved = mmft_kit.load_classifier(folder)
     assert saved.wise_ft_alpha == 0.0
