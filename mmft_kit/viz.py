@@ -26,7 +26,7 @@ import torch
 from matplotlib.figure import Figure
 from PIL import Image
 
-from .captions.generate import dataset_image, dataset_info, dataset_label
+from .data.items import dataset_image, dataset_info, dataset_label
 from .captions.prompts import build_prompt
 from .data.world import ATTRIBUTES
 from .errors import InvalidInputError
