@@ -17,6 +17,8 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from ..errors import UnreadableImageError
 
+#: The EXIF tag that says how to turn the stored pixels upright.
+_ORIENTATION = 0x0112
 #: 16-bit and wider single-channel modes, rescaled to 8 bits by their value range.
 _WIDE_GREY = ("I;16", "I;16B", "I;16L", "I;16N", "I", "F")
 
@@ -40,7 +42,8 @@ def to_rgb(image: Image.Image) -> Image.Image:
     Returns:
         An RGB image (``image`` itself when it already is upright RGB).
     """
-    image = ImageOps.exif_transpose(image)
+    if image.getexif().get(_ORIENTATION, 1) != 1:
+        image = ImageOps.exif_transpose(image)
     if image.mode == "RGB":
         return image
     if image.mode in _WIDE_GREY:
