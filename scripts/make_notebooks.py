@@ -119,7 +119,8 @@ QUICKSTART = [
     a second run of this notebook finds its captions there).
     """),
     code("""
-    from mmft_kit.captions import build_prompt, caption_dataset, captions_for_dataset, load_captioner
+    from mmft_kit.captions import build_prompt, caption_dataset, captions_for_dataset
+    from mmft_kit.models import load_captioner
 
     print("prompt for the first image:", build_prompt(data.classnames[data.few_shot.targets[0]], data.domain, "visual"))
     store = store_path(config)
@@ -229,7 +230,8 @@ PROMPT_DESIGN = [
     """),
     code("""
     from mmft_kit import viz, widgets
-    from mmft_kit.captions import build_prompt, load_captioner, load_library, resolve_template
+    from mmft_kit.captions import build_prompt, load_library, resolve_template
+    from mmft_kit.models import load_captioner
     from mmft_kit.data import get_dataset
 
     train = get_dataset(p.dataset, root=p.root)
@@ -353,7 +355,8 @@ SYNTHETIC_CAPTIONS = [
     from torch.utils.data import Subset
 
     from mmft_kit import viz, widgets
-    from mmft_kit.captions import caption_dataset, captions_for_dataset, load_captioner
+    from mmft_kit.captions import caption_dataset, captions_for_dataset
+    from mmft_kit.models import load_captioner
     from mmft_kit.data import get_dataset
     from mmft_kit.train import TrainConfig, store_path
 

@@ -10,7 +10,8 @@ import torch
 from PIL import Image
 
 from mmft_kit.__main__ import main
-from mmft_kit.captions import HFCaptioner, build_prompt, load_captioner
+from mmft_kit.captions import HFCaptioner, build_prompt
+from mmft_kit.models import load_captioner
 from mmft_kit.errors import ModelNotAvailableError
 
 WORDS = (
