@@ -278,18 +278,19 @@ def check_clip(name: str, pretrained: str | None = None) -> None:
 
 
 def check_captioner(name: str) -> None:
-    """Raise ModelNotAvailableError unless ``name`` can name a captioner for :func:`~mmft_kit.captions.load_captioner`.
+    """Raise ModelNotAvailableError unless ``name`` can name a captioner for :func:`~mmft_kit.models.load_captioner`.
 
-    Accepted: ``label``, ``embedded`` / ``embedded:SIZE``, a model folder, or a hub id ``ORG/NAME``.
+    Accepted: ``label``, ``embedded`` / ``embedded:SIZE``, ``openai:MODEL``, a model folder, or a hub id ``ORG/NAME``.
     """
-    if name == "label" or _check_embedded(name, "vlm") or Path(name).expanduser().is_dir():
+    served = name.startswith("openai:") and bool(name.removeprefix("openai:").strip())
+    if name == "label" or served or _check_embedded(name, "vlm") or Path(name).expanduser().is_dir():
         return
     parts = name.split("/")
     if len(parts) == 2 and all(parts) and not any(c.isspace() for c in name):
         return  # a hub id: whether it can be had is known only when it is loaded
     raise ModelNotAvailableError(
         f"unknown captioner {name!r}: give 'embedded' (the kit's VLM), 'embedded:ci', 'label' (class-name text "
-        "only), a transformers model folder, or a hub id such as ORG/NAME"
+        "only), 'openai:MODEL' (a served model), a transformers model folder, or a hub id such as ORG/NAME"
     )
 
 
