@@ -100,6 +100,17 @@ def register(subparsers) -> None:
     export.set_defaults(run=run_export)
 
 
+def _device(device: str | None) -> str | None:
+    """``device``, or under torchrun with GPUs, this process's own GPU (``cuda:LOCAL_RANK``)."""
+    import os
+
+    import torch
+
+    if device is None and "LOCAL_RANK" in os.environ and torch.cuda.is_available():
+        return f"cuda:{int(os.environ['LOCAL_RANK']) % torch.cuda.device_count()}"
+    return device
+
+
 def run(args: argparse.Namespace) -> int:
     from ..captions import caption_dataset, default_store_path, parse_shard
     from ..data import get_dataset
@@ -114,7 +125,7 @@ def run(args: argparse.Namespace) -> int:
     store = args.store or default_store_path(args.dataset, args.captioner,
                                              cache_root() / "captions", args.words, args.template)
     captioner = load_captioner(
-        args.captioner, device=args.device, batch_size=args.batch_size, temperature=args.temperature,
+        args.captioner, device=_device(args.device), batch_size=args.batch_size, temperature=args.temperature,
         max_new_tokens=args.max_new_tokens, seed=args.seed, dtype=args.dtype, base_url=args.base_url,
         api_key_env=args.api_key_env, concurrency=args.concurrency, timeout=args.timeout,
         max_retries=args.max_retries,
