@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
-from mmft_kit.captions import LabelCaptioner, default_store_path, make_captioner, resolve_shard
+from mmft_kit.captions import LabelCaptioner, caption_dataset, default_store_path, make_captioner, resolve_shard
+from mmft_kit.data import ArrayImageDataset
 from mmft_kit.captions.served import OpenAICaptioner
 from mmft_kit.errors import InvalidInputError, ModelNotAvailableError
 from mmft_kit.models import load_captioner
+
+from captions_fakes import RecordingCaptioner
 
 
 def test_default_store_path_is_a_function_of_data_set_and_settings(tmp_path):
@@ -44,3 +48,12 @@ def test_captioners_by_spelling(monkeypatch):
         make_captioner("openai:gpt-4o-mini", api_key_env="NO_SUCH_KEY")
     with pytest.raises(InvalidInputError, match="concurrency must be at least 1"):
         make_captioner("openai:m", base_url="http://127.0.0.1:9/v1", concurrency=0)
+
+
+def test_a_repeated_image_is_asked_once(tmp_path):
+    image = np.full((1, 16, 16, 3), 7, dtype=np.uint8)
+    dataset = ArrayImageDataset(np.concatenate([image, image]), [0, 0], ["cat"], "pets")
+    captioner = RecordingCaptioner()
+    report = caption_dataset(dataset, captioner, tmp_path / "s.jsonl", characteristics=["visual"], progress=False)
+    assert len(captioner.shown) == 1 and report.captioned == 1 and report.reused == 1
+    assert len((tmp_path / "s.jsonl").read_text().splitlines()) == 2  # header + one caption

@@ -100,19 +100,29 @@ def skipped_path(store: str | os.PathLike) -> Path:
 def read_skipped(store: CaptionStore | str | os.PathLike) -> list[dict]:
     """The skipped images listed beside ``store`` that still lack a caption (newest entry per image)."""
     store = store if isinstance(store, CaptionStore) else CaptionStore(store)
-    path = skipped_path(store.path)
-    if not path.exists():
-        return []
     latest: dict[tuple, dict] = {}
-    for line in path.read_text(encoding="utf-8").splitlines():
-        try:
-            entry = json.loads(line)
-        except ValueError:
-            continue  # a torn line of a killed run
+    for entry in _read_jsonl(skipped_path(store.path)):
         if entry.get("image") and entry.get("prompt") and (entry["image"], entry["prompt"]) in store:
             continue  # captioned by a later run
         latest[(entry.get("dataset"), entry.get("index"), entry.get("path"))] = entry
     return list(latest.values())
+
+
+def _read_jsonl(path: Path) -> list[dict]:
+    """The complete lines of a JSONL file (a torn line of a killed run is left out); [] if there is none."""
+    if not path.exists():
+        return []
+    entries = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            entries.append(json.loads(line))
+        except ValueError:
+            continue
+    return entries
+
+
+def _skip_key(entry: dict) -> tuple:
+    return entry.get("dataset"), entry.get("index"), entry.get("path"), entry.get("reason"), entry.get("prompt")
 
 
 @dataclass
@@ -194,6 +204,8 @@ def caption_dataset(
     report = CaptionReport(store=str(store.path), skipped_file=str(listed))
     outstanding: dict[int, int] = {}  # image index -> captions still to come
     failed: dict[int, tuple[str, dict]] = {}  # image index -> why its first caption failed, and which one
+    queued: set[tuple[str, str]] = set()  # (image, prompt) asked in this run: a repeated image is asked once
+    already_listed = {_skip_key(entry) for entry in _read_jsonl(listed)}
 
     def skip(index: int, reason: str, detail: str = "", **details: Any) -> None:
         """Count a skipped image under ``reason`` and list it (with ``detail``) beside the store."""
@@ -205,8 +217,11 @@ def caption_dataset(
                 f"and list such images in {listed}"
             )
         report.skip(reason)
-        append_jsonl(listed, [{"dataset": source, "index": index, "path": path, "reason": reason, "detail": detail,
-                               "shard": None if shard is None else f"{shard[0]}/{shard[1]}", **details}])
+        entry = {"dataset": source, "index": index, "path": path, "reason": reason, "detail": detail,
+                 "shard": None if shard is None else f"{shard[0]}/{shard[1]}", **details}
+        if _skip_key(entry) not in already_listed:  # a rerun does not list the same image again
+            already_listed.add(_skip_key(entry))
+            append_jsonl(listed, [entry])
 
     def requests() -> Iterator[CaptionRequest]:
         for index in tqdm(indices, desc="captioning", unit="img", disable=not progress):
@@ -229,7 +244,8 @@ def caption_dataset(
             todo = []
             for characteristic in characteristics:
                 prompt = build_prompt(classname, domain, characteristic, words, template)
-                if (digest, prompt) not in store:
+                if (digest, prompt) not in store and (digest, prompt) not in queued:
+                    queued.add((digest, prompt))
                     record = {"image": digest, "index": index, "class": classname,
                               "characteristic": characteristic, "prompt": prompt}
                     todo.append(CaptionRequest(image, prompt, classname, tag=record))
