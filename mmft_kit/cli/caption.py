@@ -20,10 +20,10 @@ def register(subparsers) -> None:
         "caption",
         help="caption a data set with a multimodal LLM into a caption store (or export a store)",
         description=(
-            "Caption every image of a data set once per characteristic with the synthetic-captions prompt, "
-            "into a JSONL caption store. Captions already in the store are reused, so an interrupted run "
-            "continues where it stopped; --shard i/n (or torchrun) splits the work between processes sharing "
-            "one store. Images that cannot be read or captioned are skipped and listed beside the store. "
+            "Caption every image of a data set once per characteristic with the synthetic-captions prompt,\n"
+            "into a JSONL caption store. Captions already in the store are reused, so an interrupted run\n"
+            "continues where it stopped; --shard i/n (or torchrun) splits the work between processes sharing\n"
+            "one store. Images that cannot be read or captioned are skipped and listed beside the store.\n"
             "`caption export` writes a store as Parquet, open_clip CSV or WebDataset shards."
         ),
         epilog=(
@@ -82,7 +82,7 @@ def register(subparsers) -> None:
                         help="resends of a request that meets a 429, 5xx, time-out or bad reply (default: 5)")
     parser.set_defaults(run=run)
 
-    actions = parser.add_subparsers(dest="action", metavar="{export}")
+    actions = parser.add_subparsers(dest="action", metavar="[export]")
     export = actions.add_parser(
         "export", help="write a caption store as Parquet, open_clip CSV and/or WebDataset shards",
         description="Write a caption store as Parquet (every record), open_clip's CSV (filepath, title) and "
