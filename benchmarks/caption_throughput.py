@@ -18,7 +18,6 @@ Figures are written to ``benchmarks/results/caption_throughput.json``.
 from __future__ import annotations
 
 import argparse
-import platform
 import tempfile
 import time
 from pathlib import Path
@@ -44,8 +43,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--requests", type=int, default=48, help="requests per served measurement (default: 48)")
     parser.add_argument("--latency", type=float, default=0.2, help="seconds the server adds per reply (default: 0.2)")
     parser.add_argument("--concurrency", type=int, default=8, help="requests in flight (default: 8)")
+    parser.add_argument("--rounds", type=int, default=2, help="interleaved in-process rounds (default: 2)")
     parser.add_argument("--threads", type=int, default=1, help="torch threads (default: 1)")
     parser.add_argument("--device", default="cpu", help="torch device (default: cpu)")
+    parser.add_argument("--out", type=Path, default=RESULTS, help=f"figures file (default: {RESULTS})")
     return parser.parse_args(argv)
 
 
@@ -71,10 +72,12 @@ def main(argv: list[str] | None = None) -> dict:
     # in-process: one model, its batch size switched between the two measurements
     captioner = load_captioner(args.captioner, device=args.device, batch_size=args.batch_size)
     captioner.caption(images[: args.batch_size], prompts[: args.batch_size])  # warm-up
-    captioner.batch_size = 1
-    single = _timed(lambda: captioner.caption(images, prompts))
-    captioner.batch_size = args.batch_size
-    batched = _timed(lambda: captioner.caption(images, prompts))
+    single = batched = 0.0
+    for _ in range(args.rounds):  # interleaved, so a change in the machine's load hits both alike
+        captioner.batch_size = 1
+        single += _timed(lambda: captioner.caption(images, prompts))
+        captioner.batch_size = args.batch_size
+        batched += _timed(lambda: captioner.caption(images, prompts))
 
     # served: the same server, one request at a time and many in flight
     with LoopbackServer(latency=args.latency) as server:
@@ -97,16 +100,16 @@ def main(argv: list[str] | None = None) -> dict:
 
     figures = {
         "captioner": args.captioner, "dataset": args.dataset, "images": count, "batch_size": args.batch_size,
-        "device": args.device, "threads": args.threads, "machine": platform.node(),
-        "in_process": {"one_at_a_time_img_s": _rate(count, single), "batched_img_s": _rate(count, batched),
+        "device": args.device, "threads": args.threads,
+        "in_process": {"rounds": args.rounds, "one_at_a_time_img_s": _rate(count * args.rounds, single),
+                       "batched_img_s": _rate(count * args.rounds, batched),
                        "ratio": single / batched},
         "served": {"latency_s": args.latency, "requests": args.requests, "concurrency": args.concurrency,
                    "one_at_a_time_img_s": _rate(args.requests, one_request),
                    "in_flight_img_s": _rate(args.requests, in_flight), "ratio": one_request / in_flight},
         "warm_store": {"cold_img_s": _rate(count, cold), "warm_img_s": _rate(count, warm), "ratio": cold / warm},
     }
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write_json(RESULTS, figures)
+    atomic_write_json(args.out, figures)
     served, store_figures, local = figures["served"], figures["warm_store"], figures["in_process"]
     print(f"served ({args.latency:.2f} s added per reply, {args.requests} requests): one at a time "
           f"{served['one_at_a_time_img_s']:.1f} img/s, {args.concurrency} in flight {served['in_flight_img_s']:.1f} "
@@ -115,7 +118,7 @@ def main(argv: list[str] | None = None) -> dict:
           f"{store_figures['warm_img_s']:.1f} img/s, warm_ratio={store_figures['ratio']:.1f}")
     print(f"in-process {args.captioner} ({count} images, {args.device}, {args.threads} thread(s)): one at a time "
           f"{local['one_at_a_time_img_s']:.2f} img/s, batch {args.batch_size} {local['batched_img_s']:.2f} img/s")
-    print(f"written: {RESULTS}")
+    print(f"written: {args.out}")
     print(f"ratio={local['ratio']:.2f}")
     return figures
 
