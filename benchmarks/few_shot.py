@@ -131,7 +131,7 @@ def _init_worker(threads: int, quiet: bool = False) -> None:
 
 @lru_cache(maxsize=1)
 def _captioner(name: str, device: str | None, batch_size: int):
-    from mmft_kit.captions import load_captioner
+    from mmft_kit.models import load_captioner
 
     return load_captioner(name, device=device, batch_size=batch_size)
 

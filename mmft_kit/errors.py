@@ -19,3 +19,11 @@ class CaptionStoreMismatchError(MMFTKitError, ValueError):
 
 class InvalidInputError(MMFTKitError, ValueError):
     """An argument or a piece of data is out of range or malformed."""
+
+
+class UnreadableImageError(InvalidInputError):
+    """An image file cannot be decoded (empty, truncated, corrupt, or too large to open safely)."""
+
+    def __init__(self, message: str, path: str | None = None, reason: str = "unreadable image") -> None:
+        super().__init__(message)
+        self.path, self.reason = path, reason

@@ -1,4 +1,5 @@
-"""Loading CLIP models: open_clip names with pretrained tags or checkpoints, local folders, the embedded CLIP."""
+"""Loading models by name: CLIP models (open_clip names with pretrained tags or checkpoints, local folders,
+the embedded CLIP) and captioners (the embedded VLM, transformers models, served models, the label text)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from pathlib import Path
 
 import torch
 
+from .captions import make_captioner
 from .errors import ModelNotAvailableError
 from .runtime import hub_reachable, limit_hub_timeouts, resolve_device
 
@@ -44,6 +46,36 @@ def resolve_clip_name(name: str) -> str:
             )
         return "local-dir:" + str(Path(name).resolve())
     return name
+
+
+def resolve_vlm_name(name: str) -> str:
+    """Map the kit's VLM names to a model folder: ``"embedded"`` / ``"embedded:SIZE"`` → the cached embedded
+    VLM (built on first use); anything else unchanged."""
+    if name == EMBEDDED or name.startswith(EMBEDDED + ":"):
+        from .zoo import ensure_vlm
+
+        size = name.split(":", 1)[1] if ":" in name else "default"
+        return str(ensure_vlm(size))
+    return name
+
+
+def load_captioner(name: str = EMBEDDED, **kwargs):
+    """A captioner by name: ``"embedded"`` / ``"embedded:SIZE"`` (the kit's VLM), ``"label"``,
+    ``"openai:MODEL"`` (a served model), a transformers hub id or a model folder.
+
+    Args:
+        name: which captioner.
+        **kwargs: its settings (see :func:`mmft_kit.captions.make_captioner`); settings of other
+            back ends are ignored.
+
+    Returns:
+        A :class:`~mmft_kit.captions.Captioner`.
+    """
+    name = str(name)
+    folder = resolve_vlm_name(name)
+    if folder != name:
+        kwargs = {**kwargs, "name": name}
+    return make_captioner(folder, **kwargs)
 
 
 def load_clip(name: str, pretrained: str | None = None, device: str | torch.device | None = None):

@@ -166,7 +166,7 @@ def prompt_designer(captioner, dataset: str = "glyphs", characteristic: str = "v
 
 def caption_browser(dataset, indices: Sequence[int], captions: Sequence[Mapping[str, str]]) -> LivePreview:
     """Step through images of ``dataset`` (at ``indices``) with their captions (characteristic → caption)."""
-    from .captions.generate import dataset_image, dataset_info, dataset_label
+    from .data.items import dataset_image, dataset_info, dataset_label
 
     classnames = dataset_info(dataset)[0]
     slider = widgets.IntSlider(value=0, min=0, max=len(indices) - 1, description="image")

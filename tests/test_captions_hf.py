@@ -10,7 +10,8 @@ import torch
 from PIL import Image
 
 from mmft_kit.__main__ import main
-from mmft_kit.captions import HFCaptioner, build_prompt, load_captioner
+from mmft_kit.captions import HFCaptioner, build_prompt
+from mmft_kit.models import load_captioner
 from mmft_kit.errors import ModelNotAvailableError
 
 WORDS = (
@@ -158,3 +159,21 @@ def test_cli_captions_with_a_model_folder(tiny_vlm, tmp_path, capsys):
     assert "captioned 2 images (6 captions), reused 4" in capsys.readouterr().out
     assert main(argv + ["6", "--temperature", "0.7"]) == 2
     assert "temperature: store has 0.2, asked for 0.7" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_throughput_benchmark_prints_its_ratios_headline_last(tiny_vlm, tmp_path, capsys):
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "caption_throughput.py"
+    spec = importlib.util.spec_from_file_location("caption_throughput", path)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    out = tmp_path / "figures.json"
+    figures = bench.main(["--captioner", str(tiny_vlm), "--images", "4", "--batch-size", "2", "--requests", "4",
+                          "--latency", "0.05", "--concurrency", "4", "--rounds", "1", "--out", str(out)])
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert lines[-1] == f"ratio={figures['in_process']['ratio']:.2f}"
+    assert any("served_ratio=" in line for line in lines) and any("warm_ratio=" in line for line in lines)
+    assert json.loads(out.read_text())["served"]["requests"] == 4 and figures["warm_store"]["ratio"] > 1

@@ -3,7 +3,10 @@
 * :class:`HFCaptioner`: any transformers image-text-to-text model (hub id or local folder),
   prompted through its chat template, batched with left padding;
 * :class:`LabelCaptioner`: writes "a photo of a {class}." (the text FLYP trains on);
-* :func:`load_captioner`: ``"embedded"`` (the kit's own small VLM), ``"label"``, a hub id or a folder.
+* :class:`~mmft_kit.captions.served.OpenAICaptioner`: a served model behind an OpenAI-compatible
+  chat-completions endpoint (vLLM, SGLang, LMDeploy, Ollama, OpenAI, Gemini), many requests in flight;
+* :func:`make_captioner`: ``"label"``, ``"openai:MODEL"``, a hub id or a folder. The kit's own
+  names (``"embedded"``) are resolved above this package, by :func:`mmft_kit.models.load_captioner`.
 
 Sampling is reproducible per item: each (image, prompt) draws its tokens from its own random
 generator, seeded from the captioner's seed, the image's digest and the prompt, so a caption does
@@ -15,11 +18,13 @@ from __future__ import annotations
 
 import copy
 import hashlib
+import inspect
 import os
 import re
 from abc import ABC, abstractmethod
 from pathlib import Path
-from typing import Any, Sequence
+from dataclasses import dataclass
+from typing import Any, Iterable, Iterator, Sequence
 
 import torch
 from PIL import Image
@@ -31,6 +36,25 @@ from .store import image_digest
 
 _THINK = re.compile(r"<think>.*?</think>", flags=re.DOTALL)
 _DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
+
+
+@dataclass
+class CaptionRequest:
+    """One caption to make: an image, its prompt, its class name, and the caller's ``tag`` (returned as is)."""
+
+    image: Image.Image
+    prompt: str
+    classname: str
+    tag: Any = None
+
+
+@dataclass
+class CaptionResult:
+    """The answer to one request: the caption, or ``None`` and why it could not be made."""
+
+    request: CaptionRequest
+    caption: str | None
+    error: str = ""
 
 
 class Captioner(ABC):
@@ -51,6 +75,31 @@ class Captioner(ABC):
         self, images: Sequence[Image.Image], prompts: Sequence[str], classnames: Sequence[str] | None = None
     ) -> list[str]:
         """One caption per (image, prompt); ``classnames`` are the images' classes (used by the label backend)."""
+
+    def stream(self, requests: Iterable[CaptionRequest]) -> Iterator[list[CaptionResult]]:
+        """Caption ``requests`` (read lazily), yielding results in groups as soon as they are made.
+
+        This default runs :meth:`caption` on ``batch_size`` requests at a time and yields each
+        batch; an empty answer becomes a failed result. Served back ends override it to keep many
+        requests in flight and yield each answer as it arrives.
+        """
+        batch: list[CaptionRequest] = []
+        for request in requests:
+            batch.append(request)
+            if len(batch) == self.batch_size:
+                yield self._run_batch(batch)
+                batch = []
+        if batch:
+            yield self._run_batch(batch)
+
+    def _run_batch(self, batch: list[CaptionRequest]) -> list[CaptionResult]:
+        captions = self.caption([r.image for r in batch], [r.prompt for r in batch], [r.classname for r in batch])
+        if len(captions) != len(batch):
+            raise InvalidInputError(f"captioner {self.name!r} gave {len(captions)} captions for {len(batch)} prompts")
+        return [
+            CaptionResult(r, c.strip()) if c and c.strip() else CaptionResult(r, None, "empty caption from the model")
+            for r, c in zip(batch, captions)
+        ]
 
 
 class LabelCaptioner(Captioner):
@@ -262,23 +311,30 @@ class HFCaptioner(Captioner):
         return captions
 
 
-def load_captioner(name: str | os.PathLike = "embedded", **kwargs: Any) -> Captioner:
-    """A captioner by name: ``"label"``, ``"embedded"`` (or ``"embedded:SIZE"``), a hub id or a model folder.
+def make_captioner(spec: str | os.PathLike, **kwargs: Any) -> Captioner:
+    """A captioner from its spelling: ``"label"``, ``"openai:MODEL"``, a transformers hub id or a model folder.
 
-    ``kwargs`` go to :class:`HFCaptioner` (device, batch_size, temperature, do_sample,
-    max_new_tokens, seed, dtype); the label captioner has no settings and ignores them.
+    Args:
+        spec: which captioner. ``openai:MODEL`` asks the served ``MODEL`` at ``base_url`` (or
+            ``$OPENAI_BASE_URL``) through the openai client.
+        **kwargs: settings of the chosen back end (:class:`HFCaptioner`, or
+            :class:`~mmft_kit.captions.served.OpenAICaptioner`); those it does not take are ignored, so
+            one command line can carry the settings of every back end. ``None`` values mean "default".
+
+    Returns:
+        The captioner.
     """
-    name = str(name)
-    if name == "label":
+    spec = str(spec)
+    if spec == "label":
         return LabelCaptioner()
-    if name == "embedded" or name.startswith("embedded:"):
-        size = name.partition(":")[2] or None
-        try:
-            from ..zoo import ensure_vlm
-        except ImportError as exc:
-            raise ModelNotAvailableError(
-                f"the embedded VLM is not available ({exc}); give a model folder or hub id, or --captioner label"
-            ) from exc
-        folder = ensure_vlm(size) if size else ensure_vlm()
-        return HFCaptioner(folder, name=name, **kwargs)
-    return HFCaptioner(name, **kwargs)
+    if spec.startswith("openai:"):
+        from .served import OpenAICaptioner
+
+        return _construct(OpenAICaptioner, kwargs, model=spec.removeprefix("openai:"))
+    return _construct(HFCaptioner, kwargs, model=spec)
+
+
+def _construct(cls: type, kwargs: dict[str, Any], **fixed: Any) -> Captioner:
+    accepted = inspect.signature(cls.__init__).parameters
+    chosen = {k: v for k, v in kwargs.items() if k in accepted and v is not None}
+    return cls(**fixed, **chosen)

@@ -1,63 +1,41 @@
-"""Caption a data set into a store: batched, resumable, shardable across processes."""
+"""Caption a data set into a store: streamed, resumable, shared by many processes, past bad images.
+
+Every image is read, converted for the model (:func:`mmft_kit.data.to_rgb`) and asked for once
+per characteristic it lacks; each caption is written to the store as soon as the captioner hands
+it back, so a killed run loses at most the requests in flight. An image that cannot be read, is
+too small to caption, or whose caption cannot be had (refused, failed past the retries) is skipped:
+counted in the report and listed with its reason in ``<store stem>.skipped.jsonl`` beside the store.
+``strict=True`` stops at the first such image instead.
+
+Processes share one store by sharding the images: ``shard=(i, n)`` takes every n-th image from the
+i-th; under ``torchrun`` each process takes its rank's share without being told.
+"""
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
+import re
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from pathlib import Path
+from typing import Any, Iterator, Sequence
 
 from PIL import Image
-from torch.utils.data import Subset
 from tqdm.auto import tqdm
 
-from ..errors import InvalidInputError, MMFTKitError
+from ..data.images import to_rgb
+from ..data.items import dataset_image, dataset_info, dataset_label, dataset_name, item_path
+from ..errors import InvalidInputError, MMFTKitError, UnreadableImageError
 from ..runtime import bar_options
-from .backends import Captioner
+from .backends import CaptionRequest, Captioner
 from .prompts import build_prompt, default_characteristics, resolve_template
-from .store import CaptionStore, image_digest
+from .store import CaptionStore, append_jsonl, image_digest
 
-# What a broken image file raises in PIL (UnidentifiedImageError and truncation are OSErrors).
+#: What a broken image raises in PIL or a data set's own loader (truncation is an OSError).
 UNREADABLE_IMAGE_ERRORS = (OSError, ValueError, SyntaxError, Image.DecompressionBombError)
-
-
-# -- reading data sets ------------------------------------------------------------------------
-def dataset_image(dataset, index: int) -> Image.Image:
-    """The untransformed PIL image at ``index``: ``.image(i)`` when the data set has it, else the item
-    of the data set under a ``Subset``, else the item itself."""
-    if hasattr(dataset, "image"):
-        return dataset.image(index)
-    if isinstance(dataset, Subset):
-        return dataset_image(dataset.dataset, dataset.indices[index])
-    item = dataset[index][0]
-    if not isinstance(item, Image.Image):
-        raise InvalidInputError(
-            f"captioning needs PIL images, but the data set's items hold {type(item).__name__}: "
-            "load it without a transform (or give it an .image(index) method)"
-        )
-    return item
-
-
-def dataset_label(dataset, index: int) -> int:
-    """The label at ``index`` (from ``.targets`` when present, without loading the image)."""
-    targets = getattr(dataset, "targets", None)
-    if targets is not None:
-        return int(targets[index])
-    if isinstance(dataset, Subset):
-        return dataset_label(dataset.dataset, dataset.indices[index])
-    return int(dataset[index][1])
-
-
-def dataset_info(dataset) -> tuple[list[str], str]:
-    """The data set's class names and domain (the words a caption prompt uses for its kind of photo)."""
-    while not hasattr(dataset, "classnames") and isinstance(dataset, Subset):
-        dataset = dataset.dataset
-    classnames, domain = getattr(dataset, "classnames", None), getattr(dataset, "domain", None)
-    if not classnames or not domain:
-        raise InvalidInputError(
-            "captioning needs a data set with .classnames and .domain (as mmft_kit.data.get_dataset returns); "
-            f"{type(dataset).__name__} lacks them"
-        )
-    return list(classnames), str(domain)
+#: Images with a side shorter than this many pixels are skipped (nothing to describe; some models reject them).
+MIN_SIDE = 8
 
 
 def parse_shard(text: str) -> tuple[int, int]:
@@ -71,10 +49,81 @@ def parse_shard(text: str) -> tuple[int, int]:
     return index, count
 
 
-# -- captioning -------------------------------------------------------------------------------
+def resolve_shard(shard: tuple[int, int] | str | None) -> tuple[int, int] | None:
+    """The shard this process captions: ``shard`` when given, else its rank under ``torchrun``, else None."""
+    if shard is not None:
+        return parse_shard(shard if isinstance(shard, str) else "/".join(map(str, shard)))
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world > 1 and "RANK" in os.environ:
+        return parse_shard(f"{os.environ['RANK']}/{world}")
+    return None
+
+
 def store_settings(captioner: Captioner, template: str, words: int) -> dict[str, Any]:
     """The settings a caption store is made with: the captioner's, the prompt template and the words."""
     return {**captioner.settings, "template": template, "words": int(words)}
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9.]+", "_", text).strip("_") or "x"
+
+
+def default_store_path(
+    dataset: str, captioner: str, folder: str | os.PathLike, words: int = 50, template: str | None = None
+) -> Path:
+    """Where the captions of ``dataset`` by ``captioner`` are kept when no store is named.
+
+    Args:
+        dataset: the data set's name (as given to :func:`mmft_kit.data.get_dataset`).
+        captioner: the captioner's spelling (``embedded``, ``label``, ``openai:MODEL``, a hub id or folder).
+        folder: the folder of default stores (the kit uses ``<cache>/captions``).
+        words: words asked per caption; a value other than 50 gets its own store.
+        template: the prompt template (name, file or text); any but the default gets its own store.
+
+    Returns:
+        ``<folder>/<dataset>--<captioner>[--wN][--tHASH].jsonl``.
+    """
+    name = f"{_slug(dataset)}--{_slug(captioner)}"
+    if int(words) != 50:
+        name += f"--w{int(words)}"
+    text = resolve_template(template)
+    if text != resolve_template(None):
+        name += "--t" + hashlib.sha256(text.encode()).hexdigest()[:8]
+    return Path(folder).expanduser() / f"{name}.jsonl"
+
+
+def skipped_path(store: str | os.PathLike) -> Path:
+    """The file beside a store that lists the images skipped while captioning into it."""
+    store = Path(store)
+    return store.with_name(f"{store.stem}.skipped.jsonl")
+
+
+def read_skipped(store: CaptionStore | str | os.PathLike) -> list[dict]:
+    """The skipped images listed beside ``store`` that still lack a caption (newest entry per image)."""
+    store = store if isinstance(store, CaptionStore) else CaptionStore(store)
+    latest: dict[tuple, dict] = {}
+    for entry in _read_jsonl(skipped_path(store.path)):
+        if entry.get("image") and entry.get("prompt") and (entry["image"], entry["prompt"]) in store:
+            continue  # captioned by a later run
+        latest[(entry.get("dataset"), entry.get("index"), entry.get("path"))] = entry
+    return list(latest.values())
+
+
+def _read_jsonl(path: Path) -> list[dict]:
+    """The complete lines of a JSONL file (a torn line of a killed run is left out); [] if there is none."""
+    if not path.exists():
+        return []
+    entries = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            entries.append(json.loads(line))
+        except ValueError:
+            continue
+    return entries
+
+
+def _skip_key(entry: dict) -> tuple:
+    return entry.get("dataset"), entry.get("index"), entry.get("path"), entry.get("reason"), entry.get("prompt")
 
 
 @dataclass
@@ -86,6 +135,7 @@ class CaptionReport:
     skipped: dict[str, int] = field(default_factory=dict)
     captions: int = 0
     store: str = ""
+    skipped_file: str = ""
 
     def skip(self, reason: str) -> None:
         self.skipped[reason] = self.skipped.get(reason, 0) + 1
@@ -98,14 +148,10 @@ class CaptionReport:
         )
         if self.skipped:
             text += " (" + "; ".join(f"{reason}: {n}" for reason, n in sorted(self.skipped.items())) + ")"
-        return text + (f" -> {self.store}" if self.store else "")
-
-
-@dataclass
-class _Request:
-    index: int
-    image: Image.Image
-    record: dict
+        text += f" -> {self.store}" if self.store else ""
+        if self.skipped and self.skipped_file:
+            text += f"; skipped images listed in {self.skipped_file}"
+        return text
 
 
 def caption_dataset(
@@ -119,13 +165,24 @@ def caption_dataset(
     shard: tuple[int, int] | str | None = None,
     progress: bool = True,
     overwrite: bool = False,
+    strict: bool = False,
 ) -> CaptionReport:
     """Caption every image of ``dataset`` once per characteristic, skipping what the store holds.
 
-    Images are read in order (the first ``limit``, then every n-th from the i-th for ``shard=(i, n)``);
-    their missing captions are made ``captioner.batch_size`` at a time, and each batch is written
-    to the store as soon as it is done, so an interrupted run loses at most one batch. An image
-    that cannot be read, or whose model answer is empty, is skipped and counted with the reason.
+    Args:
+        dataset: a data set with ``classnames`` and ``domain`` (as :func:`mmft_kit.data.get_dataset` gives).
+        captioner: any :class:`~mmft_kit.captions.Captioner`.
+        store: the caption store (a path is created with the run's settings, or must have them).
+        characteristics: one caption per image for each (None: the library's defaults).
+        words, template: the prompt's length and template.
+        limit: caption only the first ``limit`` images.
+        shard: ``(i, n)`` or ``"i/n"``: every n-th image from the i-th (None: the ``torchrun`` rank's share, or all).
+        progress: show a progress bar (over images read).
+        overwrite: start the store afresh when its settings differ.
+        strict: stop at the first image that cannot be captioned instead of skipping and listing it.
+
+    Returns:
+        What was captioned, reused and skipped (with reasons).
     """
     characteristics = tuple(dict.fromkeys(default_characteristics() if characteristics is None else characteristics))
     if not characteristics or not all(isinstance(c, str) and c.strip() for c in characteristics):
@@ -140,71 +197,82 @@ def caption_dataset(
         store = CaptionStore(store, settings=settings, overwrite=overwrite)
     classnames, domain = dataset_info(dataset)
     indices = list(range(len(dataset)))[: limit if limit is not None else None]
+    shard = resolve_shard(shard)
     if shard is not None:
-        first, count = parse_shard(shard if isinstance(shard, str) else "/".join(map(str, shard)))
-        indices = indices[first::count]
-
-    report = CaptionReport(store=str(store.path))
+        indices = indices[shard[0] :: shard[1]]
+    source = dataset_name(dataset)
+    listed = skipped_path(store.path)
+    report = CaptionReport(store=str(store.path), skipped_file=str(listed))
     outstanding: dict[int, int] = {}  # image index -> captions still to come
-    failed: dict[int, str] = {}
-    pending: list[_Request] = []
-    queued: set[tuple[str, str]] = set()
+    failed: dict[int, tuple[str, dict]] = {}  # image index -> why its first caption failed, and which one
+    queued: set[tuple[str, str]] = set()  # (image, prompt) asked in this run: a repeated image is asked once
+    already_listed = {_skip_key(entry) for entry in _read_jsonl(listed)}
 
-    def settle(index: int) -> None:
-        if index in failed:
-            report.skip(failed.pop(index))
-        else:
-            report.captioned += 1
-
-    def run(batch: list[_Request]) -> None:
-        captions = captioner.caption(
-            [r.image for r in batch], [r.record["prompt"] for r in batch], [r.record["class"] for r in batch]
-        )
-        if len(captions) != len(batch):
+    def skip(index: int, reason: str, detail: str = "", **details: Any) -> None:
+        """Count a skipped image under ``reason`` and list it (with ``detail``) beside the store."""
+        path = details.pop("path", None) or item_path(dataset, index)
+        if strict:
+            where = f"item {index}" + (f" ({path})" if path else "")
             raise InvalidInputError(
-                f"captioner {captioner.name!r} gave {len(captions)} captions for {len(batch)} prompts"
+                f"stopped at {where}: {detail or reason}. Replace or remove it, or run without --strict to skip "
+                f"and list such images in {listed}"
             )
-        done = []
-        for request, caption in zip(batch, captions):
-            if caption.strip():
-                done.append({**request.record, "caption": caption.strip()})
-            else:
-                failed.setdefault(request.index, "empty caption from the model")
+        report.skip(reason)
+        entry = {"dataset": source, "index": index, "path": path, "reason": reason, "detail": detail,
+                 "shard": None if shard is None else f"{shard[0]}/{shard[1]}", **details}
+        if _skip_key(entry) not in already_listed:  # a rerun does not list the same image again
+            already_listed.add(_skip_key(entry))
+            append_jsonl(listed, [entry])
+
+    def requests() -> Iterator[CaptionRequest]:
+        for index in tqdm(indices, desc="captioning", unit="img", **bar_options(progress)):
+            try:
+                raw = dataset_image(dataset, index)
+                digest = image_digest(raw)
+                image = to_rgb(raw)
+            except UnreadableImageError as error:
+                skip(index, error.reason, str(error), path=error.path)
+                continue
+            except MMFTKitError:
+                raise
+            except UNREADABLE_IMAGE_ERRORS as error:
+                skip(index, f"unreadable image ({type(error).__name__})", str(error))
+                continue
+            if min(image.size) < MIN_SIDE:
+                skip(index, "image too small", f"{image.width}x{image.height}; captioning needs {MIN_SIDE} px a side")
+                continue
+            classname = classnames[dataset_label(dataset, index)]
+            todo = []
+            for characteristic in characteristics:
+                prompt = build_prompt(classname, domain, characteristic, words, template)
+                if (digest, prompt) not in store and (digest, prompt) not in queued:
+                    queued.add((digest, prompt))
+                    record = {"image": digest, "index": index, "class": classname,
+                              "characteristic": characteristic, "prompt": prompt}
+                    todo.append(CaptionRequest(image, prompt, classname, tag=record))
+            if not todo:
+                report.reused += 1
+                continue
+            outstanding[index] = len(todo)
+            yield from todo
+
+    for results in captioner.stream(requests()):
+        done = [{**r.request.tag, "caption": r.caption} for r in results if r.caption]
         store.add(done)
         report.captions += len(done)
-        for request in batch:
-            outstanding[request.index] -= 1
-            if outstanding[request.index] == 0:
-                del outstanding[request.index]
-                settle(request.index)
-
-    for index in tqdm(indices, desc="captioning", unit="img", **bar_options(progress)):
-        try:
-            image = dataset_image(dataset, index)
-            digest = image_digest(image)
-        except MMFTKitError:
-            raise
-        except UNREADABLE_IMAGE_ERRORS as exc:
-            report.skip(f"unreadable image ({type(exc).__name__})")
-            continue
-        classname = classnames[dataset_label(dataset, index)]
-        requests = []
-        for characteristic in characteristics:
-            prompt = build_prompt(classname, domain, characteristic, words, template)
-            if (digest, prompt) in store or (digest, prompt) in queued:
-                continue
-            queued.add((digest, prompt))
-            record = {"image": digest, "index": index, "class": classname, "characteristic": characteristic,
-                      "prompt": prompt}
-            requests.append(_Request(index, image, record))
-        if not requests:
-            report.reused += 1
-            continue
-        outstanding[index] = len(requests)
-        pending.extend(requests)
-        while len(pending) >= captioner.batch_size:
-            run(pending[: captioner.batch_size])
-            del pending[: captioner.batch_size]
-    if pending:
-        run(pending)
+        for result in results:
+            record = result.request.tag
+            index = record["index"]
+            if not result.caption:
+                failed.setdefault(index, (result.error or "no caption", {"image": record["image"],
+                                                                           "prompt": record["prompt"]}))
+            outstanding[index] -= 1
+            if outstanding[index] == 0:
+                del outstanding[index]
+                if index in failed:
+                    error, details = failed.pop(index)
+                    skip(index, error.split(":")[0], error, **details)
+                else:
+                    report.captioned += 1
     return report
+

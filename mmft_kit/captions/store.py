@@ -91,6 +91,21 @@ def _trim_torn_tail(handle: IO[bytes]) -> int:
     raise InvalidInputError(f"{handle.name} holds no complete line: it is not a caption store")
 
 
+def append_jsonl(path: str | os.PathLike, records: list[Mapping[str, Any]]) -> None:
+    """Append ``records`` to a JSONL file as whole lines, under a file lock, flushed to disk.
+
+    A torn last line left by a killed writer is cut off first (with a warning).
+    """
+    data = "".join(json.dumps(dict(r), ensure_ascii=False) + "\n" for r in records).encode("utf-8")
+    with open(path, "a+b") as handle, _locked(handle):
+        cut = _trim_torn_tail(handle)
+        handle.write(data)
+        handle.flush()
+        os.fsync(handle.fileno())
+    if cut:
+        warnings.warn(f"{path}: cut off a torn last line ({cut} bytes) before appending", stacklevel=3)
+
+
 class CaptionStore:
     """Captions keyed by (image digest, prompt) under one settings header, in a JSONL file.
 
@@ -237,14 +252,7 @@ class CaptionStore:
                 raise InvalidInputError(f"a caption record needs non-empty {missing}; got {record}")
         if not records:
             return
-        data = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records).encode("utf-8")
-        with open(self.path, "a+b") as handle, _locked(handle):
-            cut = _trim_torn_tail(handle)
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        if cut:
-            warnings.warn(f"{self.path}: cut off a torn last line ({cut} bytes) before appending", stacklevel=2)
+        append_jsonl(self.path, records)
         for record in records:
             self._entries.setdefault((record["image"], record["prompt"]), record)
 

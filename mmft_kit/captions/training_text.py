@@ -14,7 +14,8 @@ from torch.utils.data import Dataset
 
 from ..errors import InvalidInputError
 from ..text import class_prompt, with_class_prefix
-from .generate import UNREADABLE_IMAGE_ERRORS, dataset_image, dataset_info, dataset_label
+from ..data.items import dataset_image, dataset_info, dataset_label
+from .generate import UNREADABLE_IMAGE_ERRORS
 from .prompts import build_prompt, default_characteristics
 from .store import CaptionStore, image_digest
 

@@ -17,6 +17,7 @@ from PIL import UnidentifiedImageError
 from torch.utils.data import Dataset, Subset
 
 from ..errors import InvalidInputError
+from .items import item_path
 
 _FEW_SHOT_STREAM = 0
 _HOLDOUT_STREAM = 1
@@ -71,7 +72,7 @@ class LabelledSubset(Subset):
         try:
             return super().__getitem__(index)
         except (OSError, UnidentifiedImageError, SyntaxError) as err:
-            where = _item_path(self.dataset, self.indices[index])
+            where = item_path(self.dataset, self.indices[index])
             raise InvalidInputError(
                 f"could not read item {index} (index {self.indices[index]} of {self.name!r})"
                 f"{f', file {where}' if where else ''}: {err}. Replace or remove the broken file."
@@ -85,16 +86,6 @@ class LabelledSubset(Subset):
             f"{type(self).__name__}(name={self.name!r}, n={len(self)}, classes={len(self.classnames)}, "
             f"domain={self.domain!r})"
         )
-
-
-def _item_path(dataset: Dataset, index: int) -> str | None:
-    """The file behind item ``index`` of a torchvision-style data set, when it records one."""
-    for attr in ("samples", "_samples", "_image_files", "_images"):
-        items = getattr(dataset, attr, None)
-        if items is not None and index < len(items):
-            item = items[index]
-            return str(item[0] if isinstance(item, tuple) else item)
-    return None
 
 
 def split_hash(indices: Sequence[int]) -> str:

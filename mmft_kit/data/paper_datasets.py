@@ -21,24 +21,15 @@ from importlib import resources
 from pathlib import Path
 from typing import Callable, Sequence
 
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
 from torch.utils.data import Dataset
 
 from ..errors import DatasetNotFoundError, InvalidInputError, MMFTKitError
 from .few_shot import LabelledSubset, stratified_split
+from .images import load_rgb
 
 #: Fraction of every class in the test split of a seeded split.
 SEEDED_TEST_FRACTION = 0.3
-
-
-def load_rgb(path: str) -> Image.Image:
-    """Open an image file as RGB; an unreadable file raises an error that names it."""
-    try:
-        with open(path, "rb") as handle:
-            image = Image.open(handle)
-            return image.convert("RGB")
-    except (OSError, UnidentifiedImageError, SyntaxError, ValueError) as err:
-        raise InvalidInputError(f"cannot read image file {path}: {err}. Replace or remove the file.") from err
 
 
 @lru_cache(maxsize=None)

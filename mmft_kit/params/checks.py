@@ -75,15 +75,17 @@ def check_clip(name: str, pretrained: str | None = None) -> None:
 
 def check_captioner(name: str) -> None:
     """Raise ModelNotAvailableError unless ``name`` names a captioner: ``label``, ``embedded[:SIZE]``,
-    a model folder, or a hub id ``ORG/NAME`` (whether a hub model can be had shows when it is loaded)."""
-    if name == "label" or _check_embedded(name, "vlm") or Path(name).expanduser().is_dir():
+    ``openai:MODEL`` (a served model), a model folder, or a hub id ``ORG/NAME`` (whether a hub or served
+    model can be had shows when it is loaded)."""
+    served = name.startswith("openai:") and bool(name.removeprefix("openai:").strip())
+    if name == "label" or served or _check_embedded(name, "vlm") or Path(name).expanduser().is_dir():
         return
     parts = name.split("/")
     if len(parts) == 2 and all(parts) and not any(c.isspace() for c in name):
         return
     raise ModelNotAvailableError(
         f"unknown captioner {name!r}: give 'embedded' (the kit's VLM), 'embedded:ci', 'label' (class-name text "
-        "only), a transformers model folder, or a hub id such as ORG/NAME")
+        "only), 'openai:MODEL' (a served model), a transformers model folder, or a hub id such as ORG/NAME")
 
 
 def check_target_task(name: str) -> None:

@@ -2,30 +2,27 @@
 
 from __future__ import annotations
 
-import re
 import shlex
 from pathlib import Path
 from typing import Any
 
 from torch.utils.data import Dataset
 
-from ..captions import CaptionStore, MissingCaptionsError, caption_dataset, captions_for_dataset, load_captioner
+from ..captions import CaptionStore, MissingCaptionsError, caption_dataset, captions_for_dataset, default_store_path
 from ..captions.prompts import resolve_template
 from ..errors import CaptionStoreMismatchError
+from ..models import load_captioner
 from ..zoo import cache_root
 from .config import TrainConfig
 from .loop import on_main_process
 
 
-def _slug(text: str) -> str:
-    return re.sub(r"[^A-Za-z0-9.]+", "_", text).strip("_") or "x"
-
-
 def store_path(config: TrainConfig) -> Path:
-    """``config.caption_store``, or by default ``<kit cache>/captions/<dataset>--<captioner>.jsonl``."""
+    """``config.caption_store``, or the default store of its data set and caption settings in the kit's cache."""
     if config.caption_store is not None:
         return Path(config.caption_store).expanduser()
-    return cache_root() / "captions" / f"{_slug(config.dataset)}--{_slug(config.captioner)}.jsonl"
+    return default_store_path(config.dataset, config.captioner, cache_root() / "captions", config.words,
+                              config.template)
 
 
 def caption_command(config: TrainConfig) -> str:

@@ -9,7 +9,7 @@ from typing import Callable, Sequence
 import torch
 from torch.utils.data import Dataset, Subset
 
-from ..captions.generate import dataset_image, dataset_info, dataset_label
+from ..data.items import dataset_image, dataset_info, dataset_label
 from ..data import LabelledSubset, available_splits, few_shot, get_dataset, train_val_split
 from ..data.few_shot import split_items
 from ..errors import InvalidInputError
