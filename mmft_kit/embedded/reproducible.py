@@ -15,8 +15,10 @@ from typing import Iterator
 
 import torch
 
-#: Intra-op threads of every build: fixed, so the weights do not depend on the machine's core count.
-BUILD_THREADS = 2
+#: Intra-op threads of every build: fixed, so the weights do not depend on the machine's core count. One
+#: thread: a build never waits on a second thread that a busy machine has not scheduled, and the CLIP
+#: and VLM builds can run side by side (``make models`` runs them so).
+BUILD_THREADS = 1
 
 #: The device every build runs on: a GPU build rounds differently from a CPU build.
 BUILD_DEVICE = "cpu"
