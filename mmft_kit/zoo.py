@@ -13,7 +13,9 @@ never leaves a half folder that is later trusted. ``MMFT_KIT_CACHE`` overrides t
 
 from __future__ import annotations
 
+import argparse
 import ast
+import functools
 import hashlib
 import inspect
 import json
@@ -76,16 +78,25 @@ def shipped_hash(folder: Path) -> str | None:
         return None
 
 
-def _ensure(kind: str, size: str, recipes: dict, builder: Callable, force: bool, progress: bool,
-            use_shipped: bool = True) -> Path:
+def _locate(kind: str, size: str, recipes: dict, builder: Callable, use_shipped: bool) -> tuple[Path, str, bool]:
+    """The folder of a model (shipped while its hash matches, else in the cache), its recipe hash, and
+    whether it is ready."""
     if size not in recipes:
         raise InvalidInputError(f"unknown {kind} size {size!r}; choose one of {sorted(recipes)}")
-    recipe = recipes[size]
-    recipe_hash = _recipe_hash(recipe, builder)
+    recipe_hash = _recipe_hash(recipes[size], builder)
     shipped = SHIPPED_ROOT / f"{kind}-{size}"
-    if use_shipped and not force and shipped_hash(shipped) == recipe_hash:
-        return shipped
+    if use_shipped and shipped_hash(shipped) == recipe_hash:
+        return shipped, recipe_hash, True
     folder = cache_root() / f"{kind}-{size}-{recipe_hash}"
+    return folder, recipe_hash, (folder / REPORT_NAME).is_file()
+
+
+def _ensure(kind: str, size: str, recipes: dict, builder: Callable, force: bool, progress: bool,
+            use_shipped: bool = True) -> Path:
+    folder, recipe_hash, ready = _locate(kind, size, recipes, builder, use_shipped and not force)
+    if ready and not force:
+        return folder
+    recipe = recipes[size]
     folder.parent.mkdir(parents=True, exist_ok=True)
     with FileLock(str(folder) + ".lock"):
         if (folder / REPORT_NAME).is_file() and not force:
@@ -114,15 +125,23 @@ def _remove_stale(current: Path) -> None:
 
 
 def ensure_clip(size: str = "default", force: bool = False, progress: bool = True) -> Path:
-    """Folder of the embedded CLIP (open_clip ``local-dir:`` format), built on first use.
+    """Folder of the embedded CLIP (open_clip ``local-dir:`` format): the shipped one while it matches
+    the code, else built into the cache on first use (see README for build times).
 
-    ``size="default"`` takes about 9 minutes on 2 CPU cores, ``size="ci"`` about 2 (see README).
+    Args:
+        size: ``default`` (shipped) or ``ci`` (smaller, for tests).
+        force: rebuild into the cache even when a folder of the current recipe hash exists.
+        progress: show progress bars while building.
+
+    Returns:
+        The folder.
     """
     return _ensure("clip", size, *_kind("clip"), force, progress)
 
 
 def ensure_vlm(size: str = "default", force: bool = False, progress: bool = True) -> Path:
-    """Folder of the embedded multimodal LLM (transformers ``save_pretrained`` format), built on first use."""
+    """Folder of the embedded multimodal LLM (transformers ``save_pretrained`` format): the shipped one
+    while it matches the code, else built into the cache on first use. Arguments as :func:`ensure_clip`."""
     return _ensure("vlm", size, *_kind("vlm"), force, progress)
 
 
@@ -138,22 +157,48 @@ def _kind(kind: str) -> tuple[dict, Callable]:
     raise InvalidInputError(f"unknown embedded model kind {kind!r}; choose clip or vlm")
 
 
-def ship_models(models: Iterable[tuple[str, str]] = SHIPPED, force: bool = False, progress: bool = True
-                ) -> list[Path]:
-    """Build the given ``(kind, size)`` models from the code (into the cache) and copy them into the package.
+def _build(model: tuple[str, str], force: bool, progress: bool, use_shipped: bool) -> Path:
+    kind, size = model
+    return _ensure(kind, size, *_kind(kind), force, progress, use_shipped=use_shipped)
+
+
+def ensure_all(models: Iterable[tuple[str, str]] = SHIPPED, force: bool = False, progress: bool = True,
+               use_shipped: bool = True) -> list[Path]:
+    """The folders of several embedded models; those to build are built side by side, one process each.
 
     Args:
-        models: which models to ship; by default those the package ships.
+        models: ``(kind, size)`` pairs, kind ``clip`` or ``vlm``.
+        force: rebuild even when a folder of the current recipe hash exists.
+        progress: show progress bars.
+        use_shipped: take a shipped folder whose recipe hash matches the code.
+
+    Returns:
+        One folder per model, in the order given.
+    """
+    from .dispatch import dispatch
+
+    models = list(models)
+    to_build = [m for m in models if force or not _locate(*m, *_kind(m[0]), use_shipped)[2]]
+    job = functools.partial(_build, force=force, progress=progress, use_shipped=use_shipped)
+    folders = dict(dispatch(job, models, workers=max(1, len(to_build))))
+    return [folders[i] for i in range(len(models))]
+
+
+def ship_models(models: Iterable[tuple[str, str]] = SHIPPED, force: bool = False, progress: bool = True
+                ) -> list[Path]:
+    """Build models from the code alone (into the cache) and copy them into the package's shipped folders.
+
+    Args:
+        models: ``(kind, size)`` pairs; by default those the package ships.
         force: rebuild even when the cache holds a build of the current recipe hash.
         progress: show progress bars.
 
     Returns:
         The shipped folders, each carrying its build report and recipe hash.
     """
+    models = list(models)
     shipped = []
-    for kind, size in models:
-        recipes, builder = _kind(kind)
-        built = _ensure(kind, size, recipes, builder, force, progress, use_shipped=False)
+    for (kind, size), built in zip(models, ensure_all(models, force, progress, use_shipped=False)):
         target = SHIPPED_ROOT / f"{kind}-{size}"
         with atomic_directory(target) as tmp:
             shutil.copytree(built, tmp, dirs_exist_ok=True)
@@ -164,3 +209,20 @@ def ship_models(models: Iterable[tuple[str, str]] = SHIPPED, force: bool = False
 def build_report(folder: str | os.PathLike) -> dict:
     """The build report (time, quality figures) saved beside an embedded model."""
     return json.loads((Path(folder) / REPORT_NAME).read_text())
+
+
+def main(argv: list[str] | None = None) -> None:
+    """``python -m mmft_kit.zoo [--ship] [--force]``: find or build the shipped models (``make models``),
+    or rebuild them from the code and refresh the package's copy (``make ship-models``)."""
+    parser = argparse.ArgumentParser(prog="python -m mmft_kit.zoo", description=main.__doc__)
+    parser.add_argument("--ship", action="store_true", help="build from the code and refresh the shipped copy")
+    parser.add_argument("--force", action="store_true", help="rebuild even when the cache holds the build")
+    args = parser.parse_args(argv)
+    folders = ship_models(force=args.force) if args.ship else ensure_all(force=args.force)
+    for (kind, size), folder in zip(SHIPPED, folders):
+        report = build_report(folder)
+        print(f"{kind}-{size}: {folder} (recipe {report['recipe_hash']}, built in {report['build_seconds']} s)")
+
+
+if __name__ == "__main__":
+    main()
