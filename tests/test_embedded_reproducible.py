@@ -6,7 +6,6 @@ separate interpreters with different hash seeds and thread settings, as two mach
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import subprocess
