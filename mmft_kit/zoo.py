@@ -175,11 +175,12 @@ def ensure_all(models: Iterable[tuple[str, str]] = SHIPPED, force: bool = False,
     Returns:
         One folder per model, in the order given.
     """
+    from . import zoo  # this module by its import name, also under ``python -m``: worker processes import it
     from .dispatch import dispatch
 
     models = list(models)
     to_build = [m for m in models if force or not _locate(*m, *_kind(m[0]), use_shipped)[2]]
-    job = functools.partial(_build, force=force, progress=progress, use_shipped=use_shipped)
+    job = functools.partial(zoo._build, force=force, progress=progress, use_shipped=use_shipped)
     folders = dict(dispatch(job, models, workers=max(1, len(to_build))))
     return [folders[i] for i in range(len(models))]
 
