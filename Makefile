@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: demo test install models benchmarks clean-cache notebooks
+.PHONY: demo test install models ship-models benchmarks clean-cache notebooks
 
 $(STAMP): requirements.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -16,14 +16,18 @@ $(STAMP): requirements.txt pyproject.toml
 
 install: $(STAMP)
 
-## Build the embedded CLIP and VLM (cached) and run the main job: every notebook, headless, via papermill.
+## Find the embedded CLIP and VLM (shipped, or built and cached) and run the main job: every notebook, headless.
 demo: $(STAMP) models
 	$(PY) -m mmft_kit batch notebooks/*.ipynb --name demo
 	@echo "summary: runs/demo/summary.md"
 
-## Build (or find in the cache) the embedded models.
+## The embedded models: the shipped ones while their recipe hash matches the code, else built into the cache.
 models: $(STAMP)
-	$(PY) -c "from mmft_kit.zoo import ensure_clip, ensure_vlm; print(ensure_clip()); print(ensure_vlm())"
+	$(PY) -m mmft_kit.zoo
+
+## Rebuild the shipped embedded models from the code alone and refresh mmft_kit/embedded/shipped/ (commit it).
+ship-models: $(STAMP)
+	$(PY) -m mmft_kit.zoo --ship
 
 ## Sync each notebook pair (.ipynb <-> py:percent .py, the newer one wins) and strip outputs; run after editing.
 notebooks: $(STAMP)

@@ -7,9 +7,16 @@ axis a notebook lacks does not multiply its runs), into its own folder::
     runs/<name>/<notebook>/<point>/<notebook>.ipynb   the executed copy
     runs/<name>/<notebook>/<point>/metrics.json       what the notebook measured (its output_dir)
 
+    runs/<name>/<notebook>/<point>/point.json         its parameters, kit version and outcome
+
 A failing point is recorded with the error and the batch carries on. At the end the metrics
 of every point are collected into ``results.csv`` and ``results.md``, and ``summary.md``
 holds the headline table, the failures and the figures.
+
+Running the same batch again skips every point that succeeded with the same parameters, the same
+notebook and the same kit version (``rerun=True`` runs them anyway), so an interrupted sweep
+continues where it stopped. Points run one at a time, in ``workers`` processes on this machine,
+or as a SLURM job array through submitit (:mod:`mmft_kit.dispatch`); the folder layout is the same.
 
 Grid files (YAML or JSON)::
 
@@ -25,6 +32,8 @@ other values fixed. A parameter whose value is itself a list (``seeds``, ``metho
 from __future__ import annotations
 
 import csv
+import functools
+import hashlib
 import io
 import itertools
 import json
@@ -39,6 +48,8 @@ from typing import Any, Iterable, Iterator, Mapping, Sequence
 
 import yaml
 
+from . import __version__
+from .dispatch import ClusterOptions, dispatch
 from .errors import InvalidInputError
 from .io import atomic_write_json, atomic_write_text
 from .notebook.mode import static_environment
@@ -47,6 +58,7 @@ from .params import notebook_params
 
 KERNEL_NAME = "python3"
 RESULTS_CSV, RESULTS_MD, SUMMARY_MD, RECORD_JSON = "results.csv", "results.md", "summary.md", "batch.json"
+POINT_JSON = "point.json"
 _GRID_KEYS = {"notebooks", "parameters", "grid", "name"}
 
 
@@ -147,6 +159,12 @@ class Point:
     @property
     def executed(self) -> Path:
         return self.folder / self.notebook.name
+
+    def identity(self) -> dict[str, Any]:
+        """What makes a finished point reusable: its parameters (bar its folder), notebook and kit version."""
+        return {"parameters": {k: v for k, v in self.parameters.items() if k != "output_dir"},
+                "notebook_sha256": hashlib.sha256(self.notebook.read_bytes()).hexdigest(),
+                "kit_version": __version__}
 
 
 def plan(notebooks: Sequence[Path], grid: Grid, folder: Path) -> list[Point]:
@@ -257,16 +275,37 @@ def failure_message(exc: BaseException) -> str:
 
 
 def run_point(point: Point, timeout: float | None = None, log_output: bool = False) -> Outcome:
-    """Execute one point; a failure is caught and recorded in the outcome, never raised."""
+    """Execute one point and record its outcome in its folder; a failure is caught and recorded, never raised."""
     start = time.perf_counter()
-    base = dict(notebook=point.notebook.stem, label=point.label, folder=str(point.folder), varying=point.varying)
     try:
         execute(point.notebook, point.executed, point.parameters, timeout=timeout, log_output=log_output)
         record = read_metrics(point.folder)
     except Exception as exc:  # a failing point is reported, the batch goes on
-        return Outcome(**base, status="failed", seconds=time.perf_counter() - start, error=failure_message(exc))
-    return Outcome(**base, status="ok", seconds=time.perf_counter() - start, metrics=record.get("metrics", {}),
-                   figures=record.get("figures", []))
+        outcome = _outcome(point, "failed", time.perf_counter() - start, error=failure_message(exc))
+    else:
+        outcome = _outcome(point, "ok", time.perf_counter() - start, metrics=record.get("metrics", {}),
+                           figures=record.get("figures", []))
+    atomic_write_json(point.folder / POINT_JSON, {**point.identity(), "outcome": asdict(outcome)})
+    return outcome
+
+
+def _outcome(point: Point, status: str, seconds: float, **details) -> Outcome:
+    return Outcome(notebook=point.notebook.stem, label=point.label, folder=str(point.folder), varying=point.varying,
+                   status=status, seconds=seconds, **details)
+
+
+def finished(point: Point) -> Outcome | None:
+    """The recorded outcome of ``point`` when it succeeded with the same parameters, notebook and kit
+    version; else ``None`` (never run, failed, interrupted, or run with something else)."""
+    try:
+        record = json.loads((point.folder / POINT_JSON).read_text())
+    except (OSError, ValueError):
+        return None
+    identity = point.identity()
+    if any(record.get(key) != value for key, value in identity.items()):
+        return None
+    outcome = Outcome(**record["outcome"])
+    return outcome if outcome.status == "ok" else None
 
 
 @dataclass
@@ -356,8 +395,26 @@ def write_results(report: BatchReport) -> None:
 
 def run_batch(notebooks: Sequence[str | os.PathLike], grid: Grid | None = None, name: str | None = None,
               runs_dir: str | os.PathLike = "runs", timeout: float | None = None, log_output: bool = False,
-              echo=lambda line: print(line, flush=True)) -> BatchReport:
-    """Run every notebook at every grid point, carrying on past failures; write the tables; return the report."""
+              echo=lambda line: print(line, flush=True), rerun: bool = False, workers: int = 1,
+              executor: str = "local", cluster: ClusterOptions | None = None) -> BatchReport:
+    """Run every notebook at every grid point, carrying on past failures; write the tables; return the report.
+
+    Args:
+        notebooks: notebooks or folders of notebooks (default: the grid's).
+        grid: fixed parameters and axes.
+        name: the batch folder's name under ``runs_dir`` (default: the grid's, else a timestamp).
+        runs_dir: where batch folders go.
+        timeout: seconds one cell may run.
+        log_output: echo the notebooks' output.
+        echo: where progress lines go.
+        rerun: run points that already succeeded with the same parameters too.
+        workers: points at once on this machine (``executor="local"``).
+        executor: ``local``, ``slurm`` (a submitit job array) or ``submitit-local`` (see :mod:`mmft_kit.dispatch`).
+        cluster: what each SLURM job asks for.
+
+    Returns:
+        Every point's outcome, in plan order, whichever order they ran in.
+    """
     grid = grid or Grid()
     found = find_notebooks(list(notebooks) or grid.notebooks)
     name = name or grid.name or time.strftime("batch-%Y%m%d-%H%M%S")
@@ -366,12 +423,25 @@ def run_batch(notebooks: Sequence[str | os.PathLike], grid: Grid | None = None, 
     folder = Path(runs_dir) / name
     points = plan(found, grid, folder)
     folder.mkdir(parents=True, exist_ok=True)
-    outcomes = []
-    for i, point in enumerate(points, 1):
-        echo(f"[{i}/{len(points)}] {point.notebook.stem} {point.label} -> {point.executed} ...")
-        outcome = run_point(point, timeout=timeout, log_output=log_output)
-        outcomes.append(outcome)
-        echo(f"[{i}/{len(points)}] {point.notebook.stem} {point.label}: {outcome.status} ({outcome.seconds:.0f} s)"
+    outcomes: list[Outcome | None] = [None if rerun else finished(point) for point in points]
+    todo = [i for i, outcome in enumerate(outcomes) if outcome is None]
+    if len(todo) < len(points):
+        echo(f"{len(points) - len(todo)} of {len(points)} points already done (same parameters and kit version): "
+             f"skipped; rerun=True / --rerun runs them again")
+
+    def started(index: int) -> None:
+        i = todo[index]
+        echo(f"[{i + 1}/{len(points)}] {points[i].notebook.stem} {points[i].label} -> {points[i].executed} ...")
+
+    def lost(index: int, error: BaseException) -> Outcome:
+        return _outcome(points[todo[index]], "failed", 0.0, error=f"job lost: {failure_message(error)}")
+
+    job = functools.partial(run_point, timeout=timeout, log_output=log_output)
+    for index, outcome in dispatch(job, [points[i] for i in todo], workers=workers, executor=executor,
+                                   folder=folder / ".jobs", cluster=cluster, on_lost=lost, on_start=started):
+        i = todo[index]
+        outcomes[i] = outcome
+        echo(f"[{i + 1}/{len(points)}] {outcome.notebook} {outcome.label}: {outcome.status} ({outcome.seconds:.0f} s)"
              + (f" — {outcome.error}" if outcome.error else ""))
     report = BatchReport(name, folder, outcomes)
     write_results(report)

@@ -208,3 +208,84 @@ def test_cli_reports_a_bad_grid_as_an_error(notebooks, tmp_path, capsys):
     tiny, _ = notebooks
     assert main(["batch", str(tiny), "-p", "shotz", "3", "--runs-dir", str(tmp_path)]) == 2
     assert "shotz" in capsys.readouterr().err
+
+
+# -- resuming and spreading ----------------------------------------------------------------------
+def _table(folder: Path) -> list[dict]:
+    """results.csv without the seconds each point took."""
+    return [{k: v for k, v in row.items() if k != "seconds"}
+            for row in csv.DictReader((folder / batch.RESULTS_CSV).read_text().splitlines())]
+
+
+def test_a_rerun_batch_skips_finished_points_and_retries_failed_ones(report, notebooks):
+    result, _ = report
+    tiny, other = notebooks
+    stamps = {o.label + o.notebook: (Path(o.folder) / f"{o.notebook}.ipynb").stat().st_mtime_ns
+              for o in result.outcomes}
+    grid = batch.Grid(fixed={"words": 9, "seed": 1}, axes={"characteristic": ["ok", "fail"]})
+    lines: list[str] = []
+    again = batch.run_batch([tiny, other], grid, name="sweep", runs_dir=result.folder.parent, echo=lines.append)
+    assert "2 of 3 points already done" in lines[0]
+    assert [line.split(" ->")[0] for line in lines if "->" in line] == ["[2/3] tiny 01-characteristic=fail"]
+    after = {o.label + o.notebook: (Path(o.folder) / f"{o.notebook}.ipynb").stat().st_mtime_ns
+             for o in again.outcomes}
+    assert after["00-characteristic=oktiny"] == stamps["00-characteristic=oktiny"]
+    assert after["defaultother"] == stamps["defaultother"]
+    assert after["01-characteristic=failtiny"] != stamps["01-characteristic=failtiny"]
+    assert [o.status for o in again.outcomes] == ["ok", "failed", "ok"]
+    assert again.outcomes[0].metrics == {"double": 2, "words": 9, "kind": "ok"}
+    assert _table(again.folder) == _table(result.folder)
+
+
+def test_a_point_with_other_parameters_or_a_newer_kit_is_not_reused(report, notebooks, monkeypatch):
+    result, _ = report
+    tiny, _ = notebooks
+    points = batch.plan([tiny], batch.Grid(fixed={"words": 9, "seed": 1}, axes={"characteristic": ["ok", "fail"]}),
+                        result.folder)
+    assert batch.finished(points[0]) is not None and batch.finished(points[1]) is None  # failed: never reused
+    other = batch.plan([tiny], batch.Grid(fixed={"words": 8, "seed": 1}, axes={"characteristic": ["ok"]}),
+                       result.folder)[0]
+    assert other.folder == points[0].folder and batch.finished(other) is None
+    monkeypatch.setattr(batch, "__version__", "99.0")
+    assert batch.finished(points[0]) is None
+
+
+def test_rerun_runs_every_point_again(notebooks, tmp_path):
+    tiny, _ = notebooks
+    grid = batch.Grid(fixed={"words": 3, "characteristic": "ok"})
+    first = batch.run_batch([tiny], grid, name="b", runs_dir=tmp_path, echo=lambda line: None)
+    stamp = (Path(first.outcomes[0].folder) / "tiny.ipynb").stat().st_mtime_ns
+    lines: list[str] = []
+    batch.run_batch([tiny], grid, name="b", runs_dir=tmp_path, echo=lines.append, rerun=True)
+    assert (Path(first.outcomes[0].folder) / "tiny.ipynb").stat().st_mtime_ns != stamp
+    assert not any("already done" in line for line in lines)
+
+
+@pytest.mark.parametrize("spread", [{"workers": 2}, {"executor": "submitit-local"}], ids=["2-workers", "submitit"])
+def test_a_spread_batch_gives_the_serial_table(report, notebooks, tmp_path, spread):
+    result, _ = report
+    tiny, other = notebooks
+    grid = batch.Grid(fixed={"words": 9, "seed": 1}, axes={"characteristic": ["ok", "fail"]})
+    spread_report = batch.run_batch([tiny, other], grid, name="sweep", runs_dir=tmp_path, echo=lambda line: None,
+                                    **spread)
+    assert [(o.notebook, o.label, o.status) for o in spread_report.outcomes] == [
+        (o.notebook, o.label, o.status) for o in result.outcomes]
+    assert _table(spread_report.folder) == _table(result.folder)
+    assert json.loads((spread_report.folder / "tiny" / "00-characteristic=ok" / batch.POINT_JSON).read_text()
+                      )["outcome"]["metrics"] == {"double": 2, "words": 9, "kind": "ok"}
+
+
+def test_cli_passes_workers_rerun_and_cluster_options(monkeypatch, notebooks, tmp_path):
+    tiny, _ = notebooks
+    seen = {}
+
+    def fake_run_batch(notebooks, grid, **options):
+        seen.update(options)
+        return batch.BatchReport("x", tmp_path, [])
+
+    monkeypatch.setattr(batch, "run_batch", fake_run_batch)
+    assert main(["batch", str(tiny), "--workers", "3", "--rerun", "--executor", "slurm", "--partition", "gpu",
+                 "--time", "30", "--gpus", "1"]) == 0
+    assert seen["workers"] == 3 and seen["rerun"] and seen["executor"] == "slurm"
+    assert seen["cluster"].submitit_parameters() == {"timeout_min": 30, "gpus_per_node": 1, "cpus_per_task": 4,
+                                                     "tasks_per_node": 1, "nodes": 1, "slurm_partition": "gpu"}

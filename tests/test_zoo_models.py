@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import socket
 import time
 from pathlib import Path
@@ -161,3 +162,79 @@ def test_a_new_recipe_replaces_the_stale_build(tmp_path, monkeypatch):
     orphan.touch()
     zoo._ensure("clip", "ci", CLIP_RECIPES, builder, force=False, progress=False)
     assert not orphan.exists() and not new.exists()
+
+
+# -- the recipe hash and the shipped models --------------------------------------------------------
+def test_recipe_hash_follows_code_not_its_docs():
+    def documented(x):
+        """Doubles."""
+        return 2 * x  # a comment
+
+    def bare(x):
+        return 2 * x
+
+    def other(x):
+        return 3 * x
+
+    assert zoo._code(documented).replace("documented", "bare") == zoo._code(bare)
+    assert zoo._code(bare) != zoo._code(other).replace("other", "bare")
+
+
+def test_vlm_hash_covers_the_world_tasks_it_reads_not_their_module(monkeypatch):
+    from mmft_kit.data import tasks
+    from mmft_kit.embedded import vlm
+    from mmft_kit.embedded.clip import CLIP_RECIPES, build_clip
+
+    before = zoo._recipe_hash(vlm.VLM_RECIPES["ci"], vlm.build_vlm), zoo._recipe_hash(CLIP_RECIPES["ci"], build_clip)
+    first = next(iter(tasks.WORLD_TASKS.values()))
+    monkeypatch.setitem(vlm.WORLD_TASKS, "extra", dataclasses.replace(first, domain="another domain"))
+    assert zoo._recipe_hash(vlm.VLM_RECIPES["ci"], vlm.build_vlm) != before[0]
+    assert zoo._recipe_hash(CLIP_RECIPES["ci"], build_clip) == before[1]  # the CLIP reads no task
+
+
+@pytest.mark.parametrize("kind,size", zoo.SHIPPED)
+def test_shipped_models_match_the_code(kind, size, tmp_path, monkeypatch):
+    """A shipped folder is used only while its recipe hash is the code's; `make ship-models` refreshes it."""
+    recipes, builder = zoo._kind(kind)
+    folder = zoo.SHIPPED_ROOT / f"{kind}-{size}"
+    assert zoo.shipped_hash(folder) == zoo._recipe_hash(recipes[size], builder), (
+        f"{folder} was built from other code: run `make ship-models` and commit the folder")
+    monkeypatch.setenv("MMFT_KIT_CACHE", str(tmp_path))  # an empty cache: nothing is built
+    assert zoo._ensure(kind, size, recipes, builder, force=False, progress=False) == folder
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_shipped_clip_loads_and_sees_the_world():
+    report = zoo.build_report(zoo.SHIPPED_ROOT / "clip-default")
+    model, _, tokenizer = load_clip("local-dir:" + str(zoo.SHIPPED_ROOT / "clip-default"), device="cpu")
+    figures = attribute_zero_shot(model, tokenizer, n_images=200, seed=777)
+    assert all(figures[a]["accuracy"] >= figures[a]["chance"] + 0.3 for a in ("colour", "background", "shape"))
+    assert report["zero_shot"]["shape"]["accuracy"] > 0.6
+
+
+def test_ship_copies_a_build_from_the_code_and_a_stale_copy_is_not_trusted(tmp_path, monkeypatch):
+    from mmft_kit.embedded.clip import CLIP_RECIPES
+
+    monkeypatch.setenv("MMFT_KIT_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr(zoo, "SHIPPED_ROOT", tmp_path / "shipped")
+    builds = []
+
+    def builder(recipe, out_dir, progress=True):
+        builds.append(recipe)
+        (out_dir / "weights").write_text(f"seed {recipe.seed}")
+        return {"kind": "fake"}
+
+    recipes = {"ci": CLIP_RECIPES["ci"]}
+    monkeypatch.setattr(zoo, "_kind", lambda kind: (recipes, builder))
+    shipped, = zoo.ship_models([("clip", "ci")], progress=False)
+    assert shipped == tmp_path / "shipped" / "clip-ci" and (shipped / "weights").read_text() == "seed 0"
+    assert zoo.shipped_hash(shipped) == zoo._recipe_hash(recipes["ci"], builder) and len(builds) == 1
+    assert zoo.ensure_clip("ci", progress=False) == shipped and len(builds) == 1
+
+    recipes["ci"] = dataclasses.replace(CLIP_RECIPES["ci"], seed=1)  # the code moved on: the copy is stale
+    rebuilt = zoo.ensure_clip("ci", progress=False)
+    assert rebuilt.parent == tmp_path / "cache" and (rebuilt / "weights").read_text() == "seed 1"
+    assert zoo.ensure_all([("clip", "ci")], progress=False) == [rebuilt] and len(builds) == 2
+    zoo.ship_models([("clip", "ci")], progress=False)  # reuses the cached build of the new code
+    assert (shipped / "weights").read_text() == "seed 1" and len(builds) == 2
+    assert zoo.ensure_clip("ci", progress=False) == shipped

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import argparse
+from dataclasses import fields
+
+from ..dispatch import EXECUTORS, ClusterOptions
 
 
 def register(subparsers) -> None:
@@ -13,13 +16,18 @@ def register(subparsers) -> None:
             "Run one or more notebooks once per point of a parameter grid with papermill: one executed copy\n"
             "per point under RUNS/NAME/NOTEBOOK/POINT/, carrying on past a failing point. Every point's\n"
             "metrics are collected into RUNS/NAME/results.csv and results.md; summary.md holds the table,\n"
-            "the failures and the figures. Exit status 1 when a point failed."
+            "the failures and the figures. Exit status 1 when a point failed.\n"
+            "Running the same batch again skips the points that already succeeded with the same parameters,\n"
+            "notebook and kit version (--rerun runs them again), so an interrupted sweep continues."
         ),
         epilog=(
             "examples:\n"
             "  python -m mmft_kit batch notebooks/ --name demo\n"
             "  python -m mmft_kit batch notebooks/03_few_shot_finetuning.ipynb -g shots 1 2 4 -p epochs 5\n"
-            "  python -m mmft_kit batch --grid grid.yaml --name shots-sweep"
+            "  python -m mmft_kit batch --grid grid.yaml --name shots-sweep\n"
+            "  python -m mmft_kit batch --grid grid.yaml --name shots-sweep --workers 4\n"
+            "  python -m mmft_kit batch --grid grid.yaml --name shots-sweep --executor slurm --partition gpu \\\n"
+            "      --time 120 --gpus 1"
         ),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -36,6 +44,24 @@ def register(subparsers) -> None:
     parser.add_argument("--runs-dir", default="runs", help="where batches go (default: runs)")
     parser.add_argument("--timeout", type=float, default=None, help="seconds one cell may run (default: no limit)")
     parser.add_argument("--log-output", action="store_true", help="echo the notebooks' output while they run")
+    parser.add_argument("--rerun", action="store_true", help="run points that already succeeded too")
+    parser.add_argument("--workers", type=int, default=1,
+                        help="points at once on this machine (default: 1; mind OMP_NUM_THREADS)")
+    parser.add_argument("--executor", choices=EXECUTORS, default="local",
+                        help="local: this machine; slurm: one SLURM job array through submitit; submitit-local: "
+                             "submitit's local executor (the slurm path without a cluster)")
+    cluster = parser.add_argument_group("SLURM jobs (--executor slurm)")
+    defaults = ClusterOptions()
+    cluster.add_argument("--partition", default=defaults.partition, help="SLURM partition")
+    cluster.add_argument("--time", type=int, default=defaults.time_min, dest="time_min",
+                         help=f"minutes each point may run (default: {defaults.time_min})")
+    cluster.add_argument("--gpus", type=int, default=defaults.gpus,
+                         help=f"GPUs per point (default: {defaults.gpus})")
+    cluster.add_argument("--cpus", type=int, default=defaults.cpus,
+                         help=f"CPU cores per point (default: {defaults.cpus})")
+    cluster.add_argument("--mem-gb", type=float, default=defaults.mem_gb, help="memory per point (GB)")
+    cluster.add_argument("--parallelism", type=int, default=defaults.parallelism,
+                         help="points running at once in the job array (default: no limit)")
     parser.set_defaults(run=run)
 
 
@@ -52,8 +78,10 @@ def run(args: argparse.Namespace) -> int:
             raise InvalidInputError(f"-g {axis[0]} needs one or more values after the name")
         grid.fixed.pop(axis[0], None)
         grid.axes[axis[0]] = [parse_value(v) for v in axis[1:]]
+    cluster = ClusterOptions(**{f.name: getattr(args, f.name) for f in fields(ClusterOptions)})
     report = run_batch(args.notebooks, grid, name=args.name, runs_dir=args.runs_dir, timeout=args.timeout,
-                       log_output=args.log_output)
+                       log_output=args.log_output, rerun=args.rerun, workers=args.workers,
+                       executor=args.executor, cluster=cluster)
     print(report.summary_line())
     for outcome in report.failed:
         print(f"failed: {outcome.notebook} {outcome.label}: {outcome.error}")

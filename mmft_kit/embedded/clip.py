@@ -19,9 +19,16 @@ import torch
 from open_clip.constants import OPENAI_DATASET_MEAN, OPENAI_DATASET_STD
 from tqdm.auto import tqdm
 
+from ..data import corpus as corpus_module
+from ..data import world
 from ..data.corpus import make_corpus
 from ..data.world import ATTRIBUTES, attribute_prompts, render, sample_attributes
-from ..runtime import resolve_device, seed_everything
+from ..optim import decay_groups, make_scheduler
+from . import reproducible as reproducible_module
+from .reproducible import BUILD_DEVICE, reproducible
+
+#: Code besides this module whose behaviour decides the weights (the zoo's recipe hash covers it).
+WEIGHT_SOURCES = (world, corpus_module, reproducible_module, decay_groups, make_scheduler)
 
 
 @dataclass(frozen=True)
@@ -79,12 +86,6 @@ def images_to_tensor(images: np.ndarray) -> torch.Tensor:
     return (x - mean) / std
 
 
-def _lr_at(step: int, total: int, base: float, warmup: int) -> float:
-    if step < warmup:
-        return base * (step + 1) / warmup
-    return 0.5 * base * (1 + math.cos(math.pi * (step - warmup) / max(1, total - warmup)))
-
-
 @torch.no_grad()
 def attribute_zero_shot(model, tokenizer, n_images: int = 600, seed: int = 12345, image_size: int = 32,
                         device: torch.device | None = None) -> dict[str, dict[str, float]]:
@@ -125,15 +126,15 @@ def warm_start_vision(model, recipe: CLIPRecipe, rng: np.random.Generator,
     optimizer = torch.optim.AdamW([*model.visual.parameters(), *probes.parameters()], lr=recipe.lr,
                                   weight_decay=0.05)
     steps = recipe.vision_warmup_steps
-    for step in tqdm(range(steps), desc="warm start: image tower", disable=not progress, mininterval=2.0):
+    scheduler = make_scheduler(optimizer, "cosine", steps, max(1, steps // 20))
+    for _ in tqdm(range(steps), desc="warm start: image tower", disable=not progress, mininterval=2.0):
         images, targets = _labelled_batch(recipe.batch_size, recipe.image_size, rng, device)
-        for group in optimizer.param_groups:
-            group["lr"] = _lr_at(step, steps, recipe.lr, max(1, steps // 20))
         features = model.visual(images)
         loss = sum(torch.nn.functional.cross_entropy(probe(features), targets[:, k]) for k, probe in enumerate(probes))
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
+        scheduler.step()
     images, targets = _labelled_batch(512, recipe.image_size, rng, device)
     with torch.no_grad():
         features = model.visual(images)
@@ -151,17 +152,30 @@ def _labelled_batch(n: int, size: int, rng: np.random.Generator, device: torch.d
     return images.to(device), targets.to(device)
 
 
-def build_clip(recipe: CLIPRecipe, out_dir: Path, progress: bool = True, device: str | None = None) -> dict:
+def build_clip(recipe: CLIPRecipe, out_dir: Path, progress: bool = True, device: str = BUILD_DEVICE) -> dict:
     """Pretrain the embedded CLIP on the world corpus and save it as an open_clip local-dir folder.
 
     Three phases: a supervised warm start of the image tower (:func:`warm_start_vision`); ClipLoss
     with the image tower locked for ``locked_image_fraction`` of the steps, so the text tower
     learns to name what the image tower already sees (LiT, Zhai et al. 2022); then ClipLoss on
-    both towers.
+    both towers. The build is reproducible (:func:`~mmft_kit.embedded.reproducible.reproducible`).
+
+    Args:
+        recipe: what to build.
+        out_dir: the folder to save into.
+        progress: show progress bars.
+        device: where to train; the default CPU gives the same weights on every machine.
+
+    Returns:
+        The build report (time, warm-start accuracy, final loss, zero-shot accuracy per attribute).
     """
+    with reproducible(recipe.seed) as generator:
+        return _build_clip(recipe, Path(out_dir), progress, torch.device(device), generator)
+
+
+def _build_clip(recipe: CLIPRecipe, out_dir: Path, progress: bool, device: torch.device,
+                generator: torch.Generator) -> dict:
     start = time.time()
-    device = resolve_device(device)
-    generator = seed_everything(recipe.seed)
     cfg = recipe.model_cfg()
     model = open_clip.model.CLIP(**cfg).to(device)
     tokenizer = open_clip.tokenizer.SimpleTokenizer(context_length=cfg["text_cfg"]["context_length"])
@@ -174,15 +188,11 @@ def build_clip(recipe: CLIPRecipe, out_dir: Path, progress: bool = True, device:
     images = images_to_tensor(corpus.images)
     warm_start_accuracy = warm_start_vision(model, recipe, np.random.default_rng(recipe.seed + 1), progress)
 
-    decay = [p for n, p in model.named_parameters() if p.ndim >= 2 and "embedding" not in n]
-    no_decay = [p for n, p in model.named_parameters() if not (p.ndim >= 2 and "embedding" not in n)]
-    optimizer = torch.optim.AdamW(
-        [{"params": decay, "weight_decay": recipe.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
-        lr=recipe.lr, betas=(0.9, 0.98), eps=1e-6,
-    )
+    optimizer = torch.optim.AdamW(decay_groups(model.named_parameters(), recipe.weight_decay, ("embedding",)),
+                                  lr=recipe.lr, betas=(0.9, 0.98), eps=1e-6)
     steps_per_epoch = len(corpus) // recipe.batch_size
     total = steps_per_epoch * recipe.epochs
-    warmup = max(1, int(recipe.warmup_fraction * total))
+    scheduler = make_scheduler(optimizer, "cosine", total, max(1, int(recipe.warmup_fraction * total)))
     model.train()
     locked = int(recipe.locked_image_fraction * total)
     model.visual.requires_grad_(locked == 0)
@@ -196,13 +206,12 @@ def build_clip(recipe: CLIPRecipe, out_dir: Path, progress: bool = True, device:
             index = order[b * recipe.batch_size:(b + 1) * recipe.batch_size]
             which = torch.randint(per_image, (len(index),), generator=generator)
             text = tokens[index, which].to(device)
-            for group in optimizer.param_groups:
-                group["lr"] = _lr_at(step, total, recipe.lr, warmup)
             image_features, text_features, logit_scale = model(images[index].to(device), text)[:3]
             loss = loss_fn(image_features, text_features, logit_scale)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
+            scheduler.step()
             with torch.no_grad():
                 model.logit_scale.clamp_(0, math.log(100))
             step, last_loss = step + 1, loss.item()
@@ -214,7 +223,6 @@ def build_clip(recipe: CLIPRecipe, out_dir: Path, progress: bool = True, device:
 
     zero_shot = attribute_zero_shot(model, tokenizer, n_images=recipe.eval_images, image_size=recipe.image_size,
                                     device=device)
-    out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     config = {
         "model_cfg": cfg,

@@ -13,7 +13,6 @@ loads through ``AutoProcessor`` and ``AutoModelForImageTextToText`` as a hub mod
 
 from __future__ import annotations
 
-import math
 import re
 import time
 from dataclasses import asdict, dataclass
@@ -36,11 +35,14 @@ from transformers import (
 )
 
 from ..captions.prompts import build_prompt
+from ..data import world
 from ..data.tasks import WORLD_TASKS
 from ..data.world import ATTRIBUTES, Attributes, describe_characteristic, render, sample_attributes
 from ..errors import InvalidInputError
-from ..runtime import resolve_device, seed_everything
+from ..optim import decay_groups, make_scheduler
 from ..text import clean_classname
+from . import reproducible as reproducible_module
+from .reproducible import BUILD_DEVICE, reproducible
 
 BOS, EOS, PAD, UNK, IMAGE = "<s>", "</s>", "<pad>", "[UNK]", "<image>"
 _ALIGN_SCALE = 16.0  # logit scale of the stage-1 cosine similarities
@@ -128,6 +130,23 @@ VLM_RECIPES: dict[str, VLMRecipe] = {
     "ci": VLMRecipe(vision_steps=500, steps=300, eval_images=24),
     "default": VLMRecipe(),
 }
+
+#: Code besides this module whose behaviour decides the weights (the zoo's recipe hash covers it).
+WEIGHT_SOURCES = (world, reproducible_module, decay_groups, make_scheduler)
+
+
+def weight_inputs(recipe: VLMRecipe) -> dict:
+    """The data a build takes from other modules (world tasks' names, the caption prompt), for the recipe hash.
+
+    Hashing these rather than their modules' code lets those modules change in other ways (new
+    tasks elsewhere, new templates) without invalidating the model.
+    """
+    return {
+        "tasks": [[task.domain, [[name, clean_classname(name)] for name in task.classes]]
+                  for task in WORLD_TASKS.values()],
+        "prompts": [build_prompt("class name", "domain", c, w) for c in ("visual", "shape", "texture")
+                    for w in sorted({*recipe.word_budgets, recipe.eval_words, 50})],
+    }
 
 
 # --- tokenizer and processor -------------------------------------------------------------------
@@ -276,15 +295,6 @@ def _image_tokens(processor: LlavaProcessor) -> int:
     return patches + processor.num_additional_image_tokens - (processor.vision_feature_select_strategy == "default")
 
 
-def _cosine(warmup: int, total: int):
-    def factor(step: int) -> float:
-        if step < warmup:
-            return (step + 1) / warmup
-        return 0.5 * (1.0 + math.cos(math.pi * (step - warmup) / max(1, total - warmup)))
-
-    return factor
-
-
 # --- the two training stages --------------------------------------------------------------------
 
 
@@ -314,9 +324,9 @@ def align_vision(
     word_ids = [torch.tensor(processor.tokenizer.convert_tokens_to_ids(list(v))) for v in ATTRIBUTES.values()]
     device = next(model.parameters()).device
     word_ids = [ids.to(device) for ids in word_ids]
-    params = [*model.model.vision_tower.parameters(), *model.model.multi_modal_projector.parameters()]
-    optimizer = torch.optim.AdamW(params, lr=recipe.vision_lr, weight_decay=recipe.weight_decay)
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, _cosine(recipe.warmup_steps, recipe.vision_steps))
+    named = [*model.model.vision_tower.named_parameters(), *model.model.multi_modal_projector.named_parameters()]
+    optimizer = torch.optim.AdamW(decay_groups(named, recipe.weight_decay), lr=recipe.vision_lr)
+    scheduler = make_scheduler(optimizer, "cosine", recipe.vision_steps, recipe.warmup_steps)
     rng = np.random.default_rng(recipe.seed + 1)
     model.train()
     bar = tqdm(range(recipe.vision_steps), desc="VLM stage 1: vision alignment", disable=not progress)
@@ -346,8 +356,8 @@ def instruction_tune(
     model.model.vision_tower.requires_grad_(False)
     device = next(model.parameters()).device
     params = [p for p in model.parameters() if p.requires_grad]
-    optimizer = torch.optim.AdamW(params, lr=recipe.lr, weight_decay=recipe.weight_decay)
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, _cosine(recipe.warmup_steps, recipe.steps))
+    optimizer = torch.optim.AdamW(decay_groups(model.named_parameters(), recipe.weight_decay), lr=recipe.lr)
+    scheduler = make_scheduler(optimizer, "cosine", recipe.steps, recipe.warmup_steps)
     rng = np.random.default_rng(recipe.seed + 2)
     model.train()
     losses: list[float] = []
@@ -414,19 +424,32 @@ def evaluate_vlm(
     return report
 
 
-def build_vlm(recipe: VLMRecipe, out_dir: Path, progress: bool = True, device: str | None = None) -> dict:
-    """Build the embedded VLM for ``recipe`` into ``out_dir`` (``save_pretrained`` folder); return a JSON-able report."""
+def build_vlm(recipe: VLMRecipe, out_dir: Path, progress: bool = True, device: str = BUILD_DEVICE) -> dict:
+    """Build the embedded VLM for ``recipe`` into ``out_dir`` (``save_pretrained`` folder), reproducibly.
+
+    Args:
+        recipe: what to build.
+        out_dir: the folder to save into.
+        progress: show progress bars.
+        device: where to train; the default CPU gives the same weights on every machine.
+
+    Returns:
+        The JSON-able build report (times, stage-1 accuracy, final loss, caption quality).
+    """
+    with reproducible(recipe.seed):
+        return _build_vlm(recipe, Path(out_dir), progress, torch.device(device))
+
+
+def _build_vlm(recipe: VLMRecipe, out_dir: Path, progress: bool, device: torch.device) -> dict:
     start = time.perf_counter()
-    seed_everything(recipe.seed)
     tokenizer = build_tokenizer(world_vocabulary(recipe.seed, recipe.vocab_samples))
     processor = build_processor(recipe, tokenizer)
-    model = build_model(recipe, tokenizer).to(resolve_device(device))
+    model = build_model(recipe, tokenizer).to(device)
     vision_accuracy = align_vision(model, processor, recipe, progress)
     vision_seconds = time.perf_counter() - start
     final_loss = instruction_tune(model, processor, recipe, progress)
     train_seconds = time.perf_counter() - start
     quality = evaluate_vlm(model, processor, recipe, seed=recipe.seed + 10_000)
-    out_dir = Path(out_dir)
     model.to("cpu").save_pretrained(out_dir)
     processor.save_pretrained(out_dir)
     return {
