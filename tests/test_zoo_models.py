@@ -197,6 +197,8 @@ def test_shipped_models_match_the_code(kind, size, tmp_path, monkeypatch):
     """A shipped folder is used only while its recipe hash is the code's; `make ship-models` refreshes it."""
     recipes, builder = zoo._kind(kind)
     folder = zoo.SHIPPED_ROOT / f"{kind}-{size}"
+    if not folder.exists():
+        pytest.skip(f"nothing shipped at {folder} yet: `make ship-models` builds it (a stale folder fails here)")
     assert zoo.shipped_hash(folder) == zoo._recipe_hash(recipes[size], builder), (
         f"{folder} was built from other code: run `make ship-models` and commit the folder")
     monkeypatch.setenv("MMFT_KIT_CACHE", str(tmp_path))  # an empty cache: nothing is built
@@ -205,6 +207,8 @@ def test_shipped_models_match_the_code(kind, size, tmp_path, monkeypatch):
 
 
 def test_shipped_clip_loads_and_sees_the_world():
+    if not (zoo.SHIPPED_ROOT / "clip-default").exists():
+        pytest.skip("no CLIP shipped yet: `make ship-models` builds it")
     report = zoo.build_report(zoo.SHIPPED_ROOT / "clip-default")
     model, _, tokenizer = load_clip("local-dir:" + str(zoo.SHIPPED_ROOT / "clip-default"), device="cpu")
     figures = attribute_zero_shot(model, tokenizer, n_images=200, seed=777)
