@@ -203,10 +203,7 @@ def split_items(dataset: Dataset, indices: Sequence[int], labels: Sequence[int],
     data set records files and ``root`` is given (CoOp's ``impath``), else the index itself."""
     items = []
     for index, label in zip(indices, labels):
-        base, base_index = dataset, int(index)
-        while isinstance(base, Subset):  # the file behind a subset's item is its base data set's
-            base, base_index = base.dataset, int(base.indices[base_index])
-        where = _item_path(base, base_index) if root is not None else None
+        where = item_path(dataset, int(index)) if root is not None else None  # a subset's: its base data set's
         item: int | str = int(index)
         if where is not None:
             try:
