@@ -77,9 +77,12 @@ def score_maps(runs: Mapping[str, RunResult], informative: Sequence[int] | None 
         grid = grid - grid.mean(axis=1, keepdims=True)
         limit = float(np.abs(grid).max()) or 1.0
         image = ax.imshow(grid, aspect="auto", cmap="coolwarm", vmin=-limit, vmax=limit, interpolation="nearest")
-        ax.set(title=label, xlabel="target token position", ylabel="epoch")
+        ax.set(xlabel="target token position", ylabel="epoch")
+        ax.set_title(label, pad=12)
         for position in informative or ():
             ax.plot(position, -0.9, marker="v", color="black", ms=6, clip_on=False)
+        ax.set_ylim(len(grid) - 0.5, -0.5)  # the markers sit above the map, outside the axes
+        ax.yaxis.get_major_locator().set_params(integer=True)
         fig.colorbar(image, ax=ax, fraction=0.046, label="score − epoch mean")
     fig.suptitle("Gate score per token position over training (▼: informative tokens; low scores are replaced)",
                  fontsize=10)
