@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import pytest
 
 from mmft_kit.__main__ import build_parser, main
 from mmft_kit.params import from_arguments
