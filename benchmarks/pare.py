@@ -203,7 +203,7 @@ def _beats(diff: tuple[float, float, int]) -> bool:
 
 def report(out: Path, meta: dict | None = None) -> str:
     """``pare.md``, ``pare.csv`` and the plots from the saved runs."""
-    from mmft_kit.pare_plots import gate_diagnostics, mechanism_auroc, score_maps
+    from mmft_kit.viz import gate_diagnostics, mechanism_auroc, score_maps
 
     meta = meta or (json.loads((out / "pare.meta.json").read_text()) if (out / "pare.meta.json").is_file() else {})
     unique = {(r["extra"]["task"], r["method"], r["seed"]): r for r in reversed(_load_jsonl(out / "pare.runs.jsonl"))}

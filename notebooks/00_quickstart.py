@@ -75,7 +75,8 @@ print(f"train: {len(data.few_shot)} images ({p.shots} per class); validation: {l
 # a second run of this notebook finds its captions there).
 
 # %%
-from mmft_kit.captions import build_prompt, caption_dataset, captions_for_dataset, load_captioner
+from mmft_kit.captions import build_prompt, caption_dataset, captions_for_dataset
+from mmft_kit.models import load_captioner
 from mmft_kit.captions.preview import sample_indices
 
 print("prompt for the first image:", build_prompt(data.classnames[data.few_shot.targets[0]], data.domain, "visual"))

@@ -57,7 +57,8 @@ p = nb.params
 
 # %%
 from mmft_kit import viz, widgets
-from mmft_kit.captions import build_prompt, load_captioner, load_library, resolve_template
+from mmft_kit.captions import build_prompt, load_library, resolve_template
+from mmft_kit.models import load_captioner
 from mmft_kit.captions.preview import caption_preview
 from mmft_kit.data import get_dataset
 

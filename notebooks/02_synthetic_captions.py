@@ -55,7 +55,8 @@ p = nb.params
 from torch.utils.data import Subset
 
 from mmft_kit import viz, widgets
-from mmft_kit.captions import caption_dataset, captions_for_dataset, load_captioner
+from mmft_kit.captions import caption_dataset, captions_for_dataset
+from mmft_kit.models import load_captioner
 from mmft_kit.captions.statistics import caption_records
 from mmft_kit.data import get_dataset
 from mmft_kit.train import TrainConfig, store_path

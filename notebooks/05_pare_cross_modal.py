@@ -30,8 +30,11 @@
 #
 # `k` shrinks over training (`k = int(begin − end · epoch / epochs)`), so the mixed inputs drift from
 # source-like to target-like. In the first epochs the choice is a differentiable Gumbel top-k, so the
-# gate learns which patches to swap. Below: plain fine-tuning against PaRe on a target task, the
-# patches the gate picks, and λ and the loss over training.
+# gate can learn which patches to swap.
+#
+# This notebook asks two questions. First, on a task where we *know* which tokens matter: does the gate
+# learn to keep them? Then, on a real target task: does PaRe beat plain fine-tuning, and does its learned
+# gate beat a random one?
 
 # %% tags=["parameters"]
 # Change a parameter by assigning it here, for example:  task = "wdbc"
@@ -51,80 +54,177 @@ nb = start_notebook("05_pare_cross_modal", globals())
 p = nb.params
 
 # %% [markdown]
-# ## The target task and the source images
+# ## The body and the source images
 #
-# The source data are labelled world images (the authors use CIFAR-10); they only feed the mixed
-# inputs and the source term of the loss.
+# The body is a pretrained image transformer. The source data are labelled world images (the authors use
+# CIFAR-10); they only feed the mixed inputs and the source term of the loss.
 
 # %%
 from mmft_kit import pare, viz, widgets
 
-target = pare.get_target_task(p.task)
 tower = pare.load_body(p.body)
 source = pare.world_source(image_size=pare.as_body(tower).image_size[0], seed=p.seeds[0])
-print(target)
 print(f"source: {len(source)} images, {source.num_classes} classes ({', '.join(source.classnames)})")
 
 # %% [markdown]
-# ## Train
+# ## What should the gate learn?
 #
-# `finetune` is the same model and schedule without replacement; `pare` adds the gate, the mixed
-# inputs and the λ-weighted loss. The metric is lower-is-better.
+# The gate is meant to give up the target patches the task can spare and keep the ones it needs. To see
+# whether it does, we need a task where we *know* which tokens matter. The **mechanism task** has 16
+# features, one token each; 4 of them decide the label (is their sum positive?) and the other 12 are pure
+# noise. A gate that learned its job scores the 4 informative tokens above the 12 noise tokens. We measure
+# that with the AUROC of the gate's scores for "informative vs noise": 0.5 is chance, 1.0 a perfect ranking.
+#
+# We train PaRe three ways, everything else equal (same seed, same batches, same source draws):
+#
+# * **authors**: the gate learns by the authors' rule. A replaced slot is *overwritten*, so no gradient
+#   reaches the gate from it; the gate only learns from how much the kept tokens' scale matters, which
+#   says little about which token should go.
+# * **relaxed**: the same forward pass, but a replaced slot is written as `keep·target + (1 − keep)·source`.
+#   Its gradient in `keep` is ⟨∂L/∂slot, target − source⟩: how much the loss would fall had the slot kept
+#   its target token, i.e. what replacing it cost.
+# * **random gate**: the gate frozen at its random initialisation: the control.
+#
+# Both learning gates train for the whole run (`gumbel_frac=1.0`) at ten times the body's learning rate
+# (`gate_lr_scale=10`), so the comparison is about the *signal*, not the training time.
 
 # %%
-config = pare.TrainConfig(epochs=p.epochs, batch_size=p.batch_size, lr=p.lr)
+mech_task = pare.mechanism_task(n_train=p.mechanism_train, seed=p.seeds[0])
+print(mech_task, "| informative positions:", mech_task.extra["informative"])
+variants = {"authors": ("pare", "authors"), "relaxed": ("pare", "relaxed"),
+            "random gate": ("pare_random_gate", "relaxed")}
+mech_runs = {}
+for label, (method, signal) in variants.items():
+    mech_config = p.config(pare.TrainConfig, epochs=p.mechanism_epochs, lr=1e-3, select="last", gumbel_frac=1.0,
+                           gate_lr_scale=10.0, gate_signal=signal)
+    _, mech_runs[label] = pare.fit(mech_task, method, mech_config, body=tower, source=source, seed=p.seeds[0])
+    print(f"{label:12s} gate AUROC after training {mech_runs[label].history[-1].extra['gate_auroc']:.3f} "
+          f"(test {mech_runs[label].metric} {mech_runs[label].test:.3f}, {mech_runs[label].seconds:.0f} s)")
+
+# %% [markdown]
+# ### Score maps over training
+#
+# Each row is an epoch, each column a token position; the colour is the gate's mean score for that
+# position minus the epoch's mean (red: kept, blue: replaced first). The triangles mark the four
+# informative positions. Under the relaxed signal the informative columns turn red within a few epochs;
+# under the authors' rule and with the frozen gate they stay wherever the random initialisation put them.
+# (With very few epochs, as in a quick batch run, there is little to see yet: raise `mechanism_epochs`.)
+
+# %%
+nb.show(viz.score_maps(mech_runs, mech_task.extra["informative"]), "mechanism_score_maps")
+
+# %% [markdown]
+# ### The gate's diagnostics
+#
+# Every PaRe run records, per epoch: how far the gate's weights moved from their initial values, the rank
+# correlation of its scores with its *initial* scores (1.0: it still ranks tokens as it did at random), the
+# source head's accuracy on mixed inputs, the gate AUROC (on tasks with ground truth) and the spread of
+# target and source scores. A gate can move its weights a lot and still rank tokens as before: the rank
+# correlation tells whether it learned anything that changes a choice.
+#
+# One seed is an anecdote. `python benchmarks/pare.py` repeats this over 5 seeds and writes the gate AUROC
+# per variant to `benchmarks/results/pare.md` (`viz.mechanism_auroc` draws its `pare_mechanism.csv`).
+
+# %%
+nb.show(viz.gate_diagnostics(mech_runs), "mechanism_diagnostics")
+
+# %% [markdown]
+# ## Back to the real task
+#
+# On the real task there is no ground truth, but the diagnostics still show whether the gate learns.
+# `scratch` trains the same model from random weights, `finetune` the pretrained one without replacement;
+# `pare` adds the gate, the mixed inputs and the λ-weighted loss, by `gate_signal`; `pare_random_gate` is
+# PaRe with the gate frozen at random. Every method sees the same batches for a seed. The metric is
+# lower-is-better.
+
+# %%
+target = pare.get_target_task(p.task)
+print(target)
 models, runs = {}, {}
 for seed in p.seeds:
     for method in p.methods:
-        models[method, seed], runs[method, seed] = pare.fit(target, method, config, body=tower, source=source,
-                                                             seed=seed)
-        print(f"{method:8s} seed {seed}: test {runs[method, seed].metric} {runs[method, seed].test:.4f}")
+        models[method, seed], runs[method, seed] = pare.fit(target, method, p.config(pare.TrainConfig), body=tower,
+                                                             source=source, seed=seed)
+        print(f"{method:16s} seed {seed}: test {runs[method, seed].metric} {runs[method, seed].test:.4f}")
 
 # %% [markdown]
 # ## λ and the loss over training
 #
-# λ (left) falls as fewer source patches are mixed in; the Gumbel epochs come first. The training loss
-# of `pare` holds the extra mixed and source terms, so it sits above plain fine-tuning's; compare the
-# validation metric (right).
+# λ (left) falls as fewer source patches are mixed in; the Gumbel epochs come first. The training loss of
+# `pare` holds the extra mixed and source terms, so it sits above plain fine-tuning's; compare the validation
+# metric (right). The table gives the mean test and validation metric per method over the seeds.
 
 # %%
 from mmft_kit.tables import aggregate
 
 nb.show(viz.pare_curves({f"{m} (seed {s})": r for (m, s), r in runs.items()}), "training")
-rows = [{"method": m, "seed": s, "test": r.test, "val": r.val, "best_epoch": r.best_epoch,
-         "seconds": r.runtime_s} for (m, s), r in runs.items()]
+rows = [r.summary() for r in runs.values()]
 summary = aggregate(rows, "method", ["test", "val"])
 viz.table(summary)
 
 # %% [markdown]
+# ## Does it help? Differences paired by seed
+#
+# Whether PaRe *helps* is a question for paired seeds: we compare differences seed by seed
+# (`mmft_kit.sweep.paired_difference`), not two noisy means.
+#
+# * `finetune − scratch` says whether the pretrained body transfers at all; if it does not, there is
+#   nothing for PaRe to improve on.
+# * `pare − pare_random_gate` isolates the gate: within two standard errors of zero, the learned choice of
+#   patches made no measurable difference on this task, whatever the gate learned.
+# * `pare − finetune` is PaRe's claim. With one or two seeds any difference is noise; the benchmark uses 10
+#   paired seeds and chooses every setting (learning rate, mixing weight, gate option) on validation data,
+#   never on test. Negative is better here.
+
+# %%
+from mmft_kit.sweep import paired_difference
+
+differences = {f"{a} − {b}": paired_difference(runs.values(), a, b)
+               for a, b in (("finetune", "scratch"), ("pare", "finetune"), ("pare", "pare_random_gate"))
+               if {a, b} <= set(p.methods)}
+for name, (mean, se, n) in differences.items():
+    print(f"{name}: {mean:+.4f} ± {se:.4f} over {n} seed(s)")
+
+# %% [markdown]
+# ### The gate on the real task
+#
+# The same diagnostics as on the mechanism task, for the PaRe runs of the first seed: does the learned
+# gate's ranking move away from its initial one, and does it differ from the frozen random gate's?
+
+# %%
+gated = {method: runs[method, p.seeds[0]] for method in p.methods if method in pare.MIXING}
+if gated:
+    nb.show(viz.gate_diagnostics(gated), "gate_diagnostics")
+
+# %% [markdown]
 # ## The gate's choices
 #
-# Source images (top) with the patches the trained gate would hand over, and target samples (bottom)
-# with the slots they would replace, at the first epoch's `k` and at the last one's; the colour wash is
-# each patch's gate score. With the live controls, slide `k` and the samples.
+# Source images (top) with the patches the trained gate would hand over, and target samples (bottom) with
+# the slots they would replace, at the first epoch's `k` and at the last one's; the colour wash is each
+# patch's gate score. With the live controls, slide `k` and the samples.
 
 # %%
 from mmft_kit.pare.inspect import gate_view
 
 if "pare" in p.methods:
-    gated, history = models["pare", p.seeds[0]], runs["pare", p.seeds[0]].history
+    model, history = models["pare", p.seeds[0]], runs["pare", p.seeds[0]].history
+    k_first, k_last = history[0].extra["k"], history[-1].extra["k"]
     if nb.live:
-        display(widgets.gate_explorer(gated, target, source, history[0].k, p.samples))
-    nb.show(viz.gate_figure(gate_view(gated, target, source, history[0].k, p.samples)), "gate_first_epoch",
+        display(widgets.gate_explorer(model, target, source, k_first, p.samples))
+    nb.show(viz.gate_figure(gate_view(model, target, source, k_first, p.samples)), "gate_first_epoch",
             display=not nb.live)
-    nb.show(viz.gate_figure(gate_view(gated, target, source, history[-1].k, p.samples)), "gate_last_epoch",
+    nb.show(viz.gate_figure(gate_view(model, target, source, k_last, p.samples)), "gate_last_epoch",
             display=not nb.live)
 else:
     print("add 'pare' to methods to see the gate")
 
 # %%
 first = next(iter(runs.values()))
-metrics = {"task": target.name, "metric": first.metric, "tokens": first.num_tokens, "epochs": p.epochs}
-for row in summary:
-    metrics[f"test.{row['method']}"] = row["test"]
+metrics = {"task": target.name, "metric": first.metric, "tokens": first.extra["num_tokens"], "epochs": p.epochs}
+metrics.update({f"test.{row['method']}": row["test"] for row in summary})
+metrics.update({f"mechanism_auroc.{label}": run.history[-1].extra["gate_auroc"] for label, run in mech_runs.items()})
+metrics.update({f"paired.{name}": mean for name, (mean, se, n) in differences.items()})
 if "pare" in p.methods:
-    metrics.update({"k_first": history[0].k, "k_last": history[-1].k, "lambda_first": history[0].lam,
-                    "lambda_last": history[-1].lam})
-if {"pare", "finetune"} <= set(p.methods):
-    metrics["pare_minus_finetune"] = metrics["test.pare"] - metrics["test.finetune"]
-nb.finish(metrics, details={"runs": rows})
+    metrics.update({"k_first": k_first, "k_last": k_last, "lambda_first": history[0].extra["lam"],
+                    "lambda_last": history[-1].extra["lam"]})
+nb.finish(metrics, details={"runs": rows, "mechanism": [r.summary() for r in mech_runs.values()]})

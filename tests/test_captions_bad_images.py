@@ -13,7 +13,7 @@ from mmft_kit.captions import caption_dataset, read_skipped, skipped_path
 from mmft_kit.data import get_dataset, load_rgb, to_rgb
 from mmft_kit.errors import InvalidInputError, UnreadableImageError
 
-from captions_fakes import BAD_FILES, RecordingCaptioner, write_bad_files, write_image_folder
+from conftest import BAD_FILES, RecordingCaptioner, write_bad_files, write_image_folder
 
 
 def test_to_rgb_converts_every_mode_faithfully():

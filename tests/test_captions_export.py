@@ -12,7 +12,7 @@ from mmft_kit.captions import CaptionStore, caption_dataset, training_text
 from mmft_kit.captions.export import PARQUET_COLUMNS, to_csv, to_parquet, to_webdataset
 from mmft_kit.data import get_dataset
 
-from captions_fakes import RecordingCaptioner, write_image_folder
+from conftest import RecordingCaptioner, write_image_folder
 
 
 @pytest.fixture(scope="module")

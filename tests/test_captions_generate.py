@@ -11,7 +11,7 @@ from mmft_kit.captions.served import OpenAICaptioner
 from mmft_kit.errors import InvalidInputError, ModelNotAvailableError
 from mmft_kit.models import load_captioner
 
-from captions_fakes import RecordingCaptioner
+from conftest import RecordingCaptioner
 
 
 def test_default_store_path_is_a_function_of_data_set_and_settings(tmp_path):

@@ -21,7 +21,7 @@ from mmft_kit.captions.served import OpenAICaptioner, retry_after_seconds
 from mmft_kit.data import ArrayImageDataset, get_dataset
 from mmft_kit.errors import ModelNotAvailableError
 
-from captions_fakes import FAULTS, FaultyServer, write_image_folder
+from conftest import FAULTS, FaultyServer, write_image_folder
 
 SECRET = "sk-test-never-stored-0123456789"
 CHARACTERISTICS = ["visual", "shape"]

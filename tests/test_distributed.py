@@ -25,7 +25,7 @@ from mmft_kit.__main__ import main
 from mmft_kit.captions import caption_dataset
 from mmft_kit.captions.backends import Captioner
 from mmft_kit.train import TrainConfig, load_run_data
-from test_train_cli import tiny_clip
+from conftest import tiny_clip
 
 REPO = Path(__file__).resolve().parents[1]
 EPOCHS = 3

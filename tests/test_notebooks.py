@@ -194,7 +194,8 @@ SMALL = {
     "03_few_shot_finetuning": {**CI, "shots": 1, "epochs": 1, "methods": ["zeroshot", "ce", "mmft"]},
     "04_embedding_visualisation": {**CI, "shots": 1, "epochs": 1, "methods": ["mmft"],
                                    "projections": ["pca", "tsne"], "interactive": True},
-    "05_pare_cross_modal": {"body": "embedded:ci", "epochs": 1, "samples": 2},
+    "05_pare_cross_modal": {"body": "embedded:ci", "epochs": 1, "samples": 2, "mechanism_epochs": 2,
+                            "mechanism_train": 64},
 }
 
 
@@ -342,8 +343,11 @@ def test_pare_reports_lambda_and_both_methods(runs):
     assert m["task"] == "spherical_glyphs" and m["metric"] == "1-accuracy" and m["epochs"] == 1
     assert _unit(m["test.finetune"]) and _unit(m["test.pare"])
     assert m["k_first"] >= m["k_last"] > 0 and m["lambda_first"] == pytest.approx(m["k_first"] / m["tokens"])
-    assert m["pare_minus_finetune"] == pytest.approx(m["test.pare"] - m["test.finetune"])
-    assert record["figures"] == ["training.png", "gate_first_epoch.png", "gate_last_epoch.png"]
+    assert m["paired.pare − finetune"] == pytest.approx(m["test.pare"] - m["test.finetune"])  # one seed
+    assert m["paired.pare − pare_random_gate"] == pytest.approx(m["test.pare"] - m["test.pare_random_gate"])
+    assert all(0 <= m[f"mechanism_auroc.{v}"] <= 1 for v in ("authors", "relaxed", "random gate"))
+    assert record["figures"] == ["mechanism_score_maps.png", "mechanism_diagnostics.png", "training.png",
+                                 "gate_diagnostics.png", "gate_first_epoch.png", "gate_last_epoch.png"]
 
 
 @pytest.mark.slow

@@ -5,28 +5,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import pytest
-import torch
 
 from mmft_kit.__main__ import build_parser, main
 from mmft_kit.params import from_arguments
 from mmft_kit.cli.train import default_output_dir
 from mmft_kit.train import TrainConfig
-
-
-def tiny_clip(folder: Path) -> Path:
-    """A random 1-block CLIP (32-wide towers, patch 8 on 32²) as an open_clip local-dir folder."""
-    import open_clip
-
-    cfg = {"embed_dim": 32,
-           "vision_cfg": {"image_size": 32, "patch_size": 8, "width": 32, "layers": 1, "head_width": 16},
-           "text_cfg": {"context_length": 32, "vocab_size": 49408, "width": 32, "heads": 2, "layers": 1}}
-    torch.manual_seed(0)
-    model = open_clip.model.CLIP(**cfg)
-    folder.mkdir(parents=True)
-    (folder / "open_clip_config.json").write_text(json.dumps({"model_cfg": cfg}))
-    torch.save(model.state_dict(), folder / "open_clip_pytorch_model.bin")
-    return folder
 
 
 def test_every_run_config_field_is_an_option():
@@ -43,11 +26,10 @@ def test_default_run_folder_names_the_run():
     assert default_output_dir("glyphs", "ce", 4, 0) == Path("runs/train/glyphs/ce-4shot-seed0")
 
 
-def test_run_writes_the_notebooks_run_folder(tmp_path, monkeypatch, capsys):
+def test_run_writes_the_notebooks_run_folder(tmp_path, tiny_clip_dir, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
-    clip = tiny_clip(tmp_path / "clip")
     status = main(["train", "--method", "zeroshot", "--dataset", "glyphs", "--shots", "2", "--seed", "0",
-                   "--clip", f"local-dir:{clip}", "--no-progress"])
+                   "--clip", f"local-dir:{tiny_clip_dir}", "--no-progress"])
     assert status == 0
     folder = tmp_path / "runs/train/glyphs/zeroshot-2shot-seed0"
     results = json.loads((folder / "results.json").read_text())

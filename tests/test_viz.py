@@ -112,14 +112,29 @@ def test_embedding_figure_draws_selected_classes_with_prototypes():
 
 
 # -- PaRe ------------------------------------------------------------------------------------------
+def _pare_run(ks, method="pare"):
+    from mmft_kit.records import EpochRecord, RunResult
+
+    history = [EpochRecord(e, 1.0 / (e + 1), 1e-3, 0.5 - 0.1 * e, 0.1,
+                           {"k": k, "lam": k / 16, "gumbel": e == 0, "gate_target_by_token": [float(e), 0.0, 1.0],
+                            "gate_target_std": 0.1, "gate_source_std": 0.2, "gate_auroc": 0.5 + 0.1 * e})
+               for e, k in enumerate(ks)]
+    return RunResult(method, 0, "1-accuracy", False, 0.3, 0.3, 2, 0.3, history, {})
+
+
 def test_pare_curves_draw_lambda_only_for_runs_that_replace():
-    from mmft_kit.pare import EpochLog
-
-    def result(ks):
-        history = [EpochLog(e, k, k / 16, e == 0, 1.0 / (e + 1), 0.5, 0.1) for e, k in enumerate(ks)]
-        return type("Run", (), {"history": history, "metric": "1-accuracy"})()
-
-    figure = viz.pare_curves({"pare": result([10, 8, 6]), "finetune": result([0, 0, 0])})
+    figure = viz.pare_curves({"pare": _pare_run([10, 8, 6]), "finetune": _pare_run([0, 0, 0], "finetune")})
     lam_ax, loss_ax, val_ax = figure.axes
     assert len(lam_ax.lines) == 1 and list(lam_ax.lines[0].get_ydata()) == pytest.approx([10 / 16, 0.5, 6 / 16])
-    assert len(loss_ax.lines) == 2 and "1-accuracy" in val_ax.get_title()
+    assert len(loss_ax.lines) == 2 and list(loss_ax.lines[0].get_ydata()) == pytest.approx([1.0, 0.5, 1 / 3])
+    assert list(val_ax.lines[0].get_ydata()) == pytest.approx([0.5, 0.4, 0.3]) and "1-accuracy" in val_ax.get_title()
+
+
+def test_gate_diagnostics_and_score_maps_read_the_epoch_extras():
+    runs = {"relaxed": _pare_run([10, 8, 6]), "random gate": _pare_run([10, 8, 6], "pare_random_gate")}
+    panels = viz.gate_diagnostics(runs).axes
+    assert list(panels[3].lines[0].get_ydata()) == pytest.approx([0.5, 0.6, 0.7])  # gate AUROC
+    assert len(panels[4].lines) == 4  # target and source spread of both runs
+    maps = viz.score_maps(runs, informative=[2])
+    grid = maps.axes[0].images[0].get_array()
+    assert grid.shape == (3, 3) and grid[0].tolist() == pytest.approx([-1 / 3, -1 / 3, 2 / 3])  # centred per epoch

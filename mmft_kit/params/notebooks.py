@@ -114,11 +114,17 @@ class PareCrossModal(NotebookParams, SeedsParams):
     task: str = Field("spherical", description="PaRe target task: spherical, darcy, signals, wdbc, iris, wine")
     body: str = Field("embedded", description="the pretrained body: the image tower of 'embedded', "
                                               "'embedded:ci', an open_clip name")
-    methods: list[PareMethod] = Field(["finetune", "pare"], min_length=1,
-                                      description="of scratch, finetune, orca, pare")
-    epochs: int = Field(20, ge=1, description="training epochs")
+    methods: list[PareMethod] = Field(["finetune", "pare", "pare_random_gate"], min_length=1,
+                                      description="on the target task, of scratch, finetune, orca, pare, "
+                                                  "pare_random_gate")
+    epochs: int = Field(20, ge=1, description="training epochs on the target task")
     batch_size: int = Field(32, ge=1, description="samples per training step")
-    lr: float = Field(3e-4, gt=0, description="learning rate")
+    lr: float = Field(3e-4, gt=0, description="learning rate on the target task")
+    gate_signal: Literal["authors", "relaxed"] = Field(
+        "authors", description="how the gate learns on the target task: the authors' rule or the relaxed replacement")
+    mechanism_epochs: int = Field(10, ge=1, description="training epochs on the mechanism task (0.1-1 min each on "
+                                                        "2 CPU cores)")
+    mechanism_train: int = Field(384, ge=16, description="training samples of the mechanism task")
     samples: Samples = Field(4, description="samples in the gate figure")
 
 

@@ -3,7 +3,8 @@
 The numbers they draw are computed where their concepts live: caption statistics and previews in
 :mod:`mmft_kit.captions.statistics` / :mod:`mmft_kit.captions.preview`, CLIP scores in
 :mod:`mmft_kit.inference`, embedding views and projections in :mod:`mmft_kit.embeddings` and
-:mod:`mmft_kit.train.inspect`, the gate view in :mod:`mmft_kit.pare.inspect`. The core never
+:mod:`mmft_kit.train.inspect`, the gate view in :mod:`mmft_kit.pare.inspect`, PaRe's gate diagnostics in
+:mod:`mmft_kit.pare.diagnostics`, shifted accuracy and WiSE-FT curves in a run's ``extra``. The core never
 imports this package; :meth:`mmft_kit.notebook.NotebookRun.show` saves and shows a figure,
 :mod:`mmft_kit.widgets` redraws one when a control changes.
 """
@@ -11,9 +12,11 @@ imports this package; :meth:`mmft_kit.notebook.NotebookRun.show` saves and shows
 from .captions import caption_figure, preview_figure
 from .embeddings import embedding_figure
 from .images import as_picture, caption_grid
-from .pare import gate_figure, pare_curves
+from .pare import gate_diagnostics, gate_figure, mechanism_auroc, pare_curves, score_maps
+from .robustness import shift_bars, wise_ft_shift_figure
 from .tables import table
 from .training import accuracy_figure, confusion_figure, learning_curves
 
 __all__ = ["accuracy_figure", "as_picture", "caption_figure", "caption_grid", "confusion_figure", "embedding_figure",
-           "gate_figure", "learning_curves", "pare_curves", "preview_figure", "table"]
+           "gate_diagnostics", "gate_figure", "learning_curves", "mechanism_auroc", "pare_curves", "preview_figure",
+           "score_maps", "shift_bars", "table", "wise_ft_shift_figure"]

@@ -4,7 +4,7 @@ import pytest
 from matplotlib.figure import Figure
 
 from mmft_kit.errors import InvalidInputError
-from mmft_kit.judge_plots import shift_bars, wise_ft_shift_figure
+from mmft_kit.viz import shift_bars, wise_ft_shift_figure
 
 
 def test_wise_ft_shift_figure_draws_both_curves():

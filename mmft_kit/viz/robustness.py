@@ -1,4 +1,4 @@
-"""Figures of issue 11 (to move into ``viz/``): in-distribution against shifted accuracy, and the WiSE-FT
+"""Robustness to distribution shift: in-distribution against shifted accuracy, and the WiSE-FT
 curves on both. Data in (the numbers a run's ``extra`` holds), figure out; nothing is loaded here.
 """
 
@@ -10,7 +10,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.figure import Figure
 
-from .errors import InvalidInputError
+from ..errors import InvalidInputError
 
 Curve = Sequence[tuple[float, float]]
 
