@@ -33,9 +33,10 @@ EPOCHS = 3
 #: rounding differs. After 12 AdamW steps at lr 1e-3 (weights move 2.6e-3 on average) every weight agrees to
 #: WEIGHT_ATOL (observed: at most 7e-6), except the attention key biases: softmax ignores a shift shared by all
 #: keys, so their true gradient is zero and AdamW's normalised step turns float noise into steps of about lr
-#: (observed: differences up to 2e-3 there). They are compared with KEY_BIAS_ATOL = 3 lr.
+#: (observed: differences of 2e-3 to 3.1e-3 there, varying between runs). They have no effect on the outputs, so
+#: they are held only to the bound no two runs can exceed: 12 steps of at most about lr each, in opposite directions.
 WEIGHT_ATOL = 5e-5
-KEY_BIAS_ATOL = 3e-3
+KEY_BIAS_ATOL = 2 * 12 * 1e-3
 LOSS_RTOL = 1e-5
 
 PAUSE_WORKER = """
