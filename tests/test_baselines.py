@@ -21,14 +21,6 @@ CI_MODEL = "embedded:ci"
 TASK = "badges"
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 @pytest.fixture(scope="module")
 def feats():
     """Features of the 16-shot draw, validation and test of the task, computed once for the module."""

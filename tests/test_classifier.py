@@ -23,14 +23,6 @@ from mmft_kit.train.run import CLASSIFIER_DIR, SPLIT_NAME
 CI_MODEL = "embedded:ci"
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 @pytest.fixture(scope="module")
 def flyp_run(tmp_path_factory):
     """A 2-epoch FLYP run on critters with shifted sets, the WiSE-FT curves, a saved classifier, and every
