@@ -9,11 +9,12 @@ from pathlib import Path
 from typing import Sequence
 
 import torch
-from PIL import Image, UnidentifiedImageError
 from tqdm.auto import tqdm
 
 from .classifier import CLASSIFIER_FILE, Classifier, load_classifier
-from .errors import InvalidInputError
+from .data.images import load_rgb
+from .errors import InvalidInputError, UnreadableImageError
+from .runtime import bar_options
 
 #: File endings taken from folders (files named directly are always tried).
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm")
@@ -66,11 +67,6 @@ def load_any_classifier(model: str, classnames: Sequence[str] | None = None, pre
     return Classifier(clip, preprocess, head, names, head.rule, info={"zero_shot": model})
 
 
-def _load(path: Path, preprocess) -> torch.Tensor:
-    with Image.open(path) as image:
-        return preprocess(image.convert("RGB"))
-
-
 def predict_files(classifier: Classifier, files: Sequence[Path], batch_size: int = 64, top: int = 5,
                   progress: bool = True) -> tuple[list[dict], list[tuple[str, str]]]:
     """Classify ``files`` in batches; an unreadable file is skipped and listed, never the end of the job.
@@ -81,15 +77,15 @@ def predict_files(classifier: Classifier, files: Sequence[Path], batch_size: int
     """
     rows, skipped = [], []
     top = min(top, len(classifier.classnames))
-    bar = tqdm(total=len(files), desc="predict", unit="image", disable=not progress)
+    bar = tqdm(total=len(files), desc="predict", unit="image", **bar_options(progress))
     for start in range(0, len(files), batch_size):
         tensors, kept = [], []
         for path in files[start:start + batch_size]:
             try:
-                tensors.append(_load(path, classifier.preprocess))
+                tensors.append(classifier.preprocess(load_rgb(path)))
                 kept.append(path)
-            except (OSError, UnidentifiedImageError, SyntaxError, ValueError) as err:
-                skipped.append((str(path), f"{type(err).__name__}: {err}"))
+            except UnreadableImageError as err:
+                skipped.append((str(path), str(err)))
         if tensors:
             probabilities = classifier.probabilities(torch.stack(tensors))
             values, indices = probabilities.topk(top, dim=1)
