@@ -1,4 +1,10 @@
-"""Few-shot benchmark of the synthetic-captions method (``mmft``) against FLYP, FLYP-ens, CE and zero-shot.
+"""Few-shot benchmark of the synthetic-captions method (``mmft``) against every baseline, in distribution and shifted.
+
+The baselines: zero-shot; the fine-tuned FLYP, FLYP-ens and CE; and the frozen-feature linear probe,
+Tip-Adapter, Tip-Adapter-F and LP++ (``mmft_kit.train.METHODS``). Each run is tested on its own test
+split and on its data set's shifted variants (``--eval-sets shifted``: the world tasks' other
+backgrounds, noise and outlines; ``mmft_kit.data.shifted_variants``); ``--wise-ft`` also traces the
+WiSE-FT curve of the fine-tuned methods at the largest number of shots.
 
     python benchmarks/few_shot.py --tune    # once: each method's lr (and mmft's w) on validation data
     python benchmarks/few_shot.py           # every method × data set × shots × seed, with the tuned values
@@ -20,8 +26,10 @@ local instruction-tuned VLM as captioner, the authors' optimiser settings), on a
 
 Writes into ``--out`` (default ``benchmarks/results/``): ``few_shot.csv`` (one row per run:
 dataset, method, shots, seed, test accuracy), ``few_shot.runs.csv`` (the same runs with
-validation and zero-shot accuracy, best epoch, settings and seconds), ``few_shot.md`` (mean ±
-standard error, the comparison, runtime) and ``few_shot.png``; ``--tune`` writes
+validation, zero-shot and shifted accuracy, best epoch, settings and seconds), ``few_shot.md`` (mean ±
+standard error in distribution and shifted, the comparison, runtime), ``few_shot.png``,
+``few_shot_shift.png`` and, with ``--wise-ft``, ``few_shot.wise_ft.json`` and
+``few_shot_wise_ft.png``. The headline is printed last; ``--tune`` writes
 ``few_shot.tuning.csv`` and ``few_shot.hparams.json``. Test data are touched only by the final
 evaluation of each run: learning rates, ``w`` and the kept epoch are chosen on validation data.
 """
@@ -47,10 +55,11 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from mmft_kit.data import WORLD_TASKS, LabelledSubset  # noqa: E402
+from mmft_kit.data import WORLD_TASKS, LabelledSubset, shifted_variants  # noqa: E402
 from mmft_kit.io import atomic_write_bytes, atomic_write_json, atomic_write_text  # noqa: E402
 from mmft_kit.params import add_arguments, from_arguments  # noqa: E402
 from mmft_kit.train import FROZEN_METHODS, METHODS, TrainConfig, load_run_data, run, store_path  # noqa: E402
+from mmft_kit.train.config import SHIFTED  # noqa: E402
 from mmft_kit.train.data import load_split  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -59,16 +68,19 @@ TRAINED = ("mmft", "flyp", "flyp_ens", "ce")
 #: Fixed beforehand for the 30-minute CPU budget (not tuned): epochs, validation points, batch.
 EPOCHS, EVAL_EVERY, BATCH_SIZE = 10, 5, 64
 #: Options declared by the run config (type, range, meaning: TrainConfig), with this benchmark's defaults.
-CONFIG_OPTIONS = ("clip", "pretrained", "captioner", "root", "words", "epochs", "eval_every", "batch_size", "device")
-DEFAULTS = {"epochs": EPOCHS, "eval_every": EVAL_EVERY, "batch_size": BATCH_SIZE}
+CONFIG_OPTIONS = ("clip", "pretrained", "captioner", "root", "words", "epochs", "eval_every", "batch_size", "device",
+                  "eval_sets", "wise_ft")
+DEFAULTS = {"epochs": EPOCHS, "eval_every": EVAL_EVERY, "batch_size": BATCH_SIZE, "eval_sets": [SHIFTED]}
 #: The learning-rate and w grids of --tune, its seed (not a benchmark seed) and shots.
 LR_GRID = (1e-4, 3e-4, 1e-3, 3e-3)
 W_GRID = (0.0, 0.1, 0.3)
 TUNE_SEED, TUNE_SHOTS = 100, (2, 8)
 FALLBACK = {"lr": 1e-4, "w": 0.1}
 PAPER = {"lr": 1e-5, "w": 0.1}
-RUN_COLUMNS = ("dataset", "method", "shots", "seed", "accuracy", "val_accuracy", "zeroshot_accuracy", "best_epoch",
-               "lr", "w", "epochs", "seconds")
+RUN_COLUMNS = ("dataset", "method", "shots", "seed", "accuracy", "val_accuracy", "zeroshot_accuracy",
+               "shifted_accuracy", "best_epoch", "lr", "w", "epochs", "seconds")
+#: The WiSE-FT mixing weight reported in the tables (the figure shows every α).
+WISE_ALPHA = 0.5
 
 
 # -- settings ---------------------------------------------------------------------------------------
@@ -117,7 +129,9 @@ def tuned_values(args: argparse.Namespace) -> tuple[dict[str, dict], str, dict]:
 def make_config(args: argparse.Namespace, dataset: str, method: str, shots: int, seed: int, lr: float,
                 w: float) -> TrainConfig:
     store = str(args.store_dir / f"{dataset}--{Path(args.captioner).name}.jsonl") if args.store_dir else None
-    return args.config.updated(method=method, dataset=dataset, shots=shots, seed=seed, lr=lr, w=w, caption_store=store)
+    wise_ft = args.wise_ft and method in TRAINED and shots == max(args.shots)
+    return args.config.updated(method=method, dataset=dataset, shots=shots, seed=seed, lr=lr, w=w, caption_store=store,
+                               wise_ft=wise_ft)
 
 
 # -- workers ----------------------------------------------------------------------------------------
@@ -151,10 +165,16 @@ def caption_images(config: TrainConfig, indices: list[int], batch_size: int) -> 
 def run_row(config: TrainConfig) -> dict:
     """One run, as a row of ``few_shot.runs.csv``."""
     result = run(config)
-    return {"dataset": config.dataset, "method": config.method, "shots": config.shots, "seed": config.seed,
-            "accuracy": result.test, "val_accuracy": result.val,
-            "zeroshot_accuracy": result.extra["zeroshot"], "best_epoch": result.best_epoch, "lr": config.lr,
-            "w": config.w, "epochs": config.epochs, "seconds": round(result.seconds, 2)}
+    row = {"dataset": config.dataset, "method": config.method, "shots": config.shots, "seed": config.seed,
+           "accuracy": result.test, "val_accuracy": result.val, "zeroshot_accuracy": result.extra["zeroshot"],
+           "shifted_accuracy": result.summary().get("shifted", ""), "best_epoch": result.best_epoch,
+           "lr": config.lr, "w": config.w, "epochs": config.epochs, "seconds": round(result.seconds, 2)}
+    if result.extra["wise_ft"]:
+        shifted = list(result.extra.get("wise_ft_eval", {}).values())
+        row["wise_ft"] = {"test": result.extra["wise_ft"],
+                          "shifted": [(a, float(np.mean([c[i][1] for c in shifted])))
+                                      for i, (a, _) in enumerate(result.extra["wise_ft"])] if shifted else []}
+    return row
 
 
 def parallel(function, jobs: Sequence[tuple], workers: int, threads: int, desc: str) -> list:
@@ -262,18 +282,26 @@ def mean_se(values: Sequence[float]) -> tuple[float, float]:
     return float(values.mean()), float(se)
 
 
-def cells(rows: list[dict]) -> dict[tuple[str, str, int], list[float]]:
-    """Test accuracies by (dataset, method, shots), in seed order."""
+def cells(rows: list[dict], key: str = "accuracy") -> dict[tuple[str, str, int], list[float]]:
+    """Accuracies (test by default; ``shifted_accuracy``: mean over the shifted sets) by (dataset, method,
+    shots), in seed order; rows without the figure are left out."""
     grouped: dict[tuple[str, str, int], list[tuple[int, float]]] = {}
     for row in rows:
-        grouped.setdefault((row["dataset"], row["method"], int(row["shots"])), []).append(
-            (int(row["seed"]), float(row["accuracy"])))
+        if row.get(key) not in (None, ""):
+            grouped.setdefault((row["dataset"], row["method"], int(row["shots"])), []).append(
+                (int(row["seed"]), float(row[key])))
     return {key: [a for _, a in sorted(values)] for key, values in grouped.items()}
 
 
 def dataset_average(table: dict, datasets: Sequence[str], method: str, shots: int) -> list[float]:
     """Per seed, the accuracy averaged over ``datasets``."""
     return list(np.mean([table[(d, method, shots)] for d in datasets], axis=0))
+
+
+def shifted_datasets(rows: list[dict], datasets: Sequence[str]) -> list[str]:
+    """The data sets whose runs were tested on shifted variants."""
+    have = {row["dataset"] for row in rows if row.get("shifted_accuracy") not in (None, "")}
+    return [d for d in datasets if d in have]
 
 
 def comparison(table: dict, datasets: Sequence[str], shots: Sequence[int], other: str) -> str:
@@ -320,7 +348,7 @@ def markdown(args, rows: list[dict], hparams: dict, source: str, val_means: dict
         return lines + [""]
 
     lines = [
-        "# Few-shot benchmark: MMFT against FLYP, FLYP-ens, CE and zero-shot", "",
+        "# Few-shot benchmark: MMFT against every baseline, in distribution and shifted", "",
         "Test accuracy (%) as mean ± standard error over seeds " + ", ".join(map(str, args.seeds))
         + "; the best mean of each row in bold. Produced by `benchmarks/few_shot.py`; one row per run in "
         "`few_shot.csv`, details in `few_shot.runs.csv`.", "",
@@ -344,9 +372,13 @@ def markdown(args, rows: list[dict], hparams: dict, source: str, val_means: dict
                                 for m in methods), "",
         "## Verdict", "",
     ]
+    shifted = shifted_datasets(rows, datasets)
+    shifted_table = cells(rows, "shifted_accuracy")
     for other in ("flyp", "flyp_ens", "ce", "zeroshot", *FROZEN_METHODS):
         if "mmft" in methods and other in methods:
             lines.append(f"- {comparison(table, datasets, shots, other)}")
+            if shifted:
+                lines.append(f"- shifted, {comparison(shifted_table, shifted, shots, other)}")
     if val_means:
         lines += ["", "## Tuning evidence", "", "Mean validation accuracy (%) of the tuning runs by learning rate "
                   "(w = 0.1), then mmft's w at its chosen learning rate:", ""]
@@ -363,7 +395,42 @@ def markdown(args, rows: list[dict], hparams: dict, source: str, val_means: dict
     lines += ["## Per data set", ""]
     for d in datasets:
         lines += block(d, lambda m, s, d=d: table[(d, m, s)])
+    if shifted:
+        lines += ["## Under distribution shift", "",
+                  "Accuracy (%) on the shifted variants of " + ", ".join(f"{d} ({', '.join(shifted_variants(d))})"
+                                                                        for d in shifted)
+                  + " (the same classes; the mean over a data set's variants, then over the data sets), "
+                  "beside the in-distribution test accuracy of the same data sets.", ""]
+        lines += block("Shifted", lambda m, s: dataset_average(shifted_table, shifted, m, s))
+        lines += block("In distribution, the same data sets", lambda m, s: dataset_average(table, shifted, m, s))
+    wise = [r for r in rows if r.get("wise_ft")]
+    if wise:
+        lines += [f"## WiSE-FT at {max(shots)} shots", "",
+                  f"Accuracy (%) of the fine-tuned weights (α = 1) and of their mix with the start weights at "
+                  f"α = {WISE_ALPHA}, mean ± s.e. over seeds of the mean over {', '.join(shifted or datasets)}; "
+                  "every α in `few_shot_wise_ft.png`.", "",
+                  f"| method | test, α = 1 | test, α = {WISE_ALPHA} | shifted, α = 1 | shifted, α = {WISE_ALPHA} |",
+                  "|---|---|---|---|---|"]
+        for m in [m for m in methods if any(r["method"] == m for r in wise)]:
+            curves = wise_curves(wise, m, shifted or datasets)
+            lines.append(f"| {m} | " + " | ".join(fmt(per_seed, False) for per_seed in (
+                curves["test"][1.0], curves["test"][WISE_ALPHA], curves["shifted"].get(1.0, [np.nan]),
+                curves["shifted"].get(WISE_ALPHA, [np.nan]))) + " |")
     return "\n".join(lines)
+
+
+def wise_curves(rows: list[dict], method: str, datasets: Sequence[str]) -> dict[str, dict[float, list[float]]]:
+    """``{"test"|"shifted": {α: per-seed accuracy averaged over datasets}}`` of ``method``'s WiSE-FT runs."""
+    out: dict[str, dict[float, list[float]]] = {}
+    for which in ("test", "shifted"):
+        by_seed: dict[int, dict[float, list[float]]] = {}
+        for row in rows:
+            if row["method"] == method and row["dataset"] in datasets:
+                for alpha, acc in row["wise_ft"][which]:
+                    by_seed.setdefault(int(row["seed"]), {}).setdefault(round(float(alpha), 6), []).append(acc)
+        alphas = sorted({a for curves in by_seed.values() for a in curves})
+        out[which] = {a: [float(np.mean(by_seed[s][a])) for s in sorted(by_seed) if a in by_seed[s]] for a in alphas}
+    return out
 
 
 def plot(args, rows: list[dict], path: Path) -> None:
@@ -397,10 +464,60 @@ def plot(args, rows: list[dict], path: Path) -> None:
         ax.set_xlabel("shots per class")
     axes.flat[0].legend(fontsize=8)
     figure.tight_layout()
+    save_figure(figure, path)
+
+
+def save_figure(figure, path: Path) -> None:
+    """Write ``figure`` as a PNG, atomically, and close it."""
+    import matplotlib.pyplot as plt
+
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", dpi=110)
     plt.close(figure)
     atomic_write_bytes(path, buffer.getvalue())
+
+
+def robustness_figures(args, rows: list[dict]) -> None:
+    """``few_shot_shift.png`` (in distribution vs shifted per method at the largest shots) and, with WiSE-FT
+    runs, ``few_shot_wise_ft.png`` (mmft's curve, mean over data sets and seeds) with its data as JSON."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from mmft_kit import viz
+
+    methods, top = [m for m in METHODS if m in args.methods], max(args.shots)
+    shifted = shifted_datasets(rows, args.datasets)
+    if shifted:
+        table, shifted_table = cells(rows), cells(rows, "shifted_accuracy")
+        save_figure(viz.shift_bars([{"method": m, "test": np.mean(dataset_average(table, shifted, m, top)),
+                                     "shifted": np.mean(dataset_average(shifted_table, shifted, m, top))}
+                                    for m in methods]), args.out / "few_shot_shift.png")
+    wise = [r for r in rows if r.get("wise_ft")]
+    if not wise:
+        return
+    curves = {m: wise_curves(wise, m, shifted or args.datasets) for m in methods if m in TRAINED}
+    atomic_write_json(args.out / "few_shot.wise_ft.json", {
+        "shots": top, "datasets": shifted or list(args.datasets),
+        "curves": {m: {which: [[a, v] for a, v in c[which].items()] for which in c} for m, c in curves.items()}})
+    if "mmft" in curves:
+        mean = {which: [(a, float(np.mean(v))) for a, v in curves["mmft"][which].items()] for which in ("test", "shifted")}
+        figure = viz.wise_ft_shift_figure(mean["test"], {"shifted (mean)": mean["shifted"]} if mean["shifted"] else {},
+                                          f"WiSE-FT of mmft at {top} shots, mean over data sets and seeds")
+        save_figure(figure, args.out / "few_shot_wise_ft.png")
+
+
+def headline(args, rows: list[dict]) -> str:
+    """mmft and the best other method at the largest number of shots, in distribution and shifted."""
+    top, parts = max(args.shots), []
+    for key, label, datasets in (("accuracy", "test", list(args.datasets)),
+                                 ("shifted_accuracy", "shifted", shifted_datasets(rows, args.datasets))):
+        table = cells(rows, key)
+        means = {m: float(np.mean(dataset_average(table, datasets, m, top))) for m in args.methods} if datasets else {}
+        if means:
+            best_other = max((m for m in means if m != "mmft"), key=means.get, default=None)
+            parts.append(f"{label}: " + ", ".join(f"{m} {100 * means[m]:.1f}%" for m in ("mmft", best_other)
+                                                   if m in means))
+    return f"headline ({top} shots, mean over data sets; mmft, then the best other method): " + "; ".join(parts)
 
 
 # -- main -------------------------------------------------------------------------------------------
@@ -418,8 +535,10 @@ def benchmark(args: argparse.Namespace) -> None:
     _write_csv(args.out / "few_shot.runs.csv", rows, RUN_COLUMNS)
     atomic_write_text(args.out / "few_shot.md", markdown(args, rows, hparams, source, val_means, timing) + "\n")
     plot(args, rows, args.out / "few_shot.png")
+    robustness_figures(args, rows)
     print(f"{len(rows)} runs in {timing['total']:.0f} s (captioning {timing['captions']:.0f} s); "
           f"results in {args.out}")
+    print(headline(args, rows))
 
 
 def main(argv: Sequence[str] | None = None) -> None:

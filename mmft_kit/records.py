@@ -50,10 +50,13 @@ class RunResult:
     extra: dict[str, Any] = field(default_factory=dict)
 
     def summary(self) -> dict[str, Any]:
-        """The scalar figures as one flat row (no history, no config)."""
+        """The scalar figures as one flat row (no history, no config); ``shifted`` is the mean accuracy over
+        the further evaluation sets (``extra["eval"]``) when the run has any."""
         row = {"method": self.method, "seed": self.seed, "metric": self.metric, "test": self.test,
                "val": self.val, "best_epoch": self.best_epoch, "seconds": self.seconds}
         row.update({k: v for k, v in self.extra.items() if isinstance(v, (int, float, str, bool)) or v is None})
+        if self.extra.get("eval"):
+            row["shifted"] = sum(self.extra["eval"].values()) / len(self.extra["eval"])
         return row
 
     def to_dict(self) -> dict[str, Any]:

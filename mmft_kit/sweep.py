@@ -15,6 +15,7 @@ from tqdm.auto import tqdm
 
 from .records import RunResult
 from .runtime import bar_options
+from .tables import aggregate
 
 RunOne = Callable[[str, int], RunResult]
 
@@ -49,6 +50,15 @@ def sweep(run_one: RunOne, methods: Sequence[str], seeds: Sequence[int],
 def results_table(results: Iterable[RunResult]) -> list[dict]:
     """One flat row per run (see :meth:`RunResult.summary`)."""
     return [r.summary() for r in results]
+
+
+def shift_summary(results: Iterable[RunResult]) -> list[dict]:
+    """Per method (first-seen order): mean in-distribution (``test``) and mean shifted accuracy (the
+    runs' further evaluation sets, ``extra["eval"]``) over seeds; empty when no run has such sets."""
+    rows = [r.summary() for r in results]
+    if not rows or not all("shifted" in row for row in rows):
+        return []
+    return aggregate(rows, "method", ["test", "shifted"])
 
 
 def mean_se(values: Sequence[float]) -> tuple[float, float]:

@@ -28,8 +28,10 @@
 # | `ce` | image tower + linear head (started from the prompt head), cross-entropy | the linear head |
 # | `mmft` | (image, synthetic caption), CLIP loss + supervised contrastive loss | caption prototypes |
 #
-# This notebook runs the chosen methods at one number of shots over several seeds and shows the
-# learning curves, an accuracy table and a confusion matrix. Captions missing from the store are made
+# The frozen-feature baselines (`linear_probe`, `tip_adapter`, `tip_adapter_f`, `lp_pp`; see
+# `mmft_kit.train.METHODS`) can join through `methods`. This notebook runs the chosen methods at one
+# number of shots over several seeds and shows the learning curves, an accuracy table, accuracy under
+# distribution shift with the WiSE-FT curve, and a confusion matrix. Captions missing from the store are made
 # first (see `02_synthetic_captions`).
 
 # %% tags=["parameters"]
@@ -60,7 +62,8 @@ from mmft_kit import viz, widgets
 from mmft_kit.sweep import sweep
 from mmft_kit.train import TrainConfig, run
 
-results = sweep(lambda method, seed: run(p.config(TrainConfig, method=method, seed=seed, make_captions=True)),
+results = sweep(lambda method, seed: run(p.config(TrainConfig, method=method, seed=seed, make_captions=True,
+                                                 eval_sets=["shifted"], wise_ft=True)),
                 p.methods, p.seeds,
                 on_result=lambda r: print(f"{r.method:9s} seed {r.seed}: test accuracy {r.test:.3f} "
                                           f"(best epoch {r.best_epoch}, {r.seconds:.0f} s)"))
@@ -111,10 +114,39 @@ if nb.live:
     display(widgets.choice_preview(p.methods, confusion, "method"))
 nb.show(confusion(best), "confusion", display=not nb.live)
 
+# %% [markdown]
+# ## Under distribution shift
+#
+# Every run is also tested on its data set's shifted variants: the same classes with another
+# background, noise or outline (`mmft_kit.data.shifted_variants`; data sets without variants skip this
+# section). Fine-tuning tends to buy in-distribution accuracy with some of the start model's
+# robustness. WiSE-FT (Wortsman et al., 2022) mixes the weights, α·fine-tuned + (1 − α)·start: read the
+# right panel for the α that keeps most of both.
+
+# %%
+from mmft_kit.sweep import shift_summary
+
+shift = shift_summary(results)
+trained = [m for m in p.methods if runs[m, p.seeds[0]].extra.get("wise_ft")]
+
+def wise_ft(method):
+    r = runs[method, p.seeds[0]]
+    return viz.wise_ft_shift_figure(r.extra["wise_ft"], r.extra.get("wise_ft_eval", {}),
+                                    f"WiSE-FT: {method}, seed {r.seed}")
+
+if shift:
+    nb.show(viz.shift_bars(shift), "shift")
+if trained and nb.live:
+    display(widgets.choice_preview(trained, wise_ft, "method"))
+if trained:
+    nb.show(wise_ft(max(trained, key=lambda m: runs[m, p.seeds[0]].test)), "wise_ft", display=not nb.live)
+
 # %%
 metrics = {"classes": len(classnames), "shots": p.shots, "seeds": len(p.seeds), "zeroshot_accuracy": zero_shot,
            "best_method": best}
 for row in summary:
     metrics[f"test_accuracy.{row['method']}"] = row["test"]
     metrics[f"test_accuracy_std.{row['method']}"] = row["test_std"]
+for row in shift:
+    metrics[f"shifted_accuracy.{row['method']}"] = row["shifted"]
 nb.finish(metrics, details={"runs": [r.to_dict() for r in results]})

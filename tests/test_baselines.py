@@ -86,8 +86,9 @@ def test_harness_runs_baselines_as_methods_with_shifted_sets(feats):
     assert set(FROZEN_METHODS) <= set(METHODS)
     shifted = shifted_variants(TASK)
     result = run(TrainConfig(method="lp_pp", dataset=TASK, shots=16, clip=CI_MODEL, progress=False,
-                             eval_sets=shifted))
+                             eval_sets=["shifted"]))
     assert result.test > result.extra["zeroshot"] + 0.3
-    assert set(result.extra["eval"]) == set(shifted)
+    assert set(result.extra["eval"]) == set(shifted) and len(shifted) >= 2
+    assert result.summary()["shifted"] == pytest.approx(sum(result.extra["eval"].values()) / len(shifted))
     assert all(0.0 <= acc <= 1.0 for acc in result.extra["eval"].values())
     assert result.extra["eval"][f"{TASK}-noise"] > result.extra["zeroshot"]

@@ -317,8 +317,16 @@ def test_few_shot_finetuning_reports_every_method(runs):
         assert _unit(m[f"test_accuracy.{method}"]) and m[f"test_accuracy_std.{method}"] == 0.0
     assert m["zeroshot_accuracy"] == m["test_accuracy.zeroshot"] and m["best_method"] in ("zeroshot", "ce", "mmft")
     assert m["classes"] == 8 and m["shots"] == 1
-    assert record["figures"] == ["learning_curves.png", "accuracy.png", "confusion.png"]
-    assert [len(r["history"]) for r in record["details"]["runs"]] == [0, 1, 1]
+    assert record["figures"] == ["learning_curves.png", "accuracy.png", "confusion.png", "shift.png", "wise_ft.png"]
+    runs_ = record["details"]["runs"]
+    assert [len(r["history"]) for r in runs_] == [0, 1, 1]
+    assert [sorted(r["extra"]["eval"]) for r in runs_] == [["glyphs-background", "glyphs-noise"]] * 3
+    for r in runs_:  # the summary's shifted figure is the mean over the shifted sets
+        shifted = sum(r["extra"]["eval"].values()) / 2
+        assert m[f"shifted_accuracy.{r['method']}"] == pytest.approx(shifted)
+    assert [r["extra"]["wise_ft"] is None for r in runs_] == [True, False, False]
+    alphas, accuracies = zip(*runs_[2]["extra"]["wise_ft"])  # α = 1 is the fine-tuned model itself
+    assert alphas[0] == 0.0 and alphas[-1] == 1.0 and accuracies[-1] == pytest.approx(runs_[2]["test"])
 
 
 @pytest.mark.slow

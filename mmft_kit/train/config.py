@@ -24,6 +24,8 @@ METHODS: dict[str, str] = {
 }
 #: The methods that train a head on frozen features of the start model (see mmft_kit.train.frozen).
 FROZEN_METHODS: tuple[str, ...] = ("linear_probe", "tip_adapter", "tip_adapter_f", "lp_pp")
+#: The ``eval_sets`` entry that stands for the data set's shifted variants.
+SHIFTED = "shifted"
 
 
 def check_method(method: str) -> str:
@@ -66,11 +68,13 @@ class TrainConfig(OptimParams, SeedParams, FewShotParams, CaptionerParams, ClipP
     num_workers: int = Field(0, ge=0, description="DataLoader worker processes")
     eval_batch_size: int = Field(256, ge=1, description="images per evaluation step")
     output_dir: str | None = Field(None, description="checkpoints (resumable), results and provenance go here")
-    wise_ft: bool = Field(False, description="also trace test accuracy along the WiSE-FT interpolation")
+    wise_ft: bool = Field(False, description="also trace test accuracy along the WiSE-FT interpolation (methods "
+                                             "that change weights; zeroshot and the frozen baselines have none)")
     progress: bool = Field(True, description="tqdm bars (their look: tqdm's own TQDM_* settings)")
-    eval_sets: list[str] = Field([], description="further test sets with the same class names (e.g. "
-                                                 "mmft_kit.data.shifted_variants of a world task, or imagenet_a "
-                                                 "under root), reported in RunResult.extra['eval']")
+    eval_sets: list[str] = Field([], description="further test sets with the same class names, reported in "
+                                                 "RunResult.extra['eval']: registry names (e.g. imagenet_a under "
+                                                 f"root) or '{SHIFTED}', the data set's shifted variants "
+                                                 "(mmft_kit.data.shifted_variants; none for most data sets)")
     save_classifier: bool = Field(False, description="write the trained classifier to output_dir/classifier "
                                                      "(mmft_kit.load_classifier reads it)")
     save_wise_ft_alpha: float | None = Field(None, ge=0, le=1, description="save the WiSE-FT interpolation at "
@@ -92,6 +96,16 @@ class TrainConfig(OptimParams, SeedParams, FewShotParams, CaptionerParams, ClipP
             raise ValueError(f"{self.method} changes no weights, so there is no WiSE-FT interpolation to save: "
                              "leave save_wise_ft_alpha at None")
         return self
+
+    @property
+    def eval_set_names(self) -> list[str]:
+        """``eval_sets`` with ``'shifted'`` replaced by the names of the data set's shifted variants."""
+        from ..data import shifted_variants
+
+        names: list[str] = []
+        for name in self.eval_sets:
+            names += shifted_variants(self.dataset) if name == SHIFTED else [name]
+        return list(dict.fromkeys(names))
 
     def to_dict(self) -> dict[str, Any]:
         """Every field as plain JSON-able values."""

@@ -70,7 +70,7 @@ def run_frozen(config: TrainConfig):
     clip, preprocess, tokenizer = load_start_model(config.clip, config.pretrained, device)
     data = load_run_data(config)
     val, test = evaluation_sets(config, data, preprocess)
-    extra_sets = load_eval_sets(config.eval_sets, config.root, preprocess, data.classnames)
+    extra_sets = load_eval_sets(config.eval_set_names, config.root, preprocess, data.classnames)
     template = prompt_template(config.prompt_full_stop)
     zeroshot = zero_shot_accuracy(config, clip, tokenizer, test)
     base = (config.clip, config.pretrained, config.root)

@@ -139,7 +139,7 @@ def run(config: TrainConfig) -> RunResult:
     data = load_run_data(config)
     texts, store_record = training_texts(config, data)
     val, test = evaluation_sets(config, data, preprocess)
-    extra_sets = load_eval_sets(config.eval_sets, config.root, preprocess, data.classnames)
+    extra_sets = load_eval_sets(config.eval_set_names, config.root, preprocess, data.classnames)
     zeroshot = on_main_process(lambda: zero_shot_accuracy(config, clip, tokenizer, test))
     template = prompt_template(config.prompt_full_stop)
     model = trainable_model(config.method, clip, tokenizer, data.classnames, template)
@@ -156,7 +156,8 @@ def run(config: TrainConfig) -> RunResult:
         feature_head = feature_head_of(config, m, tokenizer, data.classnames, prototypes)
         return {name: model_accuracy(m, feature_head, ds, config.eval_batch_size) for name, ds in extra_sets.items()}
 
-    needs_start = config.wise_ft or config.save_wise_ft_alpha is not None
+    trace_wise_ft = config.wise_ft and config.method != "zeroshot"  # zero-shot changes no weights
+    needs_start = trace_wise_ft or config.save_wise_ft_alpha is not None
     start_state = cpu_state(model) if needs_start else None
     if config.method == "zeroshot":
         history, best_epoch, val_accuracy = [], 0, on_main_process(lambda: evaluate(model, val))
@@ -174,7 +175,7 @@ def run(config: TrainConfig) -> RunResult:
         on_main_process(lambda: accuracy(model, head, test, batch_size=config.eval_batch_size))
     extra: dict[str, Any] = {"zeroshot": zeroshot, "wise_ft": None,
                              "eval": on_main_process(lambda: evaluate_sets(model))}
-    if config.wise_ft:
+    if trace_wise_ft:
         traced: dict[str, list[float]] = {name: [] for name in extra_sets}
 
         def trace(m: nn.Module) -> float:
