@@ -221,6 +221,7 @@ def run_stage(args: argparse.Namespace, configs: list[TrainConfig], desc: str) -
 def tune(args: argparse.Namespace) -> dict:
     """Choose each trained method's lr on validation data, then mmft's w at its lr; write the evidence."""
     methods = [m for m in args.methods if m in TRAINED]
+    args.config = args.config.updated(eval_sets=[], wise_ft=False)  # tuning reads validation accuracy alone
     captions = caption_stage(args, [TUNE_SEED], max(TUNE_SHOTS)) if "mmft" in methods else {"seconds": 0.0}
     grid = [make_config(args, d, m, s, TUNE_SEED, lr, 0.1)
             for m in methods for lr in LR_GRID for d in args.datasets for s in TUNE_SHOTS]

@@ -112,6 +112,24 @@ def recording_captioner() -> RecordingCaptioner:
     return RecordingCaptioner()
 
 
+# -- PaRe: a small body and source shared by its test modules -------------------------------------------------
+@pytest.fixture(scope="module")
+def body():
+    """A one-layer ViT body (the same weights in every module)."""
+    from mmft_kit.pare import tiny_vit
+
+    torch.manual_seed(0)
+    return tiny_vit(width=32, layers=1, heads=2)
+
+
+@pytest.fixture(scope="module")
+def source():
+    """64 world images as PaRe's source modality."""
+    from mmft_kit.pare import world_source
+
+    return world_source(count=64, seed=0)
+
+
 # -- captioning: a faulty server and image folders ---------------------------------------------------------
 #: The faults the server injects, one per item in turn, each on an item's first attempt only.
 FAULTS = ("rate_limit", "server_error", "slow", "malformed", "dropped", "refusal", None)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import re
-
 import numpy as np
 import pytest
 import torch
@@ -17,29 +15,9 @@ from mmft_kit.captions import (
     training_text,
     truncation_report,
 )
-from mmft_kit.captions.backends import Captioner
 from mmft_kit.data import few_shot, make_world_task
 
-
-class WordCaptioner(Captioner):
-    """Writes "{characteristic} caption {n}": easy to recognise in the training text."""
-
-    name, batch_size = "words", 8
-
-    def __init__(self):
-        self.count = 0
-
-    @property
-    def settings(self):
-        return {"backend": "words"}
-
-    def caption(self, images, prompts, classnames=None):
-        out = []
-        for prompt in prompts:
-            characteristic = re.search(r"primary (\w+) characteristics", prompt).group(1)
-            out.append(f"{characteristic} caption {self.count}")
-            self.count += 1
-        return out
+from conftest import FakeCaptioner
 
 
 @pytest.fixture(scope="module")
@@ -50,22 +28,23 @@ def glyphs():
 @pytest.fixture(scope="module")
 def store(glyphs, tmp_path_factory):
     path = tmp_path_factory.mktemp("store") / "captions.jsonl"
-    caption_dataset(glyphs, WordCaptioner(), path, progress=False)
+    caption_dataset(glyphs, FakeCaptioner(), path, progress=False)
     return path
 
 
 def test_captions_per_index_follow_the_images(glyphs, store):
     captions = captions_for_dataset(glyphs, store)
     assert len(captions) == 24
-    assert captions[0] == ["visual caption 0", "shape caption 1", "texture caption 2"]
-    assert captions_for_dataset(glyphs, store, characteristics=["texture"])[1] == ["texture caption 5"]
+    assert [c.split(" of a ")[0] for c in captions[0]] == ["visual caption 0", "shape caption 1", "texture caption 2"]
+    texture = captions_for_dataset(glyphs, store, characteristics=["texture"])[1]
+    assert len(texture) == 1 and texture[0].startswith("texture caption 5 of a ")
     subset = few_shot(glyphs, shots=1, seed=0)  # found by content, whatever the index
     assert captions_for_dataset(subset, store) == [captions[i] for i in subset.indices]
 
 
 def test_missing_captions_name_the_count_and_the_command(glyphs, tmp_path):
     path = tmp_path / "partial.jsonl"
-    caption_dataset(glyphs, WordCaptioner(), path, limit=20, progress=False)
+    caption_dataset(glyphs, FakeCaptioner(), path, limit=20, progress=False)
     with pytest.raises(MissingCaptionsError) as info:
         captions_for_dataset(glyphs, path)
     message = str(info.value)

@@ -11,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import re
 import signal
 import subprocess
 import sys
@@ -23,9 +22,8 @@ import torch
 
 from mmft_kit.__main__ import main
 from mmft_kit.captions import caption_dataset
-from mmft_kit.captions.backends import Captioner
 from mmft_kit.train import TrainConfig, load_run_data
-from conftest import tiny_clip
+from conftest import FakeCaptioner, tiny_clip
 
 REPO = Path(__file__).resolve().parents[1]
 EPOCHS = 3
@@ -63,27 +61,6 @@ sys.exit(main(sys.argv[4:]))
 """
 
 
-class NumberedCaptioner(Captioner):
-    """Writes "{characteristic} caption {n}": a distinct text per (image, characteristic)."""
-
-    name, batch_size = "numbered", 64
-
-    def __init__(self):
-        self.count = 0
-
-    @property
-    def settings(self):
-        return {"backend": "test", "model": "numbered"}
-
-    def caption(self, images, prompts, classnames=None):
-        out = []
-        for prompt in prompts:
-            characteristic = re.search(r"primary (\w+) characteristics", prompt).group(1)
-            out.append(f"{characteristic} caption {self.count}")
-            self.count += 1
-        return out
-
-
 @pytest.fixture(scope="module")
 def setup(tmp_path_factory):
     """The command-line arguments of the run (without --output-dir), on the tiny CLIP with a caption store."""
@@ -91,7 +68,7 @@ def setup(tmp_path_factory):
     settings = dict(method="mmft", dataset="glyphs", shots=4, seed=0, clip=f"local-dir:{tiny_clip(root / 'clip')}",
                     captioner="numbered", caption_store=str(root / "captions.jsonl"), epochs=EPOCHS, lr=1e-3,
                     batch_size=8)
-    caption_dataset(load_run_data(TrainConfig(**settings)).few_shot, NumberedCaptioner(), settings["caption_store"],
+    caption_dataset(load_run_data(TrainConfig(**settings)).few_shot, FakeCaptioner(), settings["caption_store"],
                     progress=False)
     args = [f"--{k.replace('_', '-')}={v}" for k, v in settings.items()] + ["--no-progress", "--eval-batch-size=64"]
     return root, args

@@ -10,22 +10,10 @@ from pydantic import ValidationError
 from mmft_kit.errors import InvalidInputError
 from mmft_kit.pare import (
     MIX_WEIGHTS, SOURCE_OBJECTIVES, GateMonitor, TrainConfig, build_pare_model, fit, mechanism_task,
-    random_streams, relaxed_replace, replace_patches, resolve_config, task_from_arrays, task_kind, tiny_vit,
-    world_source,
+    random_streams, relaxed_replace, replace_patches, resolve_config, task_from_arrays, task_kind,
 )
 from mmft_kit.pare.mechanism import auroc_of_scores, informative_mask
 from mmft_kit.pare.train import make_optimizer, mask_tokens
-
-
-@pytest.fixture(scope="module")
-def body():
-    torch.manual_seed(0)
-    return tiny_vit(width=32, layers=1, heads=2)
-
-
-@pytest.fixture(scope="module")
-def source():
-    return world_source(count=64, seed=0)
 
 
 @pytest.fixture(scope="module")

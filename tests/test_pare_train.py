@@ -10,21 +10,10 @@ import torch
 from mmft_kit.errors import InvalidInputError
 from mmft_kit.pare import (
     METHODS, MIXING, TrainConfig, align_embedder, build_pare_model, fit, mmd, otdd, replacement_count, signal_task,
-    task_from_arrays, tiny_vit, world_source,
+    task_from_arrays,
 )
 from mmft_kit.pare.replace import replace_patches, select_patches
 from mmft_kit.pare.train import _TargetScaler, resolve_config, training_loss
-
-
-@pytest.fixture(scope="module")
-def body():
-    torch.manual_seed(0)
-    return tiny_vit(width=32, layers=1, heads=2)
-
-
-@pytest.fixture(scope="module")
-def source():
-    return world_source(count=64, seed=0)
 
 
 @pytest.fixture(scope="module")
