@@ -31,7 +31,8 @@ from .targets import (TASKS, TargetTask, darcy_task, get_target_task, signal_tas
 from .train import METHODS, MIXING, evaluate, fit, pare_loss, random_streams
 
 __all__ = [
-    "GateMonitor", "HFEncoderBody", "METHODS", "METRICS", "MIXING", "MIX_WEIGHTS", "PaReModel", "PatchEmbed2D",
+    "GateMonitor", "HFEncoderBody", "METHODS", "METRICS", "MIXING", "MIX_WEIGHTS", "OpenClipViTBody", "PaReModel",
+    "PatchEmbed2D",
     "PatchGate", "SOURCE_OBJECTIVES", "SeqEmbed1D", "SourceData", "TASKS", "TabularTokenizer", "TargetEmbedder",
     "TargetTask", "TokenBody", "TrainConfig", "align_embedder", "as_body", "build_pare_model", "darcy_task",
     "evaluate", "fit", "gate_auroc", "get_metric", "get_target_task", "gumbel_topk", "informative_mask", "load_body",
