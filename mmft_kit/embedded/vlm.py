@@ -425,17 +425,9 @@ def evaluate_vlm(
 
 
 def build_vlm(recipe: VLMRecipe, out_dir: Path, progress: bool = True, device: str = BUILD_DEVICE) -> dict:
-    """Build the embedded VLM for ``recipe`` into ``out_dir`` (``save_pretrained`` folder), reproducibly.
-
-    Args:
-        recipe: what to build.
-        out_dir: the folder to save into.
-        progress: show progress bars.
-        device: where to train; the default CPU gives the same weights on every machine.
-
-    Returns:
-        The JSON-able build report (times, stage-1 accuracy, final loss, caption quality).
-    """
+    """Build the embedded VLM for ``recipe`` into ``out_dir`` (``save_pretrained`` folder), reproducibly
+    (arguments as :func:`mmft_kit.embedded.clip.build_clip`); return the JSON-able build report (times,
+    stage-1 accuracy, final loss, caption quality)."""
     with reproducible(recipe.seed):
         return _build_vlm(recipe, Path(out_dir), progress, torch.device(device))
 
