@@ -37,6 +37,7 @@ import hashlib
 import io
 import itertools
 import json
+import logging
 import os
 import re
 import sys
@@ -217,6 +218,19 @@ def _kernel_environment() -> None:
         os.environ["JUPYTER_PATH"] = os.pathsep.join([share, *[p for p in paths if p]])
 
 
+class _DeclaredParameters(logging.Filter):
+    """Drops papermill's "Passed unknown parameter" warning: by design a notebook's parameters cell assigns
+    none of them (``start_notebook`` reads each against the notebook's model; :func:`check_points` checked
+    the grid before anything ran), so every injected parameter would be reported as unknown."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not record.getMessage().startswith("Passed unknown parameter")
+
+
+#: The kernel's own start-up warnings (e.g. ipykernel's note on local TCP transport) are left out of the log.
+KERNEL_ARGUMENTS = ["--IPKernelApp.log_level=ERROR"]
+
+
 @contextmanager
 def _static_kernels() -> Iterator[None]:
     """Kernels started inside run static (no widgets, no progress bars): the variables are set around the start."""
@@ -241,12 +255,16 @@ def execute(notebook: str | os.PathLike, output: str | os.PathLike, parameters: 
     """
     import papermill
 
+    papermill_log = logging.getLogger("papermill")
+    if not any(isinstance(f, _DeclaredParameters) for f in papermill_log.filters):
+        papermill_log.addFilter(_DeclaredParameters())
     _kernel_environment()
     Path(output).parent.mkdir(parents=True, exist_ok=True)
     with _static_kernels():
         return papermill.execute_notebook(
             str(notebook), str(output), parameters=dict(parameters), kernel_name=KERNEL_NAME, language="python",
             progress_bar=False, log_output=log_output, execution_timeout=timeout, cwd=cwd, start_timeout=180,
+            extra_arguments=KERNEL_ARGUMENTS,
         )
 
 

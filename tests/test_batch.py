@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import json
+import logging
 import sys
 from pathlib import Path
 
@@ -164,6 +165,17 @@ def test_every_point_runs_into_its_own_folder_and_failures_are_reported(report):
     assert failed.error.startswith("ValueError: asked to fail at seed 1") and "cell" in failed.error
     assert any("failed" in line and "asked to fail" in line for line in lines)
     assert result.summary_line().startswith("2 of 3 runs succeeded")
+
+
+def test_execute_keeps_papermill_and_kernel_noise_out_of_the_log(tmp_path, caplog, capfd):
+    """A kit notebook's parameters cell assigns nothing by design: papermill's "unknown parameter" warning
+    and the kernel's start-up warnings stay out of the log, while the injected values still arrive."""
+    path = _notebook(tmp_path / "plain.ipynb", "# declared in a parameter model", "print(2 * x)")
+    caplog.set_level(logging.INFO, logger="papermill")
+    executed = batch.execute(path, tmp_path / "out.ipynb", {"x": 21}, cwd=tmp_path)
+    assert executed.cells[-1].outputs[0]["text"] == "42\n"
+    assert "Input Notebook" in caplog.text and "Passed unknown parameter" not in caplog.text
+    assert "IPKernelApp" not in capfd.readouterr().err
 
 
 def test_the_kernel_is_this_environment(report):
