@@ -46,7 +46,6 @@ import platform
 import sys
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
-from dataclasses import replace
 from functools import lru_cache
 from pathlib import Path
 from typing import Iterable, Sequence
@@ -199,7 +198,7 @@ def caption_stage(args: argparse.Namespace, seeds: Iterable[int], shots: int) ->
     jobs = []
     for dataset in args.datasets:
         config = make_config(args, dataset, "mmft", shots, 0, 1e-4, 0.1)
-        indices = sorted({i for seed in seeds for i in load_run_data(replace(config, seed=seed)).train_indices})
+        indices = sorted({i for seed in seeds for i in load_run_data(config.updated(seed=seed)).train_indices})
         jobs.append((config, indices, args.caption_batch_size))
     start = time.perf_counter()
     done = parallel(caption_images, jobs, min(args.workers, len(jobs)), args.threads, "captioning")

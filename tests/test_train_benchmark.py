@@ -45,21 +45,22 @@ def test_comparison_counts_wins_and_names_losses(bench):
 
 def test_a_tiny_benchmark_writes_its_results(bench, tmp_path, capsys):
     threads = torch.get_num_threads()
-    bench.main(["--clip", "embedded:ci", "--captioner", "label", "--datasets", "glyphs", "--methods", "flyp",
-                "zeroshot", "linear_probe", "--shots", "1", "--seeds", "0", "1", "--epochs", "1", "--workers", "1",
+    bench.main(["--clip", "embedded:ci", "--captioner", "label", "--datasets", "glyphs", "--methods", "mmft",
+                "flyp", "zeroshot", "linear_probe", "--shots", "1", "--seeds", "0", "1", "--epochs", "1", "--workers", "1",
                 "--wise-ft", "--out", str(tmp_path)])
     torch.set_num_threads(threads)
     with open(tmp_path / "few_shot.csv") as handle:
         rows = list(csv.DictReader(handle))
-    assert list(rows[0]) == ["dataset", "method", "shots", "seed", "accuracy"] and len(rows) == 6
+    assert list(rows[0]) == ["dataset", "method", "shots", "seed", "accuracy"] and len(rows) == 8
     assert all(0.0 <= float(r["accuracy"]) <= 1.0 for r in rows)
     with open(tmp_path / "few_shot.runs.csv") as handle:
         runs = list(csv.DictReader(handle))
     assert all(0.0 <= float(r["shifted_accuracy"]) <= 1.0 for r in runs)  # every run tested on glyphs' variants
     markdown = (tmp_path / "few_shot.md").read_text()
-    assert "| shots | flyp | zeroshot | linear_probe |" in markdown and "### glyphs" in markdown
+    assert "| shots | mmft | flyp | zeroshot | linear_probe |" in markdown and "### glyphs" in markdown
     assert "## Under distribution shift" in markdown and "glyphs (glyphs-noise, glyphs-background)" in markdown
-    assert "- shifted, mmft" not in markdown and "| flyp |" in markdown.split("## WiSE-FT at 1 shots")[1]
+    assert "- shifted, mmft vs linear_probe: higher mean in" in markdown
+    assert "| flyp |" in markdown.split("## WiSE-FT at 1 shots")[1]
     for figure in ("few_shot.png", "few_shot_shift.png"):
         assert (tmp_path / figure).read_bytes()[:4] == b"\x89PNG"
     wise = json.loads((tmp_path / "few_shot.wise_ft.json").read_text())
@@ -67,7 +68,8 @@ def test_a_tiny_benchmark_writes_its_results(bench, tmp_path, capsys):
     assert alphas[0] == 0.0 and alphas[-1] == 1.0 and len(wise["curves"]["flyp"]["shifted"]) == len(alphas)
     fine_tuned = np.mean([float(r["accuracy"]) for r in runs if r["method"] == "flyp"])
     assert np.mean(wise["curves"]["flyp"]["test"][-1][1]) == pytest.approx(fine_tuned)  # α = 1: the trained model
-    assert capsys.readouterr().out.strip().splitlines()[-1].startswith("headline (1 shots")
+    headline = capsys.readouterr().out.strip().splitlines()[-1]
+    assert headline.startswith("headline (1 shots") and "test: mmft " in headline and "shifted: mmft " in headline
 
 
 def test_options_are_checked_against_the_config_declaration(bench):
