@@ -9,6 +9,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from .errors import InvalidInputError
+from .runtime import bar_options
 
 StateDict = Mapping[str, torch.Tensor]
 
@@ -52,8 +53,10 @@ def wise_ft_curve(
     finetuned_state: StateDict,
     evaluate: Callable[[nn.Module], float],
     alphas: Sequence[float] = DEFAULT_ALPHAS,
+    progress: bool = True,
 ) -> list[tuple[float, float]]:
-    """``[(α, evaluate(model with interpolated weights)), ...]``.
+    """``[(α, evaluate(model with interpolated weights)), ...]``, with a tqdm bar over α unless ``progress``
+    is False (or tqdm's ``TQDM_DISABLE`` is set).
 
     The model ends with the fine-tuned weights loaded, also when ``evaluate`` raises.
     ``finetuned_state`` may be the model's own ``state_dict()``: it is copied first.
@@ -61,7 +64,7 @@ def wise_ft_curve(
     finetuned = {key: value.detach().clone() for key, value in finetuned_state.items()}
     curve = []
     try:
-        for alpha in tqdm(alphas, desc="WiSE-FT", leave=False):
+        for alpha in tqdm(alphas, desc="WiSE-FT", leave=False, **bar_options(progress)):
             model.load_state_dict(interpolate_weights(zeroshot_state, finetuned, alpha))
             curve.append((float(alpha), float(evaluate(model))))
     finally:

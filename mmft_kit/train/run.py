@@ -183,7 +183,8 @@ def run(config: TrainConfig) -> RunResult:
                 traced[name].append(acc)
             return evaluate(m, test)
 
-        wise = on_main_process(lambda: wise_ft_curve(model, start_state, cpu_state(model), trace))
+        wise = on_main_process(lambda: wise_ft_curve(model, start_state, cpu_state(model), trace,
+                                                     progress=config.progress))
         extra["wise_ft"] = wise
         if is_main_process():
             extra["wise_ft_eval"] = {name: [(a, acc) for (a, _), acc in zip(wise, accs)]
