@@ -78,8 +78,8 @@ FALLBACK = {"lr": 1e-4, "w": 0.1}
 PAPER = {"lr": 1e-5, "w": 0.1}
 RUN_COLUMNS = ("dataset", "method", "shots", "seed", "accuracy", "val_accuracy", "zeroshot_accuracy",
                "shifted_accuracy", "best_epoch", "lr", "w", "epochs", "seconds")
-#: The WiSE-FT mixing weight reported in the tables (the figure shows every α).
-WISE_ALPHA = 0.5
+#: The WiSE-FT mixing weights reported in the table (the figure shows every α).
+WISE_TABLE_ALPHAS = (0.0, 0.5, 1.0)
 
 
 # -- settings ---------------------------------------------------------------------------------------
@@ -406,16 +406,17 @@ def markdown(args, rows: list[dict], hparams: dict, source: str, val_means: dict
     wise = [r for r in rows if r.get("wise_ft")]
     if wise:
         lines += [f"## WiSE-FT at {max(shots)} shots", "",
-                  f"Accuracy (%) of the fine-tuned weights (α = 1) and of their mix with the start weights at "
-                  f"α = {WISE_ALPHA}, mean ± s.e. over seeds of the mean over {', '.join(shifted or datasets)}; "
-                  "every α in `few_shot_wise_ft.png`.", "",
-                  f"| method | test, α = 1 | test, α = {WISE_ALPHA} | shifted, α = 1 | shifted, α = {WISE_ALPHA} |",
-                  "|---|---|---|---|---|"]
+                  f"Accuracy (%) of each method's head on the start weights (α = 0), on the fine-tuned weights "
+                  f"(α = 1) and on their mixes; mean ± s.e. over seeds of the mean over "
+                  f"{', '.join(shifted or datasets)}; every α in `few_shot_wise_ft.png`. At α = 0 mmft's head is "
+                  "its caption prototypes computed by the start model: what the captions give without training.",
+                  "", "| method | " + " | ".join(f"{which}, α = {a:g}" for which in ("test", "shifted")
+                                                 for a in WISE_TABLE_ALPHAS) + " |",
+                  "|---" * (1 + 2 * len(WISE_TABLE_ALPHAS)) + "|"]
         for m in [m for m in methods if any(r["method"] == m for r in wise)]:
             curves = wise_curves(wise, m, shifted or datasets)
-            lines.append(f"| {m} | " + " | ".join(fmt(per_seed, False) for per_seed in (
-                curves["test"][1.0], curves["test"][WISE_ALPHA], curves["shifted"].get(1.0, [np.nan]),
-                curves["shifted"].get(WISE_ALPHA, [np.nan]))) + " |")
+            lines.append(f"| {m} | " + " | ".join(fmt(curves[which].get(a, [np.nan]), False)
+                                                   for which in ("test", "shifted") for a in WISE_TABLE_ALPHAS) + " |")
     return "\n".join(lines)
 
 

@@ -60,7 +60,9 @@ def test_a_tiny_benchmark_writes_its_results(bench, tmp_path, capsys):
     assert "| shots | mmft | flyp | zeroshot | linear_probe |" in markdown and "### glyphs" in markdown
     assert "## Under distribution shift" in markdown and "glyphs (glyphs-noise, glyphs-background)" in markdown
     assert "- shifted, mmft vs linear_probe: higher mean in" in markdown
-    assert "| flyp |" in markdown.split("## WiSE-FT at 1 shots")[1]
+    wise_table = markdown.split("## WiSE-FT at 1 shots")[1]
+    assert "| method | test, α = 0 | test, α = 0.5 | test, α = 1 | shifted, α = 0 |" in wise_table
+    assert "| flyp |" in wise_table and "| mmft |" in wise_table
     for figure in ("few_shot.png", "few_shot_shift.png"):
         assert (tmp_path / figure).read_bytes()[:4] == b"\x89PNG"
     wise = json.loads((tmp_path / "few_shot.wise_ft.json").read_text())
