@@ -66,7 +66,7 @@ def setup(tmp_path_factory):
     """The command-line arguments of the run (without --output-dir), on the tiny CLIP with a caption store."""
     root = tmp_path_factory.mktemp("distributed")
     settings = dict(method="mmft", dataset="glyphs", shots=4, seed=0, clip=f"local-dir:{tiny_clip(root / 'clip')}",
-                    captioner="numbered", caption_store=str(root / "captions.jsonl"), epochs=EPOCHS, lr=1e-3,
+                    captioner="fake", caption_store=str(root / "captions.jsonl"), epochs=EPOCHS, lr=1e-3,
                     batch_size=8)
     caption_dataset(load_run_data(TrainConfig(**settings)).few_shot, FakeCaptioner(), settings["caption_store"],
                     progress=False)
