@@ -12,11 +12,11 @@ DEFAULT_RUNS = "runs/train"
 
 def register(subparsers) -> None:
     from ..params import add_arguments
-    from ..train import TrainConfig
+    from ..train import METHODS, TrainConfig
 
     parser = subparsers.add_parser(
         "train",
-        help="fine-tune a CLIP with one method (mmft, flyp, flyp_ens, ce, zeroshot) and test it",
+        help=f"fine-tune a CLIP with one method ({', '.join(METHODS)}) and test it",
         description=(
             "One fine-tuning run, as the notebooks make it: few-shot draw, captions (made first with\n"
             "--make-captions), zero-shot baseline, fine-tuning with the best validation epoch kept, test.\n"
