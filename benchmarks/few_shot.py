@@ -1,7 +1,8 @@
 """Few-shot benchmark of the synthetic-captions method (``mmft``) against every baseline, in distribution and shifted.
 
 The baselines: zero-shot; the fine-tuned FLYP, FLYP-ens and CE; and the frozen-feature linear probe,
-Tip-Adapter, Tip-Adapter-F and LP++ (``mmft_kit.train.METHODS``). Each run is tested on its own test
+Tip-Adapter, Tip-Adapter-F and LP++; every method of :data:`mmft_kit.methods.METHODS` whose run config is a
+``TrainConfig`` (a method registered from outside too). Each run is tested on its own test
 split and on its data set's shifted variants (``--eval-sets shifted``: the world tasks' other
 backgrounds, noise and outlines; ``mmft_kit.data.shifted_variants``); ``--wise-ft`` also traces the
 WiSE-FT curve of the fine-tuned methods at the largest number of shots.
@@ -57,13 +58,17 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from mmft_kit.data import WORLD_TASKS, LabelledSubset, shifted_variants  # noqa: E402
 from mmft_kit.io import atomic_write_bytes, atomic_write_json, atomic_write_text  # noqa: E402
 from mmft_kit.params import add_arguments, from_arguments  # noqa: E402
-from mmft_kit.train import FROZEN_METHODS, METHODS, TrainConfig, load_run_data, run, store_path  # noqa: E402
+from mmft_kit.methods import METHODS as REGISTRY, make_config as method_config  # noqa: E402
+from mmft_kit.train import TrainConfig, load_run_data, run, store_path  # noqa: E402
 from mmft_kit.train.config import SHIFTED  # noqa: E402
 from mmft_kit.train.data import load_split  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"
 DEFAULT_DATASETS = (*WORLD_TASKS, "digits")
-TRAINED = ("mmft", "flyp", "flyp_ens", "ce")
+#: The methods this benchmark runs: those configured by a TrainConfig (data set, shots, captions), by name.
+METHODS = {name: m for name, m in REGISTRY.items() if issubclass(m.config, TrainConfig)}
+#: The methods with a WiSE-FT curve and a tuned learning rate.
+TRAINED = tuple(name for name, m in METHODS.items() if m.wise_ft)
 #: Fixed beforehand for the 30-minute CPU budget (not tuned): epochs, validation points, batch.
 EPOCHS, EVAL_EVERY, BATCH_SIZE = 10, 5, 64
 #: Options declared by the run config (type, range, meaning: TrainConfig), with this benchmark's defaults.
@@ -129,8 +134,8 @@ def make_config(args: argparse.Namespace, dataset: str, method: str, shots: int,
                 w: float) -> TrainConfig:
     store = str(args.store_dir / f"{dataset}--{Path(args.captioner).name}.jsonl") if args.store_dir else None
     wise_ft = args.wise_ft and method in TRAINED and shots == max(args.shots)
-    return args.config.updated(method=method, dataset=dataset, shots=shots, seed=seed, lr=lr, w=w, caption_store=store,
-                               wise_ft=wise_ft)
+    return method_config(method, **{**args.config.model_dump(exclude={"method"}), **dict(
+        dataset=dataset, shots=shots, seed=seed, lr=lr, w=w, caption_store=store, wise_ft=wise_ft)})
 
 
 # -- workers ----------------------------------------------------------------------------------------
@@ -359,7 +364,7 @@ def markdown(args, rows: list[dict], hparams: dict, source: str, val_means: dict
         f"(full-size validation set; the best-validation weights are tested), batch {args.batch_size}, "
         f"AdamW (weight decay {args.config.weight_decay:g} on weights, none on gains, biases and the logit scale), "
         "cosine per step to 0 without warm-up",
-        "- Methods: " + "; ".join(f"`{m}`: {METHODS[m]}" for m in methods),
+        "- Methods: " + "; ".join(f"`{m}`: {METHODS[m].description}" for m in methods),
         "- Learning rates and `w`: " + ", ".join(
             f"{m} lr {hparams[m]['lr']:g}" + (f", w {hparams[m]['w']:g}" if m == "mmft" else "")
             for m in methods if m in TRAINED) + f"; {source}",
@@ -374,7 +379,7 @@ def markdown(args, rows: list[dict], hparams: dict, source: str, val_means: dict
     ]
     shifted = shifted_datasets(rows, datasets)
     shifted_table = cells(rows, "shifted_accuracy")
-    for other in ("flyp", "flyp_ens", "ce", "zeroshot", *FROZEN_METHODS):
+    for other in (m for m in METHODS if m != "mmft"):
         if "mmft" in methods and other in methods:
             lines.append(f"- {comparison(table, datasets, shots, other)}")
             if shifted:

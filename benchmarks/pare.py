@@ -37,7 +37,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from mmft_kit.io import atomic_write_bytes, atomic_write_json, atomic_write_text  # noqa: E402
-from mmft_kit.pare import TrainConfig, fit, get_target_task, load_body, resolve_config, world_source  # noqa: E402
+from mmft_kit.pare import PareConfig, fit, get_target_task, load_body, resolve_config, world_source  # noqa: E402
 from mmft_kit.records import RunResult  # noqa: E402
 from mmft_kit.sweep import paired_difference, summarise, sweep  # noqa: E402
 
@@ -84,8 +84,7 @@ def _append_jsonl(path: Path, row: dict) -> None:
 
 
 def _run(task, method, overrides, body, source, seed) -> RunResult:
-    _, result = fit(task, method, TrainConfig(**overrides), body=body, source=source, seed=seed, progress=False)
-    return result
+    return fit(task, PareConfig(method=method, seed=seed, progress=False, **overrides), body=body, source=source)
 
 
 def mechanism(args, body, source) -> list[dict]:
@@ -116,7 +115,7 @@ def mechanism(args, body, source) -> list[dict]:
 def tuning_grid(task) -> dict[str, list[dict]]:
     """Per method, the candidate overrides (on top of the task's settings); PaRe's are filled in after
     fine-tuning's learning rate is chosen."""
-    base_mix = resolve_config(task, TrainConfig()).mix_weight
+    base_mix = resolve_config(task, PareConfig()).mix_weight
     pare = [dict(mix_weight=base_mix * scale, **gate) for scale in MIX_SCALES for gate in GATE_OPTIONS.values()]
     return {"scratch": [dict(lr=lr) for lr in LR_GRID], "finetune": [dict(lr=lr) for lr in LR_GRID], "pare": pare}
 

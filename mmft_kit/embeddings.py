@@ -51,28 +51,39 @@ def available_projections(asked: Sequence[str]) -> list[str]:
     return list(asked)
 
 
-def project(points: np.ndarray, method: str = "pca", seed: int = 0) -> np.ndarray:
+def _pca(points: np.ndarray, seed: int) -> np.ndarray:
+    from sklearn.decomposition import PCA
+
+    return PCA(n_components=2, random_state=seed).fit_transform(points)
+
+
+def _tsne(points: np.ndarray, seed: int) -> np.ndarray:
+    from sklearn.manifold import TSNE
+    from threadpoolctl import threadpool_limits
+
+    perplexity = float(min(30.0, max(2.0, (len(points) - 1) / 3)))
+    # one OpenMP thread: on a busy machine more threads spin-wait and run ten times slower
+    with threadpool_limits(1, user_api="openmp"):
+        return TSNE(n_components=2, perplexity=perplexity, metric="cosine", init="pca",
+                    random_state=seed).fit_transform(points)
+
+
+def _umap(points: np.ndarray, seed: int) -> np.ndarray:
+    import umap
+
+    return umap.UMAP(n_components=2, metric="cosine", random_state=seed).fit_transform(points)
+
+
+_PROJECTORS: dict[str, Callable[[np.ndarray, int], np.ndarray]] = {"pca": _pca, "tsne": _tsne, "umap": _umap}
+
+
+def project(points: np.ndarray, projection: str = "pca", seed: int = 0) -> np.ndarray:
     """2-D coordinates of ``points`` by PCA, t-SNE (cosine) or UMAP (cosine)."""
     if len(points) < 3:
         raise InvalidInputError(f"need at least 3 points to project; got {len(points)}")
-    if method == "pca":
-        from sklearn.decomposition import PCA
-
-        return PCA(n_components=2, random_state=seed).fit_transform(points)
-    if method == "tsne":
-        from sklearn.manifold import TSNE
-        from threadpoolctl import threadpool_limits
-
-        perplexity = float(min(30.0, max(2.0, (len(points) - 1) / 3)))
-        # one OpenMP thread: on a busy machine more threads spin-wait and run ten times slower
-        with threadpool_limits(1, user_api="openmp"):
-            return TSNE(n_components=2, perplexity=perplexity, metric="cosine", init="pca",
-                        random_state=seed).fit_transform(points)
-    if method == "umap":
-        import umap
-
-        return umap.UMAP(n_components=2, metric="cosine", random_state=seed).fit_transform(points)
-    raise InvalidInputError(f"unknown projection {method!r}; choose one of {list(PROJECTIONS)}")
+    if projection not in _PROJECTORS:
+        raise InvalidInputError(f"unknown projection {projection!r}; choose one of {list(PROJECTIONS)}")
+    return _PROJECTORS[projection](points, seed)
 
 
 def separation_score(features: np.ndarray, labels: np.ndarray) -> float:

@@ -8,8 +8,14 @@ Method-specific figures of an epoch (PaRe's replacement count and gate diagnosti
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
 from typing import Any
+
+from .io import atomic_write_json
+
+#: The file a run folder keeps its record in.
+RESULTS_NAME = "results.json"
 
 
 @dataclass
@@ -34,7 +40,8 @@ class RunResult:
 
     ``metric`` names what ``test`` and ``val`` measure (``accuracy``, ``relative_l2``, ...);
     ``higher_is_better`` says which way it points. ``config`` is the run's configuration as
-    plain values; ``extra`` holds further test figures (JSON-able).
+    plain values; ``extra`` holds further test figures (JSON-able). A family's runner returns a
+    subclass with the model (and its head) attached; :meth:`record` and :meth:`to_dict` leave them out.
     """
 
     method: str
@@ -59,9 +66,13 @@ class RunResult:
             row["shifted"] = sum(self.extra["eval"].values()) / len(self.extra["eval"])
         return row
 
+    def record(self) -> "RunResult":
+        """The shared run record alone (no model)."""
+        return RunResult(**{f.name: getattr(self, f.name) for f in fields(RunResult)})
+
     def to_dict(self) -> dict[str, Any]:
-        """Everything, as JSON-able values (history included)."""
-        return asdict(self)
+        """The shared record as JSON-able values (history included)."""
+        return asdict(self.record())
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "RunResult":
@@ -69,3 +80,10 @@ class RunResult:
         data = dict(data)
         data["history"] = [EpochRecord(**r) for r in data.get("history", [])]
         return cls(**data)
+
+
+def save_record(result: RunResult, folder: str | Path) -> Path:
+    """Write ``result``'s record to ``folder/results.json`` (atomically); the path written."""
+    path = Path(folder) / RESULTS_NAME
+    atomic_write_json(path, result.to_dict())
+    return path

@@ -95,9 +95,9 @@ variants = {"authors": ("pare", "authors"), "relaxed": ("pare", "relaxed"),
             "random gate": ("pare_random_gate", "relaxed")}
 mech_runs = {}
 for label, (method, signal) in variants.items():
-    mech_config = p.config(pare.TrainConfig, epochs=p.mechanism_epochs, lr=1e-3, select="last", gumbel_frac=1.0,
-                           gate_lr_scale=10.0, gate_signal=signal)
-    _, mech_runs[label] = pare.fit(mech_task, method, mech_config, body=tower, source=source, seed=p.seeds[0])
+    mech_config = p.config(pare.PareConfig, method=method, seed=p.seeds[0], epochs=p.mechanism_epochs, lr=1e-3,
+                           select="last", gumbel_frac=1.0, gate_lr_scale=10.0, gate_signal=signal)
+    mech_runs[label] = pare.fit(mech_task, mech_config, body=tower, source=source)
     print(f"{label:12s} gate AUROC after training {mech_runs[label].history[-1].extra['gate_auroc']:.3f} "
           f"(test {mech_runs[label].metric} {mech_runs[label].test:.3f}, {mech_runs[label].seconds:.0f} s)")
 
@@ -140,11 +140,11 @@ nb.show(viz.gate_diagnostics(mech_runs), "mechanism_diagnostics")
 # %%
 target = pare.get_target_task(p.task)
 print(target)
-models, runs = {}, {}
+runs = {}
 for seed in p.seeds:
     for method in p.methods:
-        models[method, seed], runs[method, seed] = pare.fit(target, method, p.config(pare.TrainConfig), body=tower,
-                                                             source=source, seed=seed)
+        runs[method, seed] = pare.fit(target, p.config(pare.PareConfig, method=method, seed=seed), body=tower,
+                                      source=source)
         print(f"{method:16s} seed {seed}: test {runs[method, seed].metric} {runs[method, seed].test:.4f}")
 
 # %% [markdown]
@@ -207,7 +207,7 @@ if gated:
 from mmft_kit.pare.inspect import gate_view
 
 if "pare" in p.methods:
-    model, history = models["pare", p.seeds[0]], runs["pare", p.seeds[0]].history
+    model, history = runs["pare", p.seeds[0]].model, runs["pare", p.seeds[0]].history
     k_first, k_last = history[0].extra["k"], history[-1].extra["k"]
     if nb.live:
         display(widgets.gate_explorer(model, target, source, k_first, p.samples))

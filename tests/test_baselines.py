@@ -12,7 +12,8 @@ from mmft_kit.baselines import (
 from mmft_kit.baselines.heads import accuracy_of
 from mmft_kit.data import shifted_variants
 from mmft_kit.inference import encode_images, prompt_head
-from mmft_kit.train import FROZEN_METHODS, METHODS, TrainConfig, load_run_data, run
+from mmft_kit.methods import METHODS, methods_of
+from mmft_kit.train import TrainConfig, load_run_data, run
 from mmft_kit.train.data import Preprocessed, evaluation_sets
 from mmft_kit.train.frozen import CACHE_VIEWS, _views
 from mmft_kit.train.run import load_start_model
@@ -83,7 +84,8 @@ def test_heads_rebuild_from_their_saved_tensors(feats, fit):
 
 
 def test_harness_runs_baselines_as_methods_with_shifted_sets(feats):
-    assert set(FROZEN_METHODS) <= set(METHODS)
+    assert set(methods_of("frozen")) == {"linear_probe", "tip_adapter", "tip_adapter_f", "lp_pp"}
+    assert not any(METHODS[m].trains_weights or METHODS[m].wise_ft for m in methods_of("frozen"))
     shifted = shifted_variants(TASK)
     result = run(TrainConfig(method="lp_pp", dataset=TASK, shots=16, clip=CI_MODEL, progress=False,
                              eval_sets=["shifted"]))

@@ -46,7 +46,7 @@ def test_saved_run_reloads_and_predicts_like_the_in_memory_model(flyp_run):
     memory = torch.stack([result.preprocess(im) for im in images])
     with torch.no_grad():
         features = torch.nn.functional.normalize(result.model.encode_image(memory).float(), dim=-1)
-    expected = [result.data.classnames[i] for i in result.feature_head.logits(features).argmax(1).tolist()]
+    expected = [result.data.classnames[i] for i in result.head.logits(features).argmax(1).tolist()]
     assert classifier.predict(images) == expected
     assert classifier.predict(memory) == expected  # preprocessed tensors too
     assert json.loads((folder / CLASSIFIER_FILE).read_text())["rule"] == "cosine"

@@ -5,11 +5,10 @@ from __future__ import annotations
 
 import pytest
 import torch
-from pydantic import ValidationError
 
 from mmft_kit.errors import InvalidInputError
 from mmft_kit.pare import (
-    MIX_WEIGHTS, SOURCE_OBJECTIVES, GateMonitor, TrainConfig, build_pare_model, fit, mechanism_task,
+    MIX_WEIGHTS, SOURCE_OBJECTIVES, GateMonitor, PareConfig, build_pare_model, fit, mechanism_task,
     random_streams, relaxed_replace, replace_patches, resolve_config, task_from_arrays, task_kind,
 )
 from mmft_kit.pare.mechanism import auroc_of_scores, informative_mask
@@ -53,18 +52,20 @@ def test_random_gate_control_never_changes_its_gate(body, source, mech):
 
     seed_everything(2)
     start = build_pare_model(mech, body=body, source_images=source.images, source_classes=6)
-    cfg = TrainConfig(epochs=2, batch_size=16, gumbel_frac=1.0, gate_signal="relaxed", gate_lr_scale=30.0)
-    model, result = fit(mech, "pare_random_gate", cfg, body=body, source=source, seed=2, progress=False)
+    cfg = PareConfig(epochs=2, batch_size=16, gumbel_frac=1.0, gate_signal="relaxed", gate_lr_scale=30.0)
+    result = fit(mech, cfg.updated(method="pare_random_gate", seed=2, progress=False), body=body, source=source)
+    model = result.model
     torch.testing.assert_close(model.gate.fc.weight, start.gate.fc.weight, rtol=0, atol=0)
     torch.testing.assert_close(model.gate.fc.bias, start.gate.fc.bias, rtol=0, atol=0)
     assert all(h.extra["gate_weight_change"] == 0.0 and h.extra["k"] > 0 for h in result.history)
-    trained, _ = fit(mech, "pare", cfg, body=body, source=source, seed=2, progress=False)
+    trained = fit(mech, cfg.updated(method="pare", seed=2, progress=False), body=body, source=source).model
     assert not torch.allclose(trained.gate.fc.weight, start.gate.fc.weight)
 
 
 def test_methods_with_one_seed_draw_identical_batch_orders(body, source, mech):
-    cfg = TrainConfig(epochs=2, batch_size=16)
-    orders = {(m, s): fit(mech, m, cfg, body=body, source=source, seed=s, progress=False)[1].extra["batch_order_sha1"]
+    cfg = PareConfig(epochs=2, batch_size=16)
+    orders = {(m, s): fit(mech, cfg.updated(method=m, seed=s, progress=False), body=body,
+                          source=source).extra["batch_order_sha1"]
               for m in ("finetune", "pare") for s in (0, 1)}
     assert orders[("finetune", 0)] == orders[("pare", 0)] and orders[("finetune", 1)] == orders[("pare", 1)]
     assert orders[("finetune", 0)] != orders[("finetune", 1)]
@@ -92,28 +93,28 @@ def _task(x_shape: tuple[int, ...], task_type: str):
 ])
 def test_mixing_weight_and_source_objective_follow_the_documented_table(shape, task_type, kind, weight, objective):
     task = _task(shape, task_type)
-    cfg = resolve_config(task, TrainConfig())
+    cfg = resolve_config(task, PareConfig())
     assert task_kind(task) == kind and MIX_WEIGHTS[kind] == weight and SOURCE_OBJECTIVES[kind] == objective
     assert cfg.mix_weight == weight and cfg.source_objective == objective
-    assert resolve_config(task, TrainConfig(mix_weight=0.5)).mix_weight == 0.5
+    assert resolve_config(task, PareConfig(mix_weight=0.5)).mix_weight == 0.5
 
 
 def test_config_is_validated():
-    with pytest.raises(ValidationError):
-        TrainConfig(epochs=0)
-    with pytest.raises(ValidationError):
-        TrainConfig(gate_signal="reinforce")
-    with pytest.raises(ValidationError):
-        TrainConfig(wd=0.1)  # the name is weight_decay
     with pytest.raises(InvalidInputError):
-        resolve_config(_task((6,), "classification"), TrainConfig(source_objective="mask"))
-    assert TrainConfig(epochs=12).gumbel_epochs == 2 and TrainConfig(gumbel_frac=0.0).gumbel_epochs == 0
-    assert "mixed-input" in TrainConfig.model_fields["mix_weight"].description
+        PareConfig(epochs=0)
+    with pytest.raises(InvalidInputError):
+        PareConfig(gate_signal="reinforce")
+    with pytest.raises(InvalidInputError):
+        PareConfig(wd=0.1)  # the name is weight_decay
+    with pytest.raises(InvalidInputError):
+        resolve_config(_task((6,), "classification"), PareConfig(source_objective="mask"))
+    assert PareConfig(epochs=12).gumbel_epochs == 2 and PareConfig(gumbel_frac=0.0).gumbel_epochs == 0
+    assert "mixed-input" in PareConfig.model_fields["mix_weight"].description
 
 
 def test_gate_has_its_own_parameter_group(body, source, mech):
     model = build_pare_model(mech, body=body, source_images=source.images, source_classes=6)
-    optimizer, _ = make_optimizer(model, TrainConfig(lr=1e-3, gate_lr_scale=10.0), steps=10)
+    optimizer, _ = make_optimizer(model, PareConfig(lr=1e-3, gate_lr_scale=10.0), steps=10)
     gate = {id(p) for p in model.gate.parameters()}
     lrs = {group["initial_lr"] for group in optimizer.param_groups if any(id(p) in gate for p in group["params"])}
     assert lrs == {1e-2}

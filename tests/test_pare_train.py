@@ -9,7 +9,7 @@ import torch
 
 from mmft_kit.errors import InvalidInputError
 from mmft_kit.pare import (
-    METHODS, MIXING, TrainConfig, align_embedder, build_pare_model, fit, mmd, otdd, replacement_count, signal_task,
+    METHODS, MIXING, PareConfig, align_embedder, build_pare_model, fit, mmd, otdd, replacement_count, signal_task,
     task_from_arrays,
 )
 from mmft_kit.pare.replace import replace_patches, select_patches
@@ -30,8 +30,9 @@ def test_world_source(source):
 
 @pytest.mark.parametrize("method", METHODS)
 def test_every_method_trains(method, body, source, signals):
-    cfg = TrainConfig(epochs=3, batch_size=16, lr=1e-3, orca_steps=3)
-    model, result = fit(signals, method, cfg, body=body, source=source, seed=1, progress=False)
+    cfg = PareConfig(epochs=3, batch_size=16, lr=1e-3, orca_steps=3)
+    result = fit(signals, cfg.updated(method=method, seed=1, progress=False), body=body, source=source)
+    model = result.model
     assert result.method == method and len(result.history) == 3 and not result.higher_is_better
     assert math.isfinite(result.test) and 0.0 <= result.test <= 1.0 and result.seconds > 0
     assert result.val == min(h.val for h in result.history)
@@ -61,8 +62,7 @@ def test_pare_trains_gate_and_source_head_not_source_embedder(body, source, sign
 
     seed_everything(0)  # fit builds its model right after seeding like this
     start = build_pare_model(signals, body=body, source_images=source.images, source_classes=6)
-    model, _ = fit(signals, "pare", TrainConfig(epochs=1, batch_size=16), body=body, source=source, seed=0,
-                   progress=False)
+    model = fit(signals, PareConfig(epochs=1, batch_size=16, seed=0, progress=False), body=body, source=source).model
     torch.testing.assert_close(model.source_embedder.proj.weight, start.source_embedder.proj.weight)
     torch.testing.assert_close(model.source_embedder.norm.weight, start.source_embedder.norm.weight)
     assert not torch.allclose(model.gate.fc.weight, start.gate.fc.weight)  # the Gumbel epoch trained the gate
@@ -74,7 +74,7 @@ def test_training_loss_is_the_lambda_weighted_pare_loss(body, source, signals):
     import torch.nn.functional as F
 
     model = build_pare_model(signals, body=body, source_images=source.images, source_classes=6).eval()
-    scaler, cfg = _TargetScaler(signals), resolve_config(signals, TrainConfig(mix_weight=1.0))
+    scaler, cfg = _TargetScaler(signals), resolve_config(signals, PareConfig(mix_weight=1.0))
     x, y = signals.x_train[:8], signals.y_train[:8]
     images, labels = source.sample(8, torch.Generator().manual_seed(0))
     with torch.no_grad():
@@ -96,9 +96,9 @@ def test_training_loss_is_the_lambda_weighted_pare_loss(body, source, signals):
 
 
 def test_same_seed_same_result(body, source, signals):
-    cfg = TrainConfig(epochs=1, batch_size=16)
-    _, a = fit(signals, "pare", cfg, body=body, source=source, seed=3, progress=False)
-    _, b = fit(signals, "pare", cfg, body=body, source=source, seed=3, progress=False)
+    cfg = PareConfig(epochs=1, batch_size=16)
+    a = fit(signals, cfg.updated(method="pare", seed=3, progress=False), body=body, source=source)
+    b = fit(signals, cfg.updated(method="pare", seed=3, progress=False), body=body, source=source)
     assert a.test == b.test and [h.loss for h in a.history] == [h.loss for h in b.history]
 
 
@@ -107,16 +107,15 @@ def test_dense_and_regression_tasks(body, source):
     x = torch.randn(48, 1, 8, 8, generator=g)
     dense = task_from_arrays(x[:40], x[:40, 0] * 2 + 1, x[40:], x[40:, 0] * 2 + 1, "dense")
     assert dense.metric_name == "relative_l2"
-    _, result = fit(dense, "pare", TrainConfig(epochs=2, batch_size=16, lr=3e-3), body=body, source=source,
-                    progress=False)
+    result = fit(dense, PareConfig(epochs=2, batch_size=16, lr=3e-3, progress=False), body=body, source=source)
     assert result.history[0].extra["k"] > 0 and math.isfinite(result.test)
-    cfg = resolve_config(dense, TrainConfig())
+    cfg = resolve_config(dense, PareConfig())
     assert cfg.mix_weight == 0.3 and cfg.begin_frac == pytest.approx(1000 / 3136) and cfg.source_objective == "mask"
     assert result.config["source_objective"] == "mask"  # world_source renders object masks
     reg = task_from_arrays(torch.randn(40, 6), torch.randn(40), torch.randn(8, 6), torch.randn(8), "regression")
-    _, r = fit(reg, "finetune", TrainConfig(epochs=1), body=body, source=source, progress=False)
+    r = fit(reg, PareConfig(epochs=1, method="finetune", progress=False), body=body, source=source)
     assert r.metric == "rmse" and r.test > 0
-    assert resolve_config(signals_like(), TrainConfig()).mix_weight == 0.1
+    assert resolve_config(signals_like(), PareConfig()).mix_weight == 0.1
 
 
 def signals_like():
@@ -124,9 +123,13 @@ def signals_like():
                             "classification")
 
 
-def test_unknown_method(signals, body):
-    with pytest.raises(InvalidInputError):
-        fit(signals, "mixup", body=body)
+def test_unknown_or_foreign_method_is_a_clear_error():
+    import mmft_kit.methods  # noqa: F401  (every family registered)
+
+    with pytest.raises(InvalidInputError, match="unknown method 'mixup'"):
+        PareConfig(method="mixup")
+    with pytest.raises(InvalidInputError, match="runs with TrainConfig"):
+        PareConfig(method="mmft")
 
 
 def test_distances():
@@ -153,6 +156,6 @@ def test_orca_alignment_reduces_distance(objective, body, source, signals):
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 def test_runs_on_cuda(body, source, signals):
-    _, result = fit(signals, "pare", TrainConfig(epochs=2, batch_size=16), body=body, source=source, device="cuda",
-                    progress=False)
+    result = fit(signals, PareConfig(epochs=2, batch_size=16, device="cuda", progress=False), body=body,
+                 source=source)
     assert math.isfinite(result.test)

@@ -17,7 +17,8 @@ from mmft_kit.data import get_dataset, split_hash
 from mmft_kit.errors import InvalidInputError
 from mmft_kit.inference import caption_prototype_head, prompt_head
 from mmft_kit.records import RunResult as RunRecord
-from mmft_kit.train import FROZEN_METHODS, METHODS, TrainConfig, ZeroShotInitClassifier, fine_tune, load_run_data, run
+from mmft_kit.methods import METHODS, methods_of
+from mmft_kit.train import TrainConfig, ZeroShotInitClassifier, fine_tune, load_run_data, run
 from mmft_kit.train.run import load_start_model
 from mmft_kit.text import clean_classname
 
@@ -40,7 +41,7 @@ def config(store, method="mmft", **changes) -> TrainConfig:
 
 @pytest.fixture(scope="module")
 def results(store):
-    return {method: run(config(store, method)) for method in METHODS if method not in FROZEN_METHODS}
+    return {method: run(config(store, method)) for method in methods_of("clip")}
 
 
 def test_every_method_runs_and_reports_accuracies(results, store):
@@ -72,16 +73,16 @@ def test_mmft_classifies_with_caption_prototypes(results, store):
         assert all(t.startswith(f"a photo of a {clean_classname(name)}. ") and t.split(". ", 1)[1] in captions for t in texts)
     expected = caption_prototype_head(result.model, result.tokenizer, classnames, result.texts_by_class,
                                       class_prefix=False)
-    assert torch.allclose(result.head, expected, atol=1e-6)
-    assert not torch.allclose(result.head, prompt_head(result.model, result.tokenizer, classnames), atol=1e-3)
+    assert torch.allclose(result.head.weight, expected, atol=1e-6)
+    assert not torch.allclose(result.head.weight, prompt_head(result.model, result.tokenizer, classnames), atol=1e-3)
 
 
 def test_flyp_heads_and_ce_head(results):
     flyp, ens, ce = results["flyp"], results["flyp_ens"], results["ce"]
-    assert torch.allclose(flyp.head, prompt_head(flyp.model, flyp.tokenizer, flyp.data.classnames), atol=1e-6)
-    assert ens.head.shape == flyp.head.shape
+    assert torch.allclose(flyp.head.weight, prompt_head(flyp.model, flyp.tokenizer, flyp.data.classnames), atol=1e-6)
+    assert ens.head.weight.shape == flyp.head.weight.shape
     assert isinstance(ce.model, ZeroShotInitClassifier)
-    assert torch.equal(ce.head, ce.model.head.weight.detach().cpu())
+    assert torch.equal(ce.head.weight, ce.model.head.weight.detach().cpu())
     # ce trains the image tower only: the text tower keeps the start weights
     start, _, _ = load_start_model(CI_MODEL)
     assert torch.equal(ce.model.clip.token_embedding.weight.cpu(), start.token_embedding.weight)

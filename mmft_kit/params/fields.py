@@ -8,10 +8,11 @@ Defaults are the kit's (chosen on validation data for the embedded models, see
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
+from ..method import check_config_method
 from .base import Params
 
 #: The MMFT authors' optimisation on ViT-B/32 (AdamW, cosine per step to 0 without warm-up, 50 epochs).
@@ -60,6 +61,29 @@ class SeedParams(Params):
     """One run's seed."""
 
     seed: Seed = Field(0, description="the seed of the few-shot draw, the samples and the run")
+
+
+class RunParams(SeedParams):
+    """What every run config has: the method, the seed, where it runs and where its outputs go.
+
+    ``method`` is checked against :data:`mmft_kit.method.METHODS`: a config serves the methods
+    registered with it (or with a class it derives from).
+    """
+
+    method: str = Field(description="what to run; see mmft_kit.methods.METHODS")
+    device: str | None = Field(None, description="torch device (None: CUDA when present, else CPU)")
+    progress: bool = Field(True, description="tqdm bars (their look: tqdm's own TQDM_* settings)")
+    output_dir: str | None = Field(None, description="checkpoints (resumable), results and provenance go here")
+    eval_batch_size: int = Field(256, ge=1, description="samples per evaluation step")
+
+    @field_validator("method")
+    @classmethod
+    def _method_runs_with_this_config(cls, name: str) -> str:
+        return check_config_method(cls, name)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Every field as plain JSON-able values."""
+        return self.model_dump()
 
 
 class SeedsParams(Params):

@@ -17,17 +17,17 @@ from .fields import CaptionerParams, ClipParams, DataParams, FewShotParams, Opti
 
 
 def _train_method(name: str) -> str:
-    from ..train.config import check_method
+    from ..method import check_config_method
+    from ..train import TrainConfig
 
-    return check_method(name)
+    return check_config_method(TrainConfig, name)
 
 
 def _pare_method(name: str) -> str:
-    from ..pare import METHODS
+    from ..method import check_config_method
+    from ..pare import PareConfig
 
-    if name not in METHODS:
-        raise ValueError(f"unknown PaRe method {name!r}; choose from {list(METHODS)}")
-    return name
+    return check_config_method(PareConfig, name)
 
 
 P = TypeVar("P", bound=Params)

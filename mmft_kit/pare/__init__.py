@@ -8,15 +8,18 @@ patches, fewer and fewer over training (``k = int(begin − end · epoch / epoch
 
 Quick use::
 
-    from mmft_kit.pare import get_target_task, fit, TrainConfig
-    task = get_target_task("darcy")
-    model, result = fit(task, method="pare", config=TrainConfig(epochs=10, gate_signal="relaxed"))
+    from mmft_kit.pare import PareConfig, run
+    result = run(PareConfig(method="pare", task="darcy", epochs=10, gate_signal="relaxed"))
     print(result.metric, result.test, result.history[-1].extra["gate_rank_corr"])
+
+Importing the package registers its methods (family ``pare``) in :data:`mmft_kit.method.METHODS`.
 """
 
 from .align import align_embedder, mmd, otdd
 from .bodies import load_body, tiny_vit
-from .config import MIX_WEIGHTS, SOURCE_OBJECTIVES, TrainConfig, resolve_config, task_kind
+from ..method import Method, register_method
+from .config import (MIX_WEIGHTS, SOURCE_OBJECTIVES, GateParams, PareConfig, PareParams, PareTaskParams, resolve_config,
+                     task_kind)
 from .body import HFEncoderBody, OpenClipViTBody, TokenBody, as_body, randomize_
 from .embedders import PatchEmbed2D, SeqEmbed1D, TabularTokenizer, TargetEmbedder, make_embedder, srcinit
 from .diagnostics import GateMonitor
@@ -28,16 +31,30 @@ from .replace import gumbel_topk, relaxed_replace, replace_patches, replacement_
 from .source import SourceData, source_from_arrays, world_source
 from .targets import (TASKS, TargetTask, darcy_task, get_target_task, signal_task, spherical_task, tabular_task,
                       task_from_arrays, task_from_datasets)
-from .train import METHODS, MIXING, evaluate, fit, pare_loss, random_streams
+from .train import METHODS, MIXING, PareRunResult, evaluate, fit, pare_loss, random_streams, run
+
+for _method in (
+    Method("scratch", "the body re-initialised at random, a random target embedder, trained on the target task",
+           PareConfig, run, "pare", metric="task metric", higher_is_better=False),
+    Method("finetune", "plain cross-modal fine-tuning: srcinit embedder, pretrained body, no replacement",
+           PareConfig, run, "pare", metric="task metric", higher_is_better=False),
+    Method("orca", "ORCA: the target embedder aligned to the source embeddings (OTDD or MMD) first, then finetune",
+           PareConfig, run, "pare", metric="task metric", higher_is_better=False),
+    Method("pare", "PaRe: finetune plus gated patch replacement with source images and the lambda-weighted loss",
+           PareConfig, run, "pare", metric="task metric", higher_is_better=False),
+    Method("pare_random_gate", "PaRe with the gate frozen at its random initialisation (the gate's control)",
+           PareConfig, run, "pare", metric="task metric", higher_is_better=False),
+):
+    register_method(_method)
 
 __all__ = [
-    "GateMonitor", "HFEncoderBody", "METHODS", "METRICS", "MIXING", "MIX_WEIGHTS", "OpenClipViTBody", "PaReModel",
-    "PatchEmbed2D",
-    "PatchGate", "SOURCE_OBJECTIVES", "SeqEmbed1D", "SourceData", "TASKS", "TabularTokenizer", "TargetEmbedder",
-    "TargetTask", "TokenBody", "TrainConfig", "align_embedder", "as_body", "build_pare_model", "darcy_task",
-    "evaluate", "fit", "gate_auroc", "get_metric", "get_target_task", "gumbel_topk", "informative_mask", "load_body",
-    "make_embedder", "mechanism_task", "mmd", "otdd", "pare_loss", "random_streams", "randomize_", "relaxed_replace",
-    "replace_patches", "replacement_count", "resolve_config", "select_patches", "signal_task", "source_from_arrays",
-    "spherical_task", "srcinit", "tabular_task", "task_kind", "task_from_arrays", "task_from_datasets", "tiny_vit",
+    "METHODS", "METRICS", "MIXING", "MIX_WEIGHTS", "SOURCE_OBJECTIVES", "TASKS", "GateMonitor", "GateParams",
+    "HFEncoderBody", "OpenClipViTBody", "PaReModel", "PareConfig", "PareParams", "PareRunResult", "PareTaskParams",
+    "PatchEmbed2D", "PatchGate", "SeqEmbed1D", "SourceData", "TabularTokenizer", "TargetEmbedder", "TargetTask",
+    "TokenBody", "align_embedder", "as_body", "build_pare_model", "darcy_task", "evaluate", "fit", "gate_auroc",
+    "get_metric", "get_target_task", "gumbel_topk", "informative_mask", "load_body", "make_embedder", "mechanism_task",
+    "mmd", "otdd", "pare_loss", "random_streams", "randomize_", "relaxed_replace", "replace_patches",
+    "replacement_count", "resolve_config", "run", "select_patches", "signal_task", "source_from_arrays",
+    "spherical_task", "srcinit", "tabular_task", "task_from_arrays", "task_from_datasets", "task_kind", "tiny_vit",
     "topk_mask", "world_source",
 ]

@@ -1,4 +1,4 @@
-"""One PaRe run's hyperparameters (:class:`TrainConfig`) and the authors' settings per task kind.
+"""One PaRe run's config (:class:`PareConfig`) and the authors' settings per task kind.
 
 Fields left ``None`` take the value of the documented tables below for the task at hand
 (:func:`resolve_config`); every other default is the kit's. The authors' settings (BIT-DA/PaRe,
@@ -30,10 +30,13 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field, field_validator
 
 from ..errors import InvalidInputError
+from ..params.base import Params, redefault
+from ..params.fields import OptimParams, RunParams
 from .replace import GUMBEL_TAU
+from .targets import TASKS
 
 #: The authors' (begin, end) as fractions of the target's tokens, by task kind (3136 Swin / 64 RoBERTa tokens).
 AUTHOR_SCHEDULES: dict[str, tuple[float, float]] = {
@@ -54,15 +57,32 @@ def task_kind(task) -> str:
     return task.input_kind
 
 
-class TrainConfig(BaseModel):
-    """Hyperparameters of one run; ``None`` fields take the task kind's value (see :func:`resolve_config`)."""
+class PareTaskParams(Params):
+    """Which target task, and which pretrained body."""
 
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+    task: str = Field("spherical", description="a PaRe target task of mmft_kit.pare.TASKS "
+                                                   "(spherical, darcy, signals, mechanism, ...)")
+    body: str = Field("embedded", description="the pretrained body: the image tower of 'embedded', 'embedded:ci', "
+                                              "an open_clip name, or 'tiny-random'")
 
-    epochs: int = Field(20, ge=1, description="training epochs")
-    batch_size: int = Field(32, ge=1, description="training batch size")
-    lr: float = Field(3e-4, gt=0, description="peak learning rate (AdamW)")
-    weight_decay: float = Field(0.01, ge=0, description="AdamW weight decay of the decayed group")
+    @field_validator("task")
+    @classmethod
+    def _known_task(cls, name: str) -> str:
+        if name not in TASKS:
+            raise ValueError(f"unknown PaRe target task {name!r}; built-in tasks are {sorted(TASKS)}")
+        return name
+
+
+class GateParams(Params):
+    """How PaRe's gate learns."""
+
+    gate_signal: Literal["authors", "relaxed"] = Field(
+        "authors", description="how the gate learns: the authors' rule or the relaxed replacement")
+
+
+class PareParams(GateParams, PareTaskParams):
+    """PaRe's own settings: the task and body, the replacement schedule, the gate, the mixing, ORCA."""
+
     warmup_frac: float = Field(0.1, ge=0, le=1, description="share of steps with linear warm-up, then linear decay")
     clip_grad: float = Field(1.0, ge=0, description="gradient-norm clip (0: off)")
     begin_frac: float | None = Field(None, ge=0, le=1, description="k at epoch 0, as a share of target tokens")
@@ -70,8 +90,6 @@ class TrainConfig(BaseModel):
     gumbel_frac: float = Field(1 / 6, ge=0, le=1,
                                description="share of epochs (from the start) with the differentiable Gumbel "
                                            "top-k; the authors' 10 of 60")
-    gate_signal: Literal["authors", "relaxed"] = Field(
-        "authors", description="how the gate learns: the authors' rule or the relaxed replacement")
     gate_lr_scale: float = Field(1.0, gt=0, description="the gate's learning rate as a multiple of lr")
     tau: float = Field(GUMBEL_TAU, gt=0, description="temperature of the Gumbel top-k")
     mix_weight: float | None = Field(None, ge=0, description="c: weight of the mixed-input terms")
@@ -80,8 +98,22 @@ class TrainConfig(BaseModel):
     orca_steps: int = Field(40, ge=0, description="ORCA alignment steps")
     orca_lr: float = Field(1e-3, gt=0, description="ORCA alignment learning rate")
     select: Literal["best_val", "last"] = Field("best_val", description="which epoch's weights are tested")
-    eval_batch_size: int = Field(256, ge=1, description="evaluation batch size")
     gate_log_samples: int = Field(128, ge=1, description="validation samples the gate diagnostics score")
+
+
+class PareConfig(RunParams, OptimParams, PareParams):
+    """One run of a PaRe-family method (``scratch``, ``finetune``, ``orca``, ``pare``, ``pare_random_gate``).
+
+    ``None`` fields take the task kind's value (see :func:`resolve_config`). AdamW with the authors'
+    linear warm-up and decay; PaRe's defaults: 20 epochs, weight decay 0.01.
+    """
+
+    what = "PareConfig settings"
+    fix = "Fix them where the config is made (notebook 05's parameters, the benchmark's settings)."
+
+    method: str = redefault(RunParams, "method", "pare")
+    epochs: int = redefault(OptimParams, "epochs", 20)
+    weight_decay: float = redefault(OptimParams, "weight_decay", 0.01)
 
     @property
     def gumbel_epochs(self) -> int:
@@ -89,7 +121,7 @@ class TrainConfig(BaseModel):
         return max(1, round(self.gumbel_frac * self.epochs)) if self.gumbel_frac > 0 else 0
 
 
-def resolve_config(task, config: TrainConfig) -> TrainConfig:
+def resolve_config(task, config: PareConfig) -> PareConfig:
     """``config`` with its ``None`` fields set from the tables for ``task``'s kind (a copy).
 
     Raises:

@@ -37,6 +37,8 @@ from __future__ import annotations
 import hashlib
 import math
 import time
+from dataclasses import dataclass, field
+from functools import lru_cache
 
 import numpy as np
 import torch
@@ -46,23 +48,49 @@ from tqdm.auto import tqdm
 
 from ..errors import InvalidInputError
 from ..optim import decay_groups, make_scheduler
-from ..records import EpochRecord, RunResult
+from ..records import EpochRecord, RunResult, save_record
 from ..runtime import bar_options, resolve_device, seed_everything
 from .align import align_embedder
 from .bodies import load_body
 from .body import as_body
-from .config import TrainConfig, resolve_config
+from .config import PareConfig, resolve_config
 from .diagnostics import GateMonitor
 from .mechanism import informative_mask
 from .metrics import relative_l2_per_sample
 from .model import PaReModel, build_pare_model
 from .replace import relaxed_replace, replace_patches, replacement_count, select_patches
 from .source import SourceData, world_source
-from .targets import TargetTask
+from .targets import TargetTask, get_target_task
 
-METHODS = ("scratch", "finetune", "orca", "pare", "pare_random_gate")
+
+@dataclass(frozen=True)
+class Recipe:
+    """How one PaRe-family method differs from plain fine-tuning.
+
+    Args:
+        pretrained: starts from the pretrained body (else re-initialised at random, and no source data).
+        aligns: aligns the target embedder to the source embeddings first (ORCA).
+        mixes: feeds the body mixed inputs (gated patch replacement).
+        gate_learns: the gate is trained (else frozen at its random initialisation).
+    """
+
+    pretrained: bool = True
+    aligns: bool = False
+    mixes: bool = False
+    gate_learns: bool = True
+
+
+#: The PaRe-family methods' recipes by method name.
+RECIPES: dict[str, Recipe] = {
+    "scratch": Recipe(pretrained=False),
+    "finetune": Recipe(),
+    "orca": Recipe(aligns=True),
+    "pare": Recipe(mixes=True),
+    "pare_random_gate": Recipe(mixes=True, gate_learns=False),
+}
+METHODS = tuple(RECIPES)
 #: Methods that feed the body mixed inputs.
-MIXING = ("pare", "pare_random_gate")
+MIXING = tuple(name for name, recipe in RECIPES.items() if recipe.mixes)
 #: Parameter-name fragments left out of weight decay beside open_clip's (positions, embeddings).
 NO_DECAY_EXTRA = ("pos", "embedding")
 
@@ -138,7 +166,7 @@ def _mask_loss(model: PaReModel, patches: torch.Tensor, masks: torch.Tensor, kee
 
 def training_loss(
     model: PaReModel, task: TargetTask, scaler: _TargetScaler, x: torch.Tensor, y: torch.Tensor, k: int,
-    differentiable: bool, cfg: TrainConfig, source_batch: tuple[torch.Tensor, ...] | None = None,
+    differentiable: bool, cfg: PareConfig, source_batch: tuple[torch.Tensor, ...] | None = None,
     generator: torch.Generator | None = None,
 ) -> torch.Tensor:
     """One batch's loss: the task loss alone for ``k = 0``, else PaRe's loss with ``k`` replaced patches.
@@ -181,7 +209,7 @@ def training_loss(
                      k / n_target, cfg.mix_weight, k / n_source)
 
 
-def make_optimizer(model: nn.Module, cfg: TrainConfig, steps: int):
+def make_optimizer(model: nn.Module, cfg: PareConfig, steps: int):
     """AdamW over the trainable parameters with open_clip's decay split, the gate in its own group
     (learning rate ``lr · gate_lr_scale``), and the linear warm-up / decay schedule of the authors."""
     named = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
@@ -214,48 +242,75 @@ def _source_batch(source: SourceData, index: torch.Tensor, with_masks: bool) -> 
     return batch + (source.masks[index],) if with_masks else batch
 
 
-def fit(
-    task: TargetTask, method: str = "pare", config: TrainConfig | None = None, body: str | nn.Module = "embedded",
-    source: SourceData | None = None, seed: int = 0, device: str | torch.device | None = None, progress: bool = True,
-) -> tuple[PaReModel, RunResult]:
-    """Train ``method`` on ``task`` and evaluate on its test split.
+@dataclass
+class PareRunResult(RunResult):
+    """A PaRe-family run's record (:class:`~mmft_kit.records.RunResult`, lower metric is better) with its
+    model attached: ``model`` (weights of the selected epoch) predicts with its own head, and ``task`` is
+    the target task it was tested on. :meth:`record` and :meth:`to_dict` leave them out."""
+
+    model: PaReModel | None = field(default=None, repr=False)
+    task: TargetTask | None = field(default=None, repr=False)
+
+
+def recipe(method: str) -> Recipe:
+    """The recipe of PaRe-family method ``method``."""
+    if method not in RECIPES:
+        raise InvalidInputError(f"unknown PaRe method {method!r}; choose one of {METHODS}")
+    return RECIPES[method]
+
+
+@lru_cache(maxsize=2)
+def _cached_body(name: str) -> nn.Module:
+    """The body named ``name``, loaded once per process (each run builds its model from a copy)."""
+    return load_body(name)
+
+
+def run(config: PareConfig) -> PareRunResult:
+    """Run ``config``: its method on the built-in target task ``config.task`` with body ``config.body``;
+    with ``config.output_dir`` the record goes to ``results.json`` there."""
+    result = fit(get_target_task(config.task), config)
+    if config.output_dir is not None:
+        save_record(result, config.output_dir)
+    return result
+
+
+def fit(task: TargetTask, config: PareConfig, body: nn.Module | None = None,
+        source: SourceData | None = None) -> PareRunResult:
+    """Train ``config.method`` on ``task`` and evaluate on its test split.
 
     Args:
-        task: the target task.
-        method: one of :data:`METHODS`.
-        config: hyperparameters; ``None`` fields take the task kind's values.
-        body: ``"embedded"``, an open_clip name / folder, or a module.
+        task: the target task (``config.task`` is not read: :func:`run` builds it from there).
+        config: the run: method, seed (initialisation, batch order, source / Gumbel draws, see
+            :func:`random_streams`), device, progress bar, hyperparameters; ``None`` fields take the task kind's values.
+        body: a body module to start from (a copy); default: ``config.body`` loaded once per process.
         source: source data; defaults to 1,000 world images labelled by shape at the body's image size.
-        seed: fixes initialisation, batch order and source / Gumbel draws (:func:`random_streams`).
-        device: where to train (default: the kit's choice).
-        progress: a bar over epochs.
 
     Returns:
-        The model (weights of the selected epoch: best validation metric, or the last with
-        ``select="last"``) and a :class:`~mmft_kit.records.RunResult` whose epochs carry PaRe's
-        ``k``, ``lam``, ``gumbel`` and the gate diagnostics (:mod:`~mmft_kit.pare.diagnostics`) in ``extra``.
+        A :class:`PareRunResult` with the model (weights of the selected epoch: best validation metric, or the
+        last with ``select="last"``) whose epochs carry PaRe's ``k``, ``lam``, ``gumbel`` and the gate
+        diagnostics (:mod:`~mmft_kit.pare.diagnostics`) in ``extra``.
     """
-    if method not in METHODS:
-        raise InvalidInputError(f"unknown method {method!r}; choose one of {METHODS}")
-    cfg = resolve_config(task, config or TrainConfig())
-    device = resolve_device(device)
+    method, seed, progress = config.method, config.seed, config.progress
+    how = recipe(method)
+    cfg = resolve_config(task, config)
+    device = resolve_device(config.device)
     started = time.perf_counter()
     seed_everything(seed)
     streams = random_streams(seed)
-    pretrained = method != "scratch"
-    if isinstance(body, str):
-        body = load_body(body)
+    pretrained = how.pretrained
+    if body is None:
+        body = _cached_body(config.body)
     if source is None and pretrained:
         source = world_source(image_size=(as_body(body).image_size or (32, 32))[0], seed=seed)
     if cfg.source_objective == "mask" and (source is None or source.masks is None):
         cfg = cfg.model_copy(update={"source_objective": "ce"})
     model = build_pare_model(task, body=body, source_images=source.images[:512] if pretrained else None,
                              source_classes=source.num_classes if source is not None else 1, pretrained=pretrained)
-    if method == "pare_random_gate":
+    if not how.gate_learns:
         model.gate.requires_grad_(False)
     model.to(device)
     extra: dict = {"task": task.name}
-    if method == "orca":
+    if how.aligns:
         extra["align_history"] = align_embedder(model, task, source, objective=cfg.orca_objective,
                                                 steps=cfg.orca_steps, lr=cfg.orca_lr, seed=seed, device=device,
                                                 progress=progress)
@@ -266,7 +321,7 @@ def fit(
     n_tokens = model.embedder.num_tokens
     n_source = model.source_embedder.num_tokens if model.source_embedder is not None else 0
     monitor = None
-    if method in MIXING:
+    if how.mixes:
         probe = cfg.gate_log_samples
         informative = informative_mask(task) if "informative" in task.extra else None
         monitor = GateMonitor(model, task.x_val[:probe], (source.images[:probe], source.labels[:probe]), informative,
@@ -278,7 +333,7 @@ def fit(
     for epoch in tqdm(range(cfg.epochs), desc=f"{task.name}/{method}/seed{seed}", leave=False, **bar_options(progress)):
         tick = time.perf_counter()
         k = 0
-        if method in MIXING:
+        if how.mixes:
             k = replacement_count(epoch, cfg.epochs, cfg.begin_frac * n_tokens, cfg.end_frac * n_tokens)
             k = min(max(k, 0), n_tokens, n_source)
         gumbel = epoch < cfg.gumbel_epochs
@@ -308,6 +363,5 @@ def fit(
     model.load_state_dict(best[2])
     test = evaluate(model, task, "test", scaler, cfg.eval_batch_size, device)
     extra.update(num_tokens=n_tokens, source_tokens=n_source, batch_order_sha1=order_digest.hexdigest())
-    result = RunResult(method, seed, task.metric_name, False, test, best[0], best[1], time.perf_counter() - started,
-                       history, cfg.model_dump(), extra)
-    return model, result
+    return PareRunResult(method, seed, task.metric_name, False, test, best[0], best[1],
+                         time.perf_counter() - started, history, cfg.model_dump(), extra, model=model, task=task)

@@ -1,9 +1,7 @@
-"""One trainer for the synthetic-captions method (``mmft``) and its baselines.
-
-Methods (:data:`METHODS`): ``mmft``, ``flyp``, ``flyp_ens``, ``ce``, ``zeroshot``; see
-:mod:`mmft_kit.train.methods` for what each trains and how it classifies. The frozen-feature
-baselines (:data:`FROZEN_METHODS`: ``linear_probe``, ``tip_adapter``, ``tip_adapter_f``, ``lp_pp``)
-run through :mod:`mmft_kit.train.frozen` on the start model's features.
+"""One trainer for the synthetic-captions method (``mmft``) and its baselines; registers them in
+:data:`mmft_kit.method.METHODS` (family ``clip``: ``mmft``, ``flyp``, ``flyp_ens``, ``ce``, ``zeroshot``, see
+:mod:`mmft_kit.train.methods`; family ``frozen``: ``linear_probe``, ``tip_adapter``, ``tip_adapter_f``,
+``lp_pp``, run by :mod:`mmft_kit.train.frozen` on the start model's features).
 
 * :func:`run` — one run from a :class:`TrainConfig`, returning a :class:`RunResult` (the shared
   run record of :mod:`mmft_kit.records`: test and validation accuracy, history, seconds; the
@@ -20,16 +18,41 @@ Example::
     print(result.test, result.extra["zeroshot"])
 """
 
+from ..method import METHODS, Method, register_method
 from .captions import caption_command, load_captions, store_path
-from .config import FROZEN_METHODS, METHODS, TrainConfig, check_method
+from .config import TrainConfig
 from .data import Preprocessed, RunData, load_run_data
+from .frozen import run_frozen
 from .loop import FitResult, fine_tune
-from .methods import ZeroShotInitClassifier, class_head, loss_function, trainable_model
-from .run import RunResult, load_start_model, run, zero_shot_accuracy
+from .methods import ZeroShotInitClassifier, class_head, feature_head, loss_function, trainable_model
+from .run import RunResult, load_start_model, run_fine_tuning, zero_shot_accuracy
+from ..method import run  # noqa: E402, I001  (after the submodule .run: mmft_kit.train.run is this function)
+
+for _method in (
+    Method("mmft", "synthetic captions + MMFT loss (CLIP + supervised contrastive), caption-prototype head",
+           TrainConfig, run_fine_tuning, "clip", uses_captions=True, wise_ft=True),
+    Method("flyp", "FLYP: CLIP loss on ('image', 'a photo of a {class}.') pairs, single-prompt head",
+           TrainConfig, run_fine_tuning, "clip", wise_ft=True),
+    Method("flyp_ens", "FLYP training as 'flyp'; validated and tested with the 80-template ensemble head",
+           TrainConfig, run_fine_tuning, "clip", wise_ft=True),
+    Method("ce", "image tower + linear head (initialised from the zero-shot prompt head), cross-entropy",
+           TrainConfig, run_fine_tuning, "clip", wise_ft=True),
+    Method("zeroshot", "the start model with the single-prompt head, no training",
+           TrainConfig, run_fine_tuning, "clip", trains_weights=False),
+    Method("linear_probe", "logistic regression on frozen image features, C chosen on validation (CLIP paper)",
+           TrainConfig, run_frozen, "frozen", trains_weights=False),
+    Method("tip_adapter", "Tip-Adapter: training-free cache of few-shot features + zero-shot head, alpha/beta on "
+           "validation", TrainConfig, run_frozen, "frozen", trains_weights=False),
+    Method("tip_adapter_f", "Tip-Adapter-F: Tip-Adapter with the cache keys fine-tuned, alpha/beta on validation",
+           TrainConfig, run_frozen, "frozen", trains_weights=False),
+    Method("lp_pp", "LP++: visual prototypes blended with the text head by class-wise multipliers",
+           TrainConfig, run_frozen, "frozen", trains_weights=False),
+):
+    register_method(_method)
 
 __all__ = [
-    "FROZEN_METHODS", "METHODS", "FitResult", "Preprocessed", "RunData", "RunResult", "TrainConfig",
-    "ZeroShotInitClassifier", "caption_command", "check_method", "class_head", "fine_tune", "load_captions",
-    "load_run_data", "load_start_model", "loss_function", "run", "store_path", "trainable_model",
+    "METHODS", "FitResult", "Preprocessed", "RunData", "RunResult", "TrainConfig", "ZeroShotInitClassifier",
+    "caption_command", "class_head", "feature_head", "fine_tune", "load_captions", "load_run_data",
+    "load_start_model", "loss_function", "run", "run_fine_tuning", "run_frozen", "store_path", "trainable_model",
     "zero_shot_accuracy",
 ]

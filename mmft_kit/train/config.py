@@ -2,42 +2,20 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
-from pydantic import AfterValidator, Field, model_validator
+from pydantic import Field, model_validator
 
-from ..errors import InvalidInputError
-from ..params.fields import CaptionerParams, ClipParams, DataParams, FewShotParams, OptimParams, SeedParams
+from ..method import get_method
+from ..params.base import redefault
+from ..params.fields import CaptionerParams, ClipParams, DataParams, FewShotParams, OptimParams, RunParams
 
-#: The methods, by name, with what each one does.
-METHODS: dict[str, str] = {
-    "mmft": "synthetic captions + MMFT loss (CLIP + supervised contrastive), caption-prototype head",
-    "flyp": "FLYP: CLIP loss on ('image', 'a photo of a {class}.') pairs, single-prompt head",
-    "flyp_ens": "FLYP training as 'flyp'; validated and tested with the 80-template ensemble head",
-    "ce": "image tower + linear head (initialised from the zero-shot prompt head), cross-entropy",
-    "zeroshot": "the start model with the single-prompt head, no training",
-    # frozen-feature baselines (mmft_kit.baselines): the start model's image features, computed once
-    "linear_probe": "logistic regression on frozen image features, C chosen on validation (CLIP paper)",
-    "tip_adapter": "Tip-Adapter: training-free cache of few-shot features + zero-shot head, alpha/beta on validation",
-    "tip_adapter_f": "Tip-Adapter-F: Tip-Adapter with the cache keys fine-tuned, alpha/beta on validation",
-    "lp_pp": "LP++: visual prototypes blended with the text head by class-wise multipliers",
-}
-#: The methods that train a head on frozen features of the start model (see mmft_kit.train.frozen).
-FROZEN_METHODS: tuple[str, ...] = ("linear_probe", "tip_adapter", "tip_adapter_f", "lp_pp")
 #: The ``eval_sets`` entry that stands for the data set's shifted variants.
 SHIFTED = "shifted"
 
 
-def check_method(method: str) -> str:
-    """``method`` if it is known, else an error listing the methods."""
-    if method not in METHODS:
-        listing = "; ".join(f"{name}: {text}" for name, text in METHODS.items())
-        raise InvalidInputError(f"unknown method {method!r}; choose one of {list(METHODS)} ({listing})")
-    return method
-
-
-class TrainConfig(OptimParams, SeedParams, FewShotParams, CaptionerParams, ClipParams, DataParams):
-    """One run: method, data, model, captions, optimisation and output.
+class TrainConfig(RunParams, OptimParams, FewShotParams, CaptionerParams, ClipParams, DataParams):
+    """One run of a CLIP method (fine-tuned or frozen baseline): method, data, model, captions, optimisation, output.
 
     The data, model, caption, few-shot and optimiser fields (and their defaults and ranges) are
     the groups of :mod:`mmft_kit.params.fields` that the notebooks share; build a run's config
@@ -52,7 +30,7 @@ class TrainConfig(OptimParams, SeedParams, FewShotParams, CaptionerParams, ClipP
     what = "TrainConfig settings"
     fix = "Fix them where the config is made (a notebook's parameters, the benchmark's options)."
 
-    method: Annotated[str, AfterValidator(check_method)] = Field("mmft", description="what to train; see METHODS")
+    method: str = redefault(RunParams, "method", "mmft")
     make_captions: bool = Field(False, description="caption images missing from the store first (else an error "
                                                    "naming the command that makes them)")
     characteristics: list[str] | None = Field(None, description="captions per image used (None: all the store holds)")
@@ -64,13 +42,9 @@ class TrainConfig(OptimParams, SeedParams, FewShotParams, CaptionerParams, ClipP
     val_fraction: float = Field(0.1, gt=0, lt=1, description="share of train held out per class as validation "
                                                              "data when the data set has no val split")
     amp: bool = Field(True, description="float16 autocast on CUDA")
-    device: str | None = Field(None, description="torch device (None: CUDA when present, else CPU)")
     num_workers: int = Field(0, ge=0, description="DataLoader worker processes")
-    eval_batch_size: int = Field(256, ge=1, description="images per evaluation step")
-    output_dir: str | None = Field(None, description="checkpoints (resumable), results and provenance go here")
     wise_ft: bool = Field(False, description="also trace test accuracy along the WiSE-FT interpolation (methods "
                                              "that change weights; zeroshot and the frozen baselines have none)")
-    progress: bool = Field(True, description="tqdm bars (their look: tqdm's own TQDM_* settings)")
     eval_sets: list[str] = Field([], description="further test sets with the same class names, reported in "
                                                  "RunResult.extra['eval']: registry names (e.g. imagenet_a under "
                                                  f"root) or '{SHIFTED}', the data set's shifted variants "
@@ -92,7 +66,7 @@ class TrainConfig(OptimParams, SeedParams, FewShotParams, CaptionerParams, ClipP
 
     @model_validator(mode="after")
     def _wise_ft_alpha_needs_trained_weights(self) -> "TrainConfig":
-        if self.save_wise_ft_alpha is not None and self.method in FROZEN_METHODS + ("zeroshot",):
+        if self.save_wise_ft_alpha is not None and not get_method(self.method).wise_ft:
             raise ValueError(f"{self.method} changes no weights, so there is no WiSE-FT interpolation to save: "
                              "leave save_wise_ft_alpha at None")
         return self
@@ -106,10 +80,6 @@ class TrainConfig(OptimParams, SeedParams, FewShotParams, CaptionerParams, ClipP
         for name in self.eval_sets:
             names += shifted_variants(self.dataset) if name == SHIFTED else [name]
         return list(dict.fromkeys(names))
-
-    def to_dict(self) -> dict[str, Any]:
-        """Every field as plain JSON-able values."""
-        return self.model_dump()
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "TrainConfig":

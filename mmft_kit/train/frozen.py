@@ -10,6 +10,7 @@ view per epoch. Each baseline's zero-shot / text head is the single-prompt head 
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from typing import Any, Callable
 
 import torch
@@ -22,9 +23,11 @@ from ..inference import encode_images, prompt_head
 from ..runtime import resolve_device, seed_everything
 from ..text import prompt_template
 from .augment import tip_adapter_transform
+from ..errors import InvalidInputError
 from .config import TrainConfig
 from .data import Preprocessed, RunData, evaluation_sets, load_run_data
 from .evalsets import class_subset, head_accuracy, load_eval_sets
+from .run import RunResult, load_start_model, provenance, save_classifier_of, save_run, zero_shot_accuracy
 
 #: Augmented views of the few-shot images averaged into Tip-Adapter's cache keys (the authors' 10).
 CACHE_VIEWS = 10
@@ -46,24 +49,54 @@ def _views(model: nn.Module, data: RunData, seed: int, views: int, batch_size: i
     return torch.stack([encode_images(model, augmented, batch_size=batch_size)[0] for _ in range(views)])
 
 
-def fit_baseline(method: str, train: tuple[torch.Tensor, torch.Tensor], views: torch.Tensor | None,
-                 val: tuple[torch.Tensor, torch.Tensor], text_head: torch.Tensor, scale: float,
-                 seed: int) -> tuple[FeatureHead, dict]:
-    """Fit one frozen baseline from features (``views``: Tip-Adapter's augmented views of the train images)."""
-    (x, y), (vx, vy) = train, val
-    if method == "linear_probe":
-        return fit_linear_probe(x, y, vx, vy, text_head.shape[0])
-    if method == "tip_adapter":
-        return fit_tip_adapter(views, y, text_head, vx, vy, scale=scale)
-    if method == "tip_adapter_f":
-        return fit_tip_adapter_f(views, y, text_head, vx, vy, scale=scale, seed=seed)
-    return fit_lp_pp(x, y, text_head, vx, vy)
+@dataclass
+class Features:
+    """What a frozen baseline fits on: few-shot features and labels, Tip-Adapter's augmented views of
+    them (``[views, N, D]``, or None), validation features and labels, the zero-shot text head and the
+    CLIP's logit scale."""
+
+    x: torch.Tensor
+    y: torch.Tensor
+    views: torch.Tensor | None
+    val_x: torch.Tensor
+    val_y: torch.Tensor
+    text_head: torch.Tensor
+    scale: float
+    seed: int
 
 
-def run_frozen(config: TrainConfig):
-    """Run a frozen-feature baseline: the same data, test and extra evaluation sets as a fine-tuning run."""
-    from .run import RunResult, load_start_model, provenance, save_classifier_of, save_run, zero_shot_accuracy
+@dataclass(frozen=True)
+class Baseline:
+    """One frozen baseline: ``fit(features) -> (head, info)``; ``views``: whether it needs augmented views."""
 
+    fit: Callable[[Features], tuple[FeatureHead, dict]]
+    views: bool = False
+
+
+#: The frozen baselines by method name.
+BASELINES: dict[str, Baseline] = {
+    "linear_probe": Baseline(lambda f: fit_linear_probe(f.x, f.y, f.val_x, f.val_y, f.text_head.shape[0])),
+    "tip_adapter": Baseline(lambda f: fit_tip_adapter(f.views, f.y, f.text_head, f.val_x, f.val_y, scale=f.scale),
+                            views=True),
+    "tip_adapter_f": Baseline(lambda f: fit_tip_adapter_f(f.views, f.y, f.text_head, f.val_x, f.val_y,
+                                                          scale=f.scale, seed=f.seed), views=True),
+    "lp_pp": Baseline(lambda f: fit_lp_pp(f.x, f.y, f.text_head, f.val_x, f.val_y)),
+}
+
+
+def baseline(method: str) -> Baseline:
+    """The frozen baseline ``method``."""
+    if method not in BASELINES:
+        raise InvalidInputError(f"{method!r} is no frozen baseline; those are {list(BASELINES)}")
+    return BASELINES[method]
+
+
+def run_frozen(config: TrainConfig) -> RunResult:
+    """Run a frozen-feature baseline: the same data, test and extra evaluation sets as a fine-tuning run.
+
+    The result's ``model`` is the start model and its ``head`` the fitted baseline head (the one tested).
+    """
+    method = baseline(config.method)
     start = time.perf_counter()
     seed_everything(config.seed)
     device = resolve_device(config.device)
@@ -83,13 +116,13 @@ def run_frozen(config: TrainConfig):
     train = cached_features(base + train_key, lambda: encode_images(
         clip, Preprocessed(data.few_shot, preprocess), batch_size=config.eval_batch_size))
     views = None
-    if config.method in ("tip_adapter", "tip_adapter_f"):
+    if method.views:
         views = cached_features(base + train_key + ("views", config.seed, CACHE_VIEWS),
                                 lambda: _views(clip, data, config.seed, CACHE_VIEWS, config.eval_batch_size))
     val_features = features_of(config.dataset, f"val: {data.val_source}", val)
     text_head = prompt_head(clip, tokenizer, data.classnames, (template,))
     scale = float(clip.logit_scale.detach().exp())
-    head, info = fit_baseline(config.method, train, views, val_features, text_head, scale, config.seed)
+    head, info = method.fit(Features(*train, views, *val_features, text_head, scale, config.seed))
     test_accuracy = head_accuracy(head, *features_of(config.dataset, "test", test))
     evals = {name: head_accuracy(head, *features_of(name, "test", ds), class_subset(ds.dataset))
              for name, ds in extra_sets.items()}
@@ -98,8 +131,8 @@ def run_frozen(config: TrainConfig):
         val=float(info["val_accuracy"]), best_epoch=int(info.get("best_epoch", 0)),
         seconds=time.perf_counter() - start, history=[], config=config.to_dict(),
         extra={"zeroshot": zeroshot, "wise_ft": None, "eval": evals, "baseline": info},
-        provenance=provenance(config, data, None, device), model=clip, head=text_head, tokenizer=tokenizer,
-        preprocess=preprocess, data=data, feature_head=head)
+        provenance=provenance(config, data, None, device), model=clip, head=head, tokenizer=tokenizer,
+        preprocess=preprocess, data=data)
     if config.output_dir is not None:
         save_run(result, config.output_dir)
         if config.save_classifier:

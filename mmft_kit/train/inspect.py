@@ -7,7 +7,7 @@ from typing import Mapping
 import numpy as np
 
 from ..embeddings import EmbeddingView, embedding_view
-from ..inference import predict
+from ..inference import encode_images
 from ..text import class_prompt
 from .data import Preprocessed
 from .methods import class_head
@@ -15,10 +15,10 @@ from .run import RunResult, load_start_model
 
 
 def predictions(result: RunResult) -> tuple[np.ndarray, np.ndarray]:
-    """True and predicted test labels of ``result`` (its model and head)."""
+    """True and predicted test labels of ``result``: its model's features through its scored head."""
     test = Preprocessed(result.data.test, result.preprocess)
-    logits = predict(result.model, result.head, test, batch_size=result.train_config.eval_batch_size)
-    return np.asarray(test.targets), logits.argmax(dim=1).numpy()
+    features, labels = encode_images(result.model, test, batch_size=result.train_config.eval_batch_size)
+    return labels.numpy(), result.head.logits(features).argmax(dim=1).numpy()
 
 
 def fine_tuning_views(results: Mapping[str, RunResult]) -> dict[str, EmbeddingView]:
@@ -42,5 +42,6 @@ def fine_tuning_views(results: Mapping[str, RunResult]) -> dict[str, EmbeddingVi
     views = {"before": embedding_view(start, tokenizer, Preprocessed(first.data.test, preprocess), texts, before)}
     for method, result in results.items():
         views[method] = embedding_view(result.model, result.tokenizer,
-                                       Preprocessed(result.data.test, result.preprocess), texts, result.head)
+                                       Preprocessed(result.data.test, result.preprocess), texts,
+                                       result.head.weight)
     return views

@@ -1,4 +1,4 @@
-"""What differs between the methods: the model trained, its loss and the head it classifies with.
+"""What differs between the fine-tuned CLIP methods: the model trained, its loss, its texts and its head.
 
 * ``mmft``: every CLIP weight (both towers and the logit scale) trained on (image, caption)
   pairs with :class:`~mmft_kit.losses.MMFTLoss`; classified with caption prototypes.
@@ -9,10 +9,13 @@
   (the zero-shot initialisation used by WiSE-FT and LP-FT), so training starts from the
   zero-shot classifier. The text tower is not trained.
 * ``zeroshot``: nothing is trained; the single-prompt head.
+
+Each is a :class:`Recipe` in :data:`RECIPES`; the run (:mod:`mmft_kit.train.run`) reads the recipe, never the name.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Callable, Sequence
 
 import torch
@@ -21,16 +24,18 @@ import torch.nn.functional as F
 from open_clip.loss import ClipLoss
 from torch import nn
 
+from ..baselines.heads import CosineHead, FeatureHead, LinearHead
 from ..errors import InvalidInputError
 from ..inference import caption_prototype_head, ensemble_head, prompt_head
 from ..losses import MMFTLoss
 from ..text import CLASS_TEMPLATE
-from .config import check_method
 
 Tokenizer = Callable[[list[str]], torch.Tensor]
 #: ``loss(model, images, texts, labels)`` → scalar; images and labels already on the model's device, texts
 #: as strings or as token ids (``[B, context]``, tokenised up front).
 LossFn = Callable[[nn.Module, torch.Tensor, list[str] | torch.Tensor, torch.Tensor], torch.Tensor]
+#: ``head(model, tokenizer, classnames, texts_by_class, template)`` → the ``[C, D]`` head.
+HeadFn = Callable[[nn.Module, Tokenizer, Sequence[str], Sequence[Sequence[str]] | None, str], torch.Tensor]
 
 
 class ZeroShotInitClassifier(nn.Module):
@@ -61,15 +66,6 @@ class ZeroShotInitClassifier(nn.Module):
         return self.head(F.normalize(self.encode_image(images), dim=-1))
 
 
-def trainable_model(method: str, clip: nn.Module, tokenizer: Tokenizer, classnames: Sequence[str],
-                    template: str = CLASS_TEMPLATE) -> nn.Module:
-    """The module a method trains: the CLIP itself, or for ``ce`` a zero-shot-initialised classifier."""
-    if check_method(method) != "ce":
-        return clip
-    head = prompt_head(clip, tokenizer, classnames, (template,)).to(clip.logit_scale.device)
-    return ZeroShotInitClassifier(clip, head, clip.logit_scale.detach().exp().item())
-
-
 def _distributed() -> dict:
     """Options making a contrastive loss gather features across ranks under torch.distributed.
 
@@ -85,24 +81,110 @@ def _distributed() -> dict:
             "world_size": dist.get_world_size()}
 
 
-def loss_function(method: str, tokenizer: Tokenizer, w: float = 0.1) -> LossFn:
-    """The training loss of ``method`` (``w``: the MMFT loss's supervised weight)."""
-    method = check_method(method)
-    if method == "zeroshot":
-        raise InvalidInputError("the zeroshot method trains nothing, so it has no loss: pick mmft, flyp, flyp_ens or ce")
-    if method == "ce":
-        return lambda model, images, texts, labels: F.cross_entropy(model(images), labels)
-    criterion = MMFTLoss(w=w, **_distributed()) if method == "mmft" else ClipLoss(**_distributed())
+def _contrastive(criterion: nn.Module, tokenizer: Tokenizer, with_labels: bool) -> LossFn:
+    """A loss on (image, text) pairs: ``criterion(image_features, text_features, logit_scale[, labels])``."""
 
     def contrastive(model: nn.Module, images: torch.Tensor, texts: list[str] | torch.Tensor,
                     labels: torch.Tensor) -> torch.Tensor:
         tokens = texts if isinstance(texts, torch.Tensor) else tokenizer(texts)
         image_features, text_features, logit_scale = model(images, tokens.to(images.device, non_blocking=True))[:3]
-        if method == "mmft":
-            return criterion(image_features, text_features, logit_scale, labels)
-        return criterion(image_features, text_features, logit_scale)
+        return criterion(image_features, text_features, logit_scale, *((labels,) if with_labels else ()))
 
     return contrastive
+
+
+def mmft_loss(tokenizer: Tokenizer, w: float) -> LossFn:
+    """:class:`~mmft_kit.losses.MMFTLoss` with supervised weight ``w`` on (image, caption) pairs."""
+    return _contrastive(MMFTLoss(w=w, **_distributed()), tokenizer, with_labels=True)
+
+
+def clip_loss(tokenizer: Tokenizer, w: float) -> LossFn:
+    """open_clip's ``ClipLoss`` on (image, text) pairs (``w`` unused)."""
+    return _contrastive(ClipLoss(**_distributed()), tokenizer, with_labels=False)
+
+
+def ce_loss(tokenizer: Tokenizer, w: float) -> LossFn:
+    """Cross-entropy of a :class:`ZeroShotInitClassifier`'s logits."""
+    return lambda model, images, texts, labels: F.cross_entropy(model(images), labels)
+
+
+def _prompt(model, tokenizer, classnames, texts_by_class, template) -> torch.Tensor:
+    return prompt_head(model, tokenizer, classnames, (template,))
+
+
+def _ensemble(model, tokenizer, classnames, texts_by_class, template) -> torch.Tensor:
+    return ensemble_head(model, tokenizer, classnames)
+
+
+def _prototypes(model, tokenizer, classnames, texts_by_class, template) -> torch.Tensor:
+    if texts_by_class is None:
+        raise InvalidInputError("the mmft head needs the training captions grouped by class: pass texts_by_class")
+    return caption_prototype_head(model, tokenizer, classnames, texts_by_class, class_prefix=False)
+
+
+def _linear(model, tokenizer, classnames, texts_by_class, template) -> torch.Tensor:
+    return model.head.weight.detach().float().cpu()
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """How one fine-tuned CLIP method trains and classifies.
+
+    Args:
+        head: its ``[C, D]`` class head.
+        loss: makes its training loss from a tokenizer and the MMFT weight ``w`` (None: trains nothing).
+        texts: what it trains on: ``"captions"`` (the caption store) or ``"prompts"`` (class prompts;
+            CLIP's 80 templates with ``flyp_templates="random80"`` when ``random80``).
+        random80: whether ``flyp_templates`` applies.
+        classifier: trains a :class:`ZeroShotInitClassifier` (a linear head) instead of the CLIP.
+    """
+
+    head: HeadFn
+    loss: Callable[[Tokenizer, float], LossFn] | None = None
+    texts: str = "prompts"
+    random80: bool = False
+    classifier: bool = False
+
+    def feature_head(self, model: nn.Module, weight: torch.Tensor) -> FeatureHead:
+        """The head on normalised image features that ``weight`` (from :attr:`head`) stands for."""
+        if self.classifier:
+            return LinearHead(weight)
+        return CosineHead(weight, float(model.logit_scale.detach().exp()))
+
+
+#: The fine-tuned CLIP methods' recipes by method name.
+RECIPES: dict[str, Recipe] = {
+    "mmft": Recipe(_prototypes, mmft_loss, texts="captions"),
+    "flyp": Recipe(_prompt, clip_loss, random80=True),
+    "flyp_ens": Recipe(_ensemble, clip_loss, random80=True),
+    "ce": Recipe(_linear, ce_loss, classifier=True),
+    "zeroshot": Recipe(_prompt),
+}
+
+
+def recipe(method: str) -> Recipe:
+    """The recipe of fine-tuned CLIP method ``method``."""
+    if method not in RECIPES:
+        raise InvalidInputError(f"{method!r} is no fine-tuned CLIP method; those are {list(RECIPES)}")
+    return RECIPES[method]
+
+
+def trainable_model(method: str, clip: nn.Module, tokenizer: Tokenizer, classnames: Sequence[str],
+                    template: str = CLASS_TEMPLATE) -> nn.Module:
+    """The module a method trains: the CLIP itself, or for ``ce`` a zero-shot-initialised classifier."""
+    if not recipe(method).classifier:
+        return clip
+    head = prompt_head(clip, tokenizer, classnames, (template,)).to(clip.logit_scale.device)
+    return ZeroShotInitClassifier(clip, head, clip.logit_scale.detach().exp().item())
+
+
+def loss_function(method: str, tokenizer: Tokenizer, w: float = 0.1) -> LossFn:
+    """The training loss of ``method`` (``w``: the MMFT loss's supervised weight)."""
+    make = recipe(method).loss
+    if make is None:
+        raise InvalidInputError(f"the {method} method trains nothing, so it has no loss: pick one of "
+                                f"{[name for name, r in RECIPES.items() if r.loss is not None]}")
+    return make(tokenizer, w)
 
 
 def class_head(
@@ -118,13 +200,11 @@ def class_head(
     ``texts_by_class`` (``mmft`` only): each class's training texts, class prefix included.
     ``template``: the single prompt of ``flyp`` and ``zeroshot``.
     """
-    method = check_method(method)
-    if method == "ce":
-        return model.head.weight.detach().float().cpu()
-    if method == "flyp_ens":
-        return ensemble_head(model, tokenizer, classnames)
-    if method == "mmft":
-        if texts_by_class is None:
-            raise InvalidInputError("the mmft head needs the training captions grouped by class: pass texts_by_class")
-        return caption_prototype_head(model, tokenizer, classnames, texts_by_class, class_prefix=False)
-    return prompt_head(model, tokenizer, classnames, (template,))
+    return recipe(method).head(model, tokenizer, classnames, texts_by_class, template)
+
+
+def feature_head(method: str, model: nn.Module, tokenizer: Tokenizer, classnames: Sequence[str],
+                 texts_by_class: Sequence[Sequence[str]] | None = None, template: str = CLASS_TEMPLATE) -> FeatureHead:
+    """The head ``method`` classifies ``model``'s normalised image features with (the scored, saved one)."""
+    return recipe(method).feature_head(model, class_head(method, model, tokenizer, classnames, texts_by_class,
+                                                          template))

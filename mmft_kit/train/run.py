@@ -1,10 +1,11 @@
-"""One run from a :class:`TrainConfig`: data, captions, zero-shot baseline, fine-tuning, test, provenance."""
+"""One fine-tuned CLIP run from a :class:`TrainConfig`: data, captions, zero-shot baseline, fine-tuning, test,
+provenance; and the run result, record and folder every CLIP method (frozen baselines too) shares."""
 
 from __future__ import annotations
 
 import copy
 import time
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Callable
@@ -12,28 +13,28 @@ from typing import Any, Callable
 import torch
 from torch import nn
 
-from ..baselines.heads import CosineHead, FeatureHead, LinearHead
+from ..baselines.heads import FeatureHead
 from ..captions import CaptionedDataset, training_text
 from ..classifier import model_config, save_classifier
 from ..data.few_shot import write_split
 from ..inference import ENSEMBLE_TEMPLATES, accuracy, prompt_head
-from ..io import atomic_write_json
+from ..method import get_method
 from ..models import load_clip, resolve_clip_name
 from ..provenance import build_provenance, split_record, write_provenance
+from ..records import save_record
 from ..records import RunResult as RunRecord
 from ..runtime import resolve_device, seed_everything
 from ..text import prompt_template
 from ..wiseft import interpolate_weights, wise_ft_curve
 from .captions import load_captions
 from .augment import open_clip_train_transform
-from .config import FROZEN_METHODS, METHODS, TrainConfig
+from .config import TrainConfig
 from .data import (Preprocessed, RunData, TokenizedTexts, evaluation_sets, load_run_data, prompts_per_index,
                    run_split, texts_by_class)
 from .evalsets import load_eval_sets, model_accuracy
 from .loop import FitResult, cpu_state, fine_tune, is_main_process, on_main_process
-from .methods import class_head, loss_function, trainable_model
+from .methods import class_head, feature_head, loss_function, recipe, trainable_model
 
-RESULTS_NAME = "results.json"
 #: The run's images in CoOp's split format (see :func:`mmft_kit.data.few_shot.write_split`).
 SPLIT_NAME = "split.json"
 #: Where a run with ``save_classifier`` writes its classifier (see :mod:`mmft_kit.classifier`).
@@ -50,9 +51,9 @@ class RunResult(RunRecord):
     ``(α, test accuracy)`` curve when asked for), plus the trained model and what goes with it.
 
     ``model`` is the trained module with its best-validation weights (a CLIP; for ``ce`` a
-    :class:`~mmft_kit.train.methods.ZeroShotInitClassifier`); ``head`` the ``[C, D]`` head it
-    classifies with; ``feature_head`` the same rule on normalised image features
-    (:mod:`mmft_kit.baselines.heads`), the one a saved classifier uses. ``extra`` also holds ``eval``
+    :class:`~mmft_kit.train.methods.ZeroShotInitClassifier`; for the frozen baselines the start model);
+    ``head`` the head on its normalised image features (:mod:`mmft_kit.baselines.heads`) that was
+    scored: the one the plots, the saved classifier and ``predict`` use. ``extra`` also holds ``eval``
     (accuracy on each of ``config.eval_sets``), ``wise_ft_eval`` (their WiSE-FT curves) and, for the
     frozen baselines, ``baseline`` (what the fit chose). The in-memory parts are left out by
     :meth:`record` and :meth:`to_dict`.
@@ -60,25 +61,16 @@ class RunResult(RunRecord):
 
     provenance: dict[str, Any] = field(default_factory=dict, repr=False)
     model: nn.Module | None = field(default=None, repr=False)
-    head: torch.Tensor | None = field(default=None, repr=False)
+    head: FeatureHead | None = field(default=None, repr=False)
     tokenizer: Callable | None = field(default=None, repr=False)
     preprocess: Callable | None = field(default=None, repr=False)
     data: RunData | None = field(default=None, repr=False)
     texts_by_class: list[list[str]] = field(default_factory=list, repr=False)
-    feature_head: FeatureHead | None = field(default=None, repr=False)
 
     @property
     def train_config(self) -> TrainConfig:
-        """The run's settings as a :class:`TrainConfig`."""
-        return TrainConfig(**self.config)
-
-    def record(self) -> RunRecord:
-        """The shared run record alone (no model)."""
-        return RunRecord(**{f.name: getattr(self, f.name) for f in fields(RunRecord)})
-
-    def to_dict(self) -> dict[str, Any]:
-        """The shared record as JSON-able values (history included)."""
-        return self.record().to_dict()
+        """The run's settings as its method's config (a :class:`TrainConfig`, or a subclass of it)."""
+        return get_method(self.method).make_config(**self.config)
 
 
 @lru_cache(maxsize=2)
@@ -108,9 +100,10 @@ def zero_shot_accuracy(config: TrainConfig, model: nn.Module, tokenizer: Callabl
 def training_texts(config: TrainConfig, data: RunData) -> tuple[list[list[str]], dict | None]:
     """Per few-shot image, its texts: captions for ``mmft`` (with the store's record), else the class prompt
     (for ``flyp_templates="random80"``: CLIP's 80 templates, one drawn per visit)."""
-    if config.method == "mmft":
+    method = recipe(config.method)
+    if method.texts == "captions":
         return load_captions(config, data.few_shot)
-    random80 = config.flyp_templates == "random80" and config.method in ("flyp", "flyp_ens")
+    random80 = config.flyp_templates == "random80" and method.random80
     templates = ENSEMBLE_TEMPLATES if random80 else (prompt_template(config.prompt_full_stop),)
     return prompts_per_index(data.few_shot, templates), None
 
@@ -122,16 +115,13 @@ def _prototype_texts(config: TrainConfig, data: RunData, texts: list[list[str]])
     return texts_by_class(prefixed, labels, len(data.classnames))
 
 
-def run(config: TrainConfig) -> RunResult:
+def run_fine_tuning(config: TrainConfig) -> RunResult:
     """Run ``config``: fine-tune with its method, keep the best-validation weights, test them.
 
     Also measures the start model's zero-shot test accuracy, optionally the WiSE-FT curve, and
     with ``config.output_dir`` writes ``results.json``, ``provenance.json`` and the checkpoints there.
     """
-    if config.method in FROZEN_METHODS:
-        from .frozen import run_frozen
-
-        return run_frozen(config)
+    method = recipe(config.method)
     start = time.perf_counter()
     seed_everything(config.seed)
     device = resolve_device(config.device)
@@ -143,7 +133,7 @@ def run(config: TrainConfig) -> RunResult:
     zeroshot = on_main_process(lambda: zero_shot_accuracy(config, clip, tokenizer, test))
     template = prompt_template(config.prompt_full_stop)
     model = trainable_model(config.method, clip, tokenizer, data.classnames, template)
-    prototypes = _prototype_texts(config, data, texts) if config.method == "mmft" else []
+    prototypes = _prototype_texts(config, data, texts) if method.texts == "captions" else []
 
     def evaluate(m: nn.Module, dataset: Preprocessed) -> float:
         head = class_head(config.method, m, tokenizer, data.classnames, prototypes, template)
@@ -153,25 +143,25 @@ def run(config: TrainConfig) -> RunResult:
         """Accuracy on each extra evaluation set (one head per model state)."""
         if not extra_sets:
             return {}
-        feature_head = feature_head_of(config, m, tokenizer, data.classnames, prototypes)
-        return {name: model_accuracy(m, feature_head, ds, config.eval_batch_size) for name, ds in extra_sets.items()}
+        head = feature_head_of(config, m, tokenizer, data.classnames, prototypes)
+        return {name: model_accuracy(m, head, ds, config.eval_batch_size) for name, ds in extra_sets.items()}
 
-    trace_wise_ft = config.wise_ft and config.method != "zeroshot"  # zero-shot changes no weights
+    trace_wise_ft = config.wise_ft and get_method(config.method).wise_ft
     needs_start = trace_wise_ft or config.save_wise_ft_alpha is not None
     start_state = cpu_state(model) if needs_start else None
-    if config.method == "zeroshot":
+    if method.loss is None:  # trains nothing
         history, best_epoch, val_accuracy = [], 0, on_main_process(lambda: evaluate(model, val))
     else:
         train_transform = open_clip_train_transform(clip) if config.train_augment else preprocess
         train_images = Preprocessed(data.few_shot, train_transform, cache=not config.train_augment)
         captioned = CaptionedDataset(train_images, texts, seed=config.seed,
-                                     add_class_prefix=config.add_class_prefix and config.method == "mmft")
+                                     add_class_prefix=config.add_class_prefix and method.texts == "captions")
         train_data = TokenizedTexts(captioned, captioned.all_texts(), tokenizer)
         fit = _fine_tune(config, model, train_data, tokenizer, lambda m: evaluate(m, val),
                          _signature(config, data, store_record))
         history, best_epoch, val_accuracy = fit.history, fit.best_epoch, fit.best_val
     head = class_head(config.method, model, tokenizer, data.classnames, prototypes, template)
-    test_accuracy = zeroshot if config.method == "zeroshot" else \
+    test_accuracy = zeroshot if method.loss is None else \
         on_main_process(lambda: accuracy(model, head, test, batch_size=config.eval_batch_size))
     extra: dict[str, Any] = {"zeroshot": zeroshot, "wise_ft": None,
                              "eval": on_main_process(lambda: evaluate_sets(model))}
@@ -194,9 +184,9 @@ def run(config: TrainConfig) -> RunResult:
         method=config.method, seed=config.seed, metric="accuracy", higher_is_better=True, test=test_accuracy,
         val=val_accuracy, best_epoch=best_epoch, seconds=time.perf_counter() - start, history=history,
         config=config.to_dict(), extra=extra,
-        provenance=provenance(config, data, store_record, device), model=model, head=head, tokenizer=tokenizer,
-        preprocess=preprocess, data=data, texts_by_class=prototypes,
-        feature_head=feature_head_of(config, model, tokenizer, data.classnames, prototypes))
+        provenance=provenance(config, data, store_record, device), model=model,
+        head=method.feature_head(model, head), tokenizer=tokenizer, preprocess=preprocess, data=data,
+        texts_by_class=prototypes)
     if config.output_dir is not None and is_main_process():
         save_run(result, config.output_dir)
         if config.save_classifier:
@@ -207,11 +197,8 @@ def run(config: TrainConfig) -> RunResult:
 def feature_head_of(config: TrainConfig, model: nn.Module, tokenizer: Callable, classnames: list[str],
                     prototypes: list[list[str]]) -> FeatureHead:
     """The head ``config.method`` classifies ``model``'s normalised image features with."""
-    if config.method == "ce":
-        return LinearHead(model.head.weight.detach().float().cpu())
     template = prompt_template(config.prompt_full_stop)
-    weight = class_head(config.method, model, tokenizer, classnames, prototypes, template)
-    return CosineHead(weight, float(model.logit_scale.detach().exp()))
+    return feature_head(config.method, model, tokenizer, classnames, prototypes, template)
 
 
 def save_classifier_of(result: RunResult, start_state: dict[str, torch.Tensor] | None = None) -> Path:
@@ -219,7 +206,7 @@ def save_classifier_of(result: RunResult, start_state: dict[str, torch.Tensor] |
     weights (and head) of the WiSE-FT interpolation at that α (``start_state``: the start weights)."""
     config, model = result.train_config, result.model
     alpha = config.save_wise_ft_alpha
-    head = result.feature_head
+    head = result.head
     finetuned = cpu_state(model) if alpha is not None else None
     try:
         if alpha is not None:
@@ -263,7 +250,7 @@ def record_split(config: TrainConfig, data: RunData) -> dict:
 def provenance(config: TrainConfig, data: RunData, store_record: dict | None, device: torch.device) -> dict:
     """The provenance record of a run (see :mod:`mmft_kit.provenance`)."""
     resolved = {
-        "method": METHODS[config.method],
+        "method": get_method(config.method).description,
         "model": resolve_clip_name(config.clip),
         "device": str(device),
         "amp": bool(config.amp and device.type == "cuda"),
@@ -282,7 +269,7 @@ def provenance(config: TrainConfig, data: RunData, store_record: dict | None, de
 
 def save_run(result: RunResult, folder: str | Path) -> None:
     """Write ``results.json``, ``provenance.json`` and the CoOp-style ``split.json`` of ``result`` into ``folder``."""
-    atomic_write_json(Path(folder) / RESULTS_NAME, result.to_dict())
+    save_record(result, folder)
     write_provenance(folder, result.provenance)
     config = result.train_config
     write_split(Path(folder) / SPLIT_NAME, run_split(result.data, config.root), dataset=config.dataset,
