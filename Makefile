@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: demo test install models ship-models benchmarks clean-cache notebooks
+.PHONY: demo test install models ship-models benchmarks clean-cache notebooks lab
 
 $(STAMP): requirements.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -33,6 +33,10 @@ ship-models: $(STAMP)
 notebooks: $(STAMP)
 	$(VENV)/bin/jupytext --sync notebooks/*.ipynb
 	$(VENV)/bin/jupyter nbconvert --clear-output --inplace --log-level=WARN notebooks/*.ipynb
+
+## JupyterLab on the notebooks (saving strips outputs: see jupyter_server_config.py); runs go to runs/.
+lab: $(STAMP)
+	$(VENV)/bin/jupyter lab --config=jupyter_server_config.py
 
 ## The whole test suite.
 test: $(STAMP)

@@ -9,8 +9,9 @@ import pytest
 
 from mmft_kit.__main__ import main
 from mmft_kit.captions import CaptionStore, caption_dataset, training_text
-from mmft_kit.captions.export import PARQUET_COLUMNS, to_csv, to_parquet, to_webdataset
+from mmft_kit.captions.export import CSV_SEPARATOR, PARQUET_COLUMNS, to_csv, to_parquet, to_webdataset
 from mmft_kit.data import get_dataset
+from mmft_kit.errors import InvalidInputError
 
 from conftest import RecordingCaptioner, write_image_folder
 
@@ -52,6 +53,32 @@ def test_open_clip_csv_loader_reads_the_csv(captioned, tmp_path, kind):
     first = next(store.records())
     assert title == training_text(first["caption"], first["class"]) and size == (32, 32)
     assert sorted(loaded.captions) == sorted(training_text(r["caption"], r["class"]) for r in store.records())
+
+
+def test_the_csv_separator_is_a_tab_by_default_and_settable(captioned, tmp_path, capsys):
+    import pandas as pd
+    from open_clip_train.data import CsvDataset
+    from open_clip_train.params import parse_args
+
+    root, datasets, stores = captioned
+    assert CSV_SEPARATOR == parse_args([]).csv_separator == "\t"  # open_clip's training reads it without a flag
+    tabbed = pd.read_csv(to_csv(stores["folder"], datasets["folder"], tmp_path / "tab.csv"), sep="\t")
+    argv = ["caption", "export", "--store", str(stores["folder"]), "--dataset", str(root / "images"),
+            "--formats", "csv", "--to"]
+    assert main(argv + [str(tmp_path / "comma"), "--csv-separator", ","]) == 0
+    assert "(separator ',')" in capsys.readouterr().out
+    commas = pd.read_csv(tmp_path / "comma" / "folder.csv")  # pandas' own default separator
+    assert list(commas.columns) == ["filepath", "title"] and commas.equals(tabbed) and len(commas) == 10
+    loaded = CsvDataset(str(tmp_path / "comma" / "folder.csv"), transforms=None, img_key="filepath",
+                        caption_key="title", sep=",")
+    assert loaded.captions == tabbed["title"].tolist()
+    assert main(argv + [str(tmp_path / "tab"), "--csv-separator", "tab"]) == 0
+    assert pd.read_csv(tmp_path / "tab" / "folder.csv", sep="\t").equals(tabbed)
+    with pytest.raises(InvalidInputError, match="separator must be one character"):
+        to_csv(stores["folder"], datasets["folder"], tmp_path / "q.csv", separator='"')
+    with pytest.raises(SystemExit):
+        main(argv + [str(tmp_path), "--csv-separator", ";;"])
+    assert "argument --csv-separator: give one character, or 'tab'; got ';;'" in capsys.readouterr().err
 
 
 def test_webdataset_shards_hold_image_text_and_every_caption(captioned, tmp_path):

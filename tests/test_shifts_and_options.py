@@ -6,12 +6,15 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
+from torchvision.transforms import PILToTensor
 
 from mmft_kit.data import SHIFTED_TASKS, WORLD_TASKS, available_splits, few_shot, get_dataset, shifted_variants
 from mmft_kit.data.few_shot import read_split, split_indices, split_items, write_split
-from mmft_kit.data.imagenet_variants import IMAGENET_A_CLASSES, IMAGENET_R_CLASSES
+from mmft_kit.data.imagenet_folders import imagenet_wnids
+from mmft_kit.data.imagenet_variants import IMAGENET_A_CLASSES as A_CLASSES
+from mmft_kit.data.imagenet_variants import IMAGENET_R_CLASSES as R_CLASSES
 from mmft_kit.errors import DatasetNotFoundError, InvalidInputError
-from mmft_kit.inference import ENSEMBLE_TEMPLATES
+from mmft_kit.inference import ENSEMBLE_TEMPLATES, accuracy
 from mmft_kit.train import TrainConfig, load_run_data
 from mmft_kit.train.evalsets import class_subset, masked_logits
 from mmft_kit.train.run import training_texts
@@ -47,39 +50,81 @@ def _images(folder, n=1):
         Image.new("RGB", (4, 4), (i * 40, 0, 0)).save(folder / f"{i}.jpeg")
 
 
-def _wnids(count):
-    return [f"n{10000000 + 7 * i:08d}" for i in range(count)]
+WNIDS = imagenet_wnids()
+SETS = {"imagenet_v2": ("imagenetv2-matched-frequency-format-val", [2, 10]), "imagenet_a": ("imagenet-a", A_CLASSES),
+        "imagenet_r": ("imagenet-r", R_CLASSES), "imagenet_sketch": ("sketch", list(range(1000))),
+        "imagenet": ("imagenet/val", list(range(1000)))}  # ImageNet-1k's val is the kit's test split
 
 
-def test_imagenet_a_and_r_map_their_200_folders_to_imagenet_labels(tmp_path):
-    for sub, classes, name in (("imagenet-a", IMAGENET_A_CLASSES, "imagenet_a"),
-                               ("imagenet-r", IMAGENET_R_CLASSES, "imagenet_r")):
-        for wnid in _wnids(200):
-            _images(tmp_path / sub / wnid)
+def _painted(folder, label):
+    """One image whose pixels spell its ImageNet index (read back by :class:`_Oracle`)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    Image.new("RGB", (2, 2), (label // 256, label % 256, 0)).save(folder / "0.png")
+
+
+class _Oracle(torch.nn.Module):
+    """A "CLIP" that always predicts the true ImageNet class: its image embedding is the one-hot of the index."""
+
+    def __init__(self):
+        super().__init__()
+        self.logit_scale = torch.nn.Parameter(torch.zeros(()))
+
+    def encode_image(self, pixels):
+        return torch.nn.functional.one_hot(pixels[:, 0, 0, 0].long() * 256 + pixels[:, 1, 0, 0].long(), 1000).float()
+
+
+def _lay_out(root, name, classes):
+    folder, _ = SETS[name]
+    for k in classes:
+        _painted(root / folder / (str(k) if name == "imagenet_v2" else WNIDS[k]), k)
+
+
+def test_the_200_class_tables_are_the_published_ones():
+    import pkgutil
+
+    for name, table in (("imagenet_a", A_CLASSES), ("imagenet_r", R_CLASSES)):  # timm ships the official lists
+        official = pkgutil.get_data("timm.data", f"_info/{name}_synsets.txt").decode().split()
+        assert [WNIDS[k] for k in table] == official
+    assert (A_CLASSES[:3], R_CLASSES[:3], WNIDS[0]) == ((6, 11, 13), (1, 2, 4), "n01440764")  # hendrycks' eval.py
+
+
+@pytest.mark.parametrize("name", list(SETS))
+def test_every_item_of_an_imagenet_set_carries_its_imagenet_index(tmp_path, name):
+    _lay_out(tmp_path, name, SETS[name][1])
+    ds = get_dataset(name, root=tmp_path, split="test", transform=PILToTensor())
+    items = [ds[i][1] for i in range(len(ds))]
+    assert items == ds.targets == sorted(SETS[name][1], key=lambda k: str(k) if name == "imagenet_v2" else k)
+    assert len(ds.classnames) == 1000
+    assert accuracy(_Oracle(), torch.eye(1000), ds) == 1.0
+    loader_labels = torch.cat([labels for _, labels in torch.utils.data.DataLoader(ds, batch_size=64)])
+    assert loader_labels.tolist() == ds.targets
+
+
+def test_a_and_r_restrict_evaluation_to_their_200_classes(tmp_path):
+    for name, classes in (("imagenet_a", A_CLASSES), ("imagenet_r", R_CLASSES)):
+        _lay_out(tmp_path, name, classes)
         ds = get_dataset(name.replace("_", "-").upper(), root=tmp_path, split="test")  # "IMAGENET-A" spelling
-        assert len(ds.classnames) == 1000 and len(ds) == 200
-        assert ds.targets == list(classes) and class_subset(ds) == list(classes)
-        logits = masked_logits(torch.zeros(1, 1000), class_subset(ds))
-        assert torch.isfinite(logits).sum() == 200
+        assert class_subset(ds) == list(classes)
+        assert torch.isfinite(masked_logits(torch.zeros(1, 1000), class_subset(ds))).sum() == 200
+    _lay_out(tmp_path, "imagenet_v2", [0, 999])
+    assert class_subset(get_dataset("imagenet_v2", root=tmp_path, split="test")) is None
 
 
-def test_imagenet_v2_and_sketch_use_imagenet_labels(tmp_path):
-    for index in (0, 2, 10, 999):
-        _images(tmp_path / "imagenetv2-matched-frequency-format-val" / str(index))
-    v2 = get_dataset("imagenet_v2", root=tmp_path, split="test")
-    assert sorted(v2.targets) == [0, 2, 10, 999] and class_subset(v2) is None
-    for wnid in _wnids(1000):
-        _images(tmp_path / "sketch" / wnid)
-    sketch = get_dataset("imagenet_sketch", root=tmp_path, split="test")
-    assert sketch.targets == list(range(1000))
+def test_a_shift_set_with_other_classes_is_refused_by_name(tmp_path):
+    _lay_out(tmp_path, "imagenet_a", A_CLASSES[1:])
+    _painted(tmp_path / "imagenet-a" / WNIDS[1], 1)  # an ImageNet-R class, not an ImageNet-A one
+    with pytest.raises(InvalidInputError, match=f"not ImageNet-A classes: {WNIDS[1]}.*no folder for 1 .*{WNIDS[6]}"):
+        get_dataset("imagenet_a", root=tmp_path, split="test")
+    _painted(tmp_path / "imagenetv2-matched-frequency-format-val" / "n01440764", 0)
+    with pytest.raises(InvalidInputError, match="not ImageNet-V2 classes: n01440764"):
+        get_dataset("imagenet_v2", root=tmp_path, split="test")
 
 
 def test_imagenet_variants_say_what_is_missing(tmp_path):
     with pytest.raises(DatasetNotFoundError, match="imagenet-r"):
         get_dataset("imagenet_r", root=tmp_path, split="test")
-    for wnid in _wnids(3):
-        _images(tmp_path / "imagenet-a" / wnid)
-    with pytest.raises(InvalidInputError, match="needs 200 WordNet-id folders"):
+    _lay_out(tmp_path, "imagenet_a", A_CLASSES[:3])
+    with pytest.raises(InvalidInputError, match="no folder for 197 of its 200 classes"):
         get_dataset("imagenet_a", root=tmp_path, split="test")
     with pytest.raises(InvalidInputError, match="only the split 'test'"):
         get_dataset("imagenet_a", root=tmp_path, split="train")

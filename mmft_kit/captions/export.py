@@ -1,8 +1,10 @@
 """Export a caption store for the tools people train with at scale.
 
 * :func:`to_parquet`: every caption record as a row (pyarrow), the store's settings in the schema's metadata;
-* :func:`to_csv`: open_clip's CSV (tab-separated ``filepath`` and ``title`` columns, one row per caption),
-  read by ``python -m open_clip_train.main --train-data FILE.csv --csv-img-key filepath --csv-caption-key title``;
+* :func:`to_csv`: open_clip's CSV (``filepath`` and ``title`` columns, one row per caption), separated by
+  :data:`CSV_SEPARATOR` (a tab, open_clip's ``--csv-separator`` default) unless told otherwise; read by
+  ``python -m open_clip_train.main --train-data FILE.csv --csv-img-key filepath --csv-caption-key title``
+  and by ``pandas.read_csv(FILE, sep="\t")``;
 * :func:`to_webdataset`: WebDataset shards (``.tar``), one sample per image with its image, ``txt`` (the first
   characteristic's text, which open_clip's ``--dataset-type webdataset`` reads) and ``json`` holding every
   caption keyed by characteristic.
@@ -34,6 +36,10 @@ from .generate import UNREADABLE_IMAGE_ERRORS
 from .store import CaptionStore, image_digest
 from .training_text import training_text
 
+#: The CSV export's default separator: a tab, as open_clip's training reads CSVs (``--csv-separator``).
+CSV_SEPARATOR = "\t"
+#: Characters that cannot separate CSV columns.
+_NOT_SEPARATORS = {'"', "\n", "\r"}
 #: The columns of the Parquet export, in order.
 PARQUET_COLUMNS = ("image", "index", "class", "characteristic", "prompt", "caption")
 #: Image files copied into WebDataset shards as they are; other images are written as PNG.
@@ -103,9 +109,10 @@ def _title(item: _Item, caption: str, class_prefix: bool) -> str:
 
 
 def to_csv(
-    store: CaptionStore | str | os.PathLike, dataset, path: str | os.PathLike, class_prefix: bool = True
+    store: CaptionStore | str | os.PathLike, dataset, path: str | os.PathLike, class_prefix: bool = True,
+    separator: str = CSV_SEPARATOR,
 ) -> Path:
-    """Write open_clip's CSV: one row per caption, tab-separated ``filepath`` and ``title`` columns.
+    """Write open_clip's CSV: one row per caption, ``filepath`` and ``title`` columns.
 
     Args:
         store: the caption store.
@@ -113,14 +120,20 @@ def to_csv(
         path: the CSV file. Images that are not files (in-memory data sets) are written as PNG
             into ``<path stem>_images/`` beside it.
         class_prefix: titles start with "a photo of a {class}." (the kit's training text).
+        separator: one character between the columns; the default tab is what open_clip's training
+            reads without ``--csv-separator`` (pandas: ``read_csv(path, sep="\t")``). Titles holding it
+            are quoted.
 
     Returns:
         The path written.
     """
+    if len(separator) != 1 or separator in _NOT_SEPARATORS:
+        raise InvalidInputError(f"separator must be one character other than a quote or a line break; "
+                                f"got {separator!r}")
     store, path = _open(store), Path(path)
     images = path.with_name(f"{path.stem}_images")
     buffer = io.StringIO()
-    writer = csv.writer(buffer, delimiter="\t", lineterminator="\n")
+    writer = csv.writer(buffer, delimiter=separator, lineterminator="\n")
     writer.writerow(["filepath", "title"])
     rows = 0
     for item in _items(store, dataset):

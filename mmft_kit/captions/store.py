@@ -20,7 +20,6 @@ import contextlib
 import hashlib
 import json
 import os
-import tempfile
 import warnings
 from pathlib import Path
 from typing import IO, Any, Iterator, Mapping
@@ -28,7 +27,7 @@ from typing import IO, Any, Iterator, Mapping
 from PIL import Image
 
 from ..errors import CaptionStoreMismatchError, InvalidInputError
-from ..io import atomic_write_text
+from ..io import atomic_write_text, temp_file_beside
 
 try:  # POSIX file locks; without them (Windows) a store has one writer at a time
     import fcntl
@@ -152,7 +151,7 @@ class CaptionStore:
         # Create-if-absent in one step (a hard link of a complete temporary file), so two
         # processes starting at once never both write a header.
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=f".{self.path.name}.", suffix=".tmp")
+        fd, tmp = temp_file_beside(self.path)
         try:
             with os.fdopen(fd, "w", encoding="utf-8") as handle:
                 handle.write(header)

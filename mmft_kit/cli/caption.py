@@ -97,7 +97,18 @@ def register(subparsers) -> None:
     export.add_argument("--no-class-prefix", action="store_true",
                         help="titles are the bare captions (default: 'a photo of a {class}. {caption}')")
     export.add_argument("--shard-size", type=int, default=1000, help="samples per WebDataset shard (default: 1000)")
+    export.add_argument("--csv-separator", type=_separator, default=None, metavar="CHAR",
+                        help="the CSV's column separator: one character, or 'tab' (default: tab, what open_clip's "
+                             "training reads without its flag of the same name; pandas reads it with sep='\\t')")
     export.set_defaults(run=run_export)
+
+
+def _separator(text: str) -> str:
+    """A CSV separator from the command line: one character; ``tab`` or ``\\t`` for a tab."""
+    separator = "\t" if text in ("tab", "\\t") else text
+    if len(separator) != 1:
+        raise argparse.ArgumentTypeError(f"give one character, or 'tab'; got {text!r}")
+    return separator
 
 
 def _device(device: str | None) -> str | None:
@@ -143,7 +154,7 @@ def run_export(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from ..captions import CaptionStore
-    from ..captions.export import to_csv, to_parquet, to_webdataset
+    from ..captions.export import CSV_SEPARATOR, to_csv, to_parquet, to_webdataset
     from ..data import get_dataset
     from ..errors import InvalidInputError
 
@@ -157,7 +168,10 @@ def run_export(args: argparse.Namespace) -> int:
     if "parquet" in args.formats:
         print(f"parquet: {to_parquet(store, folder / f'{stem}.parquet')} ({len(store)} captions)")
     if "csv" in args.formats:
-        print(f"csv: {to_csv(store, dataset, folder / f'{stem}.csv', class_prefix=prefix)}")
+        separator = args.csv_separator or CSV_SEPARATOR
+        path = to_csv(store, dataset, folder / f"{stem}.csv", class_prefix=prefix, separator=separator)
+        shown = "tab" if separator == "\t" else repr(separator)
+        print(f"csv: {path} (separator {shown})")
     if "wds" in args.formats:
         shards = to_webdataset(store, dataset, folder / f"{stem}-wds", args.shard_size, class_prefix=prefix)
         print(f"wds: {len(shards)} shard(s) in {folder / f'{stem}-wds'}")

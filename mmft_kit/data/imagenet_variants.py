@@ -11,8 +11,10 @@ indices, and evaluation restricts the logits to them (as WiSE-FT and FLYP do). L
 * ``imagenet_a``: ``ROOT/imagenet-a/<wnid>/*`` (200 WordNet-id folders);
 * ``imagenet_r``: ``ROOT/imagenet-r/<wnid>/*`` (200 WordNet-id folders).
 
-WordNet-id folders sort in ImageNet's class order, so the k-th folder of A or R is the k-th index
-of its subset below (the subsets as published with ImageNet-A/R and used by WiSE-FT).
+Every item's label is the ImageNet-1k index of its folder's name (looked up, see
+:mod:`mmft_kit.data.imagenet_folders`), equal to ``.targets``; a folder whose class folders are not
+the set's own (other WordNet ids, or for A, R and Sketch some missing) is refused, naming them.
+The subsets below are the ones published with ImageNet-A/R and used by WiSE-FT.
 """
 
 from __future__ import annotations
@@ -23,7 +25,8 @@ from typing import Callable
 
 from ..errors import DatasetNotFoundError, InvalidInputError
 from .few_shot import LabelledSubset
-from .paper_datasets import Benchmark, Loaded, image_folder, shipped_classnames
+from .imagenet_folders import IMAGENET_INDEX_NAMES, imagenet_class_folder, imagenet_wnids
+from .paper_datasets import Benchmark, Loaded, shipped_classnames
 
 #: ImageNet indices of ImageNet-A's 200 classes.
 IMAGENET_A_CLASSES: tuple[int, ...] = (
@@ -49,42 +52,20 @@ IMAGENET_R_CLASSES: tuple[int, ...] = (
     779, 780, 787, 805, 812, 815, 820, 824, 833, 847, 852, 866, 875, 883, 889, 895, 907, 928, 931, 932, 933, 934,
     936, 937, 943, 945, 947, 948, 949, 951, 953, 954, 957, 963, 965, 967, 980, 981, 983, 988,
 )
-_WNID = re.compile(r"^n\d{8}$")
-
-
-def _wnid_folders(folder: Path, expected: int, what: str) -> None:
-    names = sorted(p.name for p in folder.iterdir() if p.is_dir())
-    bad = [n for n in names if not _WNID.match(n)]
-    if len(names) != expected or bad:
-        raise InvalidInputError(
-            f"{folder} has {len(names)} class folders{f' (not WordNet ids: {bad[:3]})' if bad else ''}; "
-            f"{what} needs {expected} WordNet-id folders (n########)"
-        )
+#: ImageNet indices of ImageNet-Sketch's (and ImageNet-V2's) classes: all 1000.
+IMAGENET_CLASSES: tuple[int, ...] = tuple(range(1000))
 
 
 def _v2(root: Path, split: str, transform, seed: int) -> Loaded:
-    folder = root / "imagenetv2-matched-frequency-format-val"
-    ds = image_folder(folder, transform)
-    if not all(c.isdigit() for c in ds.classes):
-        raise InvalidInputError(f"{folder} must hold folders named 0..999 (ImageNet class indices)")
-    index = [int(c) for c in ds.classes]
-    targets = [index[t] for t in ds.targets]
-    return Loaded(ds, targets, shipped_classnames("imagenet"))
-
-
-def _sketch(root: Path, split: str, transform, seed: int) -> Loaded:
-    folder = root / "sketch"
-    _wnid_folders(folder, 1000, "ImageNet-Sketch")
-    ds = image_folder(folder, transform)
+    ds = imagenet_class_folder(root / "imagenetv2-matched-frequency-format-val", transform, IMAGENET_INDEX_NAMES,
+                               IMAGENET_CLASSES, "ImageNet-V2", complete=False)
     return Loaded(ds, ds.targets, shipped_classnames("imagenet"))
 
 
-def _subset_loader(subfolder: str, classes: tuple[int, ...], what: str) -> Callable[..., Loaded]:
+def _wnid_loader(subfolder: str, classes: tuple[int, ...], what: str) -> Callable[..., Loaded]:
     def load(root: Path, split: str, transform, seed: int) -> Loaded:
-        folder = root / subfolder
-        _wnid_folders(folder, len(classes), what)
-        ds = image_folder(folder, transform)
-        return Loaded(ds, [classes[t] for t in ds.targets], shipped_classnames("imagenet"))
+        ds = imagenet_class_folder(root / subfolder, transform, imagenet_wnids(), classes, what)
+        return Loaded(ds, ds.targets, shipped_classnames("imagenet"))
 
     return load
 
@@ -97,13 +78,14 @@ IMAGENET_VARIANTS: dict[str, Benchmark] = {
                   "imagenetv2-matched-frequency-format-val",
                   "ROOT/imagenetv2-matched-frequency-format-val/<class index 0..999>/*.jpeg", _v2),
         Benchmark("imagenet_sketch", "ImageNet-Sketch", "sketches", ("test",), "sketch",
-                  "ROOT/sketch/<wnid>/* (1000 WordNet-id folders)", _sketch),
+                  "ROOT/sketch/<wnid>/* (1000 WordNet-id folders)",
+                  _wnid_loader("sketch", IMAGENET_CLASSES, "ImageNet-Sketch")),
         Benchmark("imagenet_a", "ImageNet-A", "general objects", ("test",), "imagenet-a",
                   "ROOT/imagenet-a/<wnid>/* (200 WordNet-id folders)",
-                  _subset_loader("imagenet-a", IMAGENET_A_CLASSES, "ImageNet-A")),
+                  _wnid_loader("imagenet-a", IMAGENET_A_CLASSES, "ImageNet-A")),
         Benchmark("imagenet_r", "ImageNet-R", "renditions", ("test",), "imagenet-r",
                   "ROOT/imagenet-r/<wnid>/* (200 WordNet-id folders)",
-                  _subset_loader("imagenet-r", IMAGENET_R_CLASSES, "ImageNet-R")),
+                  _wnid_loader("imagenet-r", IMAGENET_R_CLASSES, "ImageNet-R")),
     )
 }
 #: The 200-class subsets evaluation restricts the logits to.

@@ -138,13 +138,10 @@ def _imagenet(root: Path, split: str, transform, seed: int) -> Loaded:
     folder = root / "imagenet" / {"train": "train", "test": "val"}[split]
     if not folder.is_dir():
         raise FileNotFoundError(f"{folder} is not a folder")
-    ds = image_folder(folder, transform)
-    names = shipped_classnames("imagenet")
-    if len(ds.classes) != len(names):
-        raise InvalidInputError(
-            f"{folder} has {len(ds.classes)} class folders; ImageNet-1k needs all {len(names)} WordNet-id folders"
-        )
-    return Loaded(ds, ds.targets, names)
+    from .imagenet_folders import imagenet_class_folder, imagenet_wnids  # it builds on image_folder above
+
+    ds = imagenet_class_folder(folder, transform, imagenet_wnids(), range(1000), "ImageNet-1k")
+    return Loaded(ds, ds.targets, shipped_classnames("imagenet"))
 
 
 def _eurosat(root: Path, split: str, transform, seed: int) -> Loaded:

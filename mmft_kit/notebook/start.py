@@ -13,6 +13,18 @@ from .mode import configure_progress, is_live
 from .run import NotebookRun
 
 
+#: Where notebooks write their run folders (``RUNS_DIR/<notebook>``), in the project folder, as batch and train do.
+RUNS_DIR = "runs"
+
+
+def project_folder(cwd: Path | None = None) -> Path:
+    """The folder relative output paths start from: the working directory, or the kit's repository when
+    the kernel runs in its ``notebooks/`` folder (JupyterLab starts kernels beside the notebook), so a
+    notebook writes ``runs/<notebook>`` at the repository root whether JupyterLab, papermill or batch runs it."""
+    cwd = Path.cwd() if cwd is None else cwd
+    return cwd.parent if cwd.name == "notebooks" and (cwd / "jupytext.toml").is_file() else cwd
+
+
 def environment_line() -> str:
     """The interpreter, its environment and the kit's version, in one line."""
     from .. import __version__
@@ -32,7 +44,8 @@ def parameter_lines(params: NotebookParams, given: set[str]) -> list[str]:
 
 def start_notebook(name: str, namespace: Mapping[str, Any], model: type[NotebookParams] | None = None) -> NotebookRun:
     """Show the environment, read and check notebook ``name``'s parameters, set live or static mode and the
-    progress bars, and make the output folder.
+    progress bars, and make the output folder (``output_dir``, by default ``runs/<name>``, relative to
+    :func:`project_folder`).
 
     Args:
         name: the notebook's name (its file stem), which names its parameter model
@@ -57,6 +70,6 @@ def start_notebook(name: str, namespace: Mapping[str, Any], model: type[Notebook
     configure_progress(live)
     check_resources(params.model_dump())
     print("widgets: " + ("live controls" if live else "static figures (set interactive = True for controls)"))
-    output_dir = Path(params.output_dir or f"runs/{name}").expanduser()
+    output_dir = project_folder() / Path(params.output_dir or f"{RUNS_DIR}/{name}").expanduser()
     output_dir.mkdir(parents=True, exist_ok=True)
     return NotebookRun(name, params, live, output_dir)
