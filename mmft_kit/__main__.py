@@ -8,6 +8,7 @@ import sys
 from typing import Sequence
 
 from .cli import COMMANDS
+from .cli.flags import command_parser, in_flags
 from .errors import MMFTKitError
 
 
@@ -21,12 +22,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run one subcommand; the kit's own errors print as one clear message and exit with status 2."""
-    args = build_parser().parse_args(argv)
+    """Run one subcommand; the kit's own errors print as one clear message, in the subcommand's flags
+    (:func:`mmft_kit.cli.flags.in_flags`), and exit with status 2."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
     try:
         return int(args.run(args) or 0)
     except MMFTKitError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {in_flags(exc, command_parser(parser, args))}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("interrupted: finished work is saved; run the same command again to continue", file=sys.stderr)

@@ -21,6 +21,15 @@ class InvalidInputError(MMFTKitError, ValueError):
     """An argument or a piece of data is out of range or malformed."""
 
 
+class BadParametersError(InvalidInputError):
+    """Parameters that fail their declaration (:mod:`mmft_kit.params`); ``fix``, the message's last sentence, says
+    where to fix them, and a command line swaps in its own (:mod:`mmft_kit.cli.flags`)."""
+
+    def __init__(self, message: str, fix: str = "") -> None:
+        super().__init__(message)
+        self.fix = fix
+
+
 class UnreadableImageError(InvalidInputError):
     """An image file cannot be decoded (empty, truncated, corrupt, or too large to open safely)."""
 

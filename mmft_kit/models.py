@@ -13,6 +13,8 @@ from .errors import ModelNotAvailableError
 from .runtime import hub_reachable, limit_hub_timeouts, resolve_device
 
 EMBEDDED = "embedded"
+#: What a CLIP name may be, as error messages say it.
+CLIP_CHOICES = "an open_clip model folder, an open_clip model name, or 'embedded' for the kit's own CLIP"
 _LOCAL_ALTERNATIVES = (
     "Offline alternatives: a checkpoint file as pretrained=PATH, an open_clip folder as 'local-dir:FOLDER' "
     "(open_clip_config.json + weights), or 'embedded' for the kit's own CLIP."
@@ -27,6 +29,21 @@ def embedded_size(name: str) -> str | None:
     return name.partition(":")[2] or "default"
 
 
+def missing_folder(name: str) -> Path | None:
+    """The folder ``name`` names when it reads as one (``local-dir:FOLDER``, or a path starting with ``/``, ``.``
+    or ``~``) and no such folder exists; else None."""
+    text = name.removeprefix("local-dir:")
+    if name == text and not text.startswith(("/", ".", "~")):
+        return None
+    folder = Path(text).expanduser()
+    return None if folder.is_dir() else folder
+
+
+def no_such_folder(folder: Path, what: str) -> ModelNotAvailableError:
+    """The error for a model folder that is not there."""
+    return ModelNotAvailableError(f"no such folder: {folder} (give {what})")
+
+
 def resolve_clip_name(name: str) -> str:
     """Map the kit's names to an open_clip model name.
 
@@ -34,6 +51,8 @@ def resolve_clip_name(name: str) -> str:
     a folder holding ``open_clip_config.json`` → ``"local-dir:FOLDER"``; anything else unchanged.
     """
     size = embedded_size(name)
+    if (missing := missing_folder(name)) is not None:
+        raise no_such_folder(missing, CLIP_CHOICES)
     if size is not None:
         from .zoo import ensure_clip
 
@@ -93,6 +112,8 @@ def load_clip(name: str, pretrained: str | None = None, device: str | torch.devi
     model_name = resolve_clip_name(name)
     if ":" not in model_name and model_name.replace("/", "-") not in open_clip.list_models():
         close = difflib.get_close_matches(model_name, open_clip.list_models(), n=5)
+        if "/" in name:  # a relative path, or a mistyped name
+            raise no_such_folder(Path(name), f"{CLIP_CHOICES}; nor is {name!r} an open_clip model name")
         raise ModelNotAvailableError(
             f"unknown open_clip model {name!r}" + (f"; did you mean {close}?" if close else "")
             + f" (see open_clip.list_models()). {_LOCAL_ALTERNATIVES}"

@@ -47,8 +47,10 @@ def load_any_classifier(model: str, classnames: Sequence[str] | None = None, pre
     any CLIP the kit loads over ``classnames`` with the single prompt ``a photo of a {c}.``."""
     from .baselines.heads import CosineHead
     from .inference import prompt_head
-    from .models import load_clip
+    from .models import load_clip, missing_folder, no_such_folder
 
+    if (missing := missing_folder(model)) is not None:
+        raise no_such_folder(missing, "a saved classifier, a run folder holding classifier/, or a CLIP")
     folder = Path(model)
     for candidate in (folder, folder / "classifier"):
         if (candidate / CLASSIFIER_FILE).is_file():

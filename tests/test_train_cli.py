@@ -40,4 +40,35 @@ def test_run_writes_the_notebooks_run_folder(tmp_path, tiny_clip_dir, monkeypatc
 
 def test_bad_setting_is_a_clear_error_with_status_2(capsys):
     assert main(["train", "--batch-size", "0", "--method", "zeroshot"]) == 2
-    assert "batch_size" in capsys.readouterr().err
+    assert "--batch-size" in capsys.readouterr().err
+
+
+def test_errors_from_the_command_line_name_its_flags(tmp_path, tiny_clip_dir, capsys):
+    assert main(["train", "--lr", "-1", "--epochs", "0"]) == 2
+    err = capsys.readouterr().err
+    assert "  --lr '-1': Input should be greater than 0" in err and "  --epochs '0'" in err
+    assert "python -m mmft_kit train --help" in err and "where the config is made" not in err
+    assert main(["train", "--dataset", "glyphs", "--shots", "1", "--clip", f"local-dir:{tiny_clip_dir}",
+                 "--captioner", "label", "--caption-store", str(tmp_path / "none.jsonl"), "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert "(or pass --make-captions)" in err and "make_captions" not in err
+    assert main(["caption", "--dataset", "dtd"]) == 2
+    err = capsys.readouterr().err
+    assert "pass --root" in err and "root=" not in err
+
+
+def test_a_missing_model_folder_reads_no_such_folder(tmp_path, capsys):
+    missing = tmp_path / "nope"
+    assert main(["train", "--method", "zeroshot", "--clip", str(missing), "--no-progress"]) == 2
+    assert f"no such folder: {missing}" in capsys.readouterr().err
+    assert main(["predict", "--model", str(missing), "--images", str(tmp_path)]) == 2
+    assert f"no such folder: {missing}" in capsys.readouterr().err
+
+
+def test_the_python_api_keeps_python_names():
+    import pytest
+
+    from mmft_kit.errors import InvalidInputError
+
+    with pytest.raises(InvalidInputError, match=r"(?s)  lr = -1: .*Fix them where the config is made"):
+        TrainConfig(lr=-1)

@@ -19,7 +19,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 from pydantic.fields import FieldInfo
 
-from ..errors import InvalidInputError
+from ..errors import BadParametersError
 
 P = TypeVar("P", bound="Params")
 _NONE_WORDS = ("none", "null", "")
@@ -56,7 +56,7 @@ def from_text(value: Any, annotation: Any) -> Any:
 
 
 class Params(BaseModel):
-    """A set of parameters, checked when made; bad values raise one InvalidInputError naming them all."""
+    """A set of parameters, checked when made; bad values raise one BadParametersError naming them all."""
 
     model_config = ConfigDict(extra="forbid", validate_default=True, validate_assignment=True)
     #: What the error message calls these parameters, and where to fix them.
@@ -67,7 +67,7 @@ class Params(BaseModel):
         try:
             super().__init__(**values)
         except ValidationError as exc:
-            raise InvalidInputError(describe_errors(type(self), exc)) from None
+            raise BadParametersError(describe_errors(type(self), exc), type(self).fix) from None
 
     @field_validator("*", mode="before")
     @classmethod

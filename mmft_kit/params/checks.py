@@ -51,6 +51,10 @@ def check_clip(name: str, pretrained: str | None = None) -> None:
     """Raise ModelNotAvailableError unless ``name`` (with ``pretrained``) names a CLIP
     :func:`mmft_kit.models.load_clip` takes: ``embedded[:SIZE]``, a model folder, ``local-dir:``,
     ``hf-hub:``, or an open_clip model name with a tag or checkpoint file as ``pretrained``."""
+    from ..models import CLIP_CHOICES, missing_folder, no_such_folder
+
+    if (missing := missing_folder(name)) is not None:
+        raise no_such_folder(missing, CLIP_CHOICES)
     folder = Path(name.removeprefix("local-dir:")).expanduser()
     if _check_embedded(name, "clip") or name.startswith(("hf-hub:", "local-dir:")) or folder.is_dir():
         if pretrained is not None:
