@@ -72,4 +72,6 @@ def start_notebook(name: str, namespace: Mapping[str, Any], model: type[Notebook
     print("widgets: " + ("live controls" if live else "static figures (set interactive = True for controls)"))
     output_dir = project_folder() / Path(params.output_dir or f"{RUNS_DIR}/{name}").expanduser()
     output_dir.mkdir(parents=True, exist_ok=True)
+    if "log_dir" in model.model_fields and params.log_dir is None:  # report_to's logs beside the figures
+        params.log_dir = str(output_dir / "logs")
     return NotebookRun(name, params, live, output_dir)

@@ -8,7 +8,7 @@ Defaults are the kit's (chosen on validation data for the embedded models, see
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, field_validator
 
@@ -63,7 +63,24 @@ class SeedParams(Params):
     seed: Seed = Field(0, description="the seed of the few-shot draw, the samples and the run")
 
 
-class RunParams(SeedParams):
+class ReportParams(Params):
+    """Experiment logs besides the JSON record (:mod:`mmft_kit.run_logs`)."""
+
+    report_to: list[Literal["tensorboard", "wandb"]] = Field(
+        [], description="experiment loggers of each epoch's losses, metrics and learning rate: tensorboard, "
+                        "wandb (offline run); none by default")
+    log_dir: str | None = Field(None, description="where report_to writes, a folder per run (None: output_dir/logs, "
+                                                  "else the notebook's output folder/logs, else runs/logs)")
+
+    @field_validator("report_to")
+    @classmethod
+    def _loggers_are_installed(cls, names: list[str]) -> list[str]:
+        from ..run_logs import check_reporters
+
+        return check_reporters(names)
+
+
+class RunParams(ReportParams, SeedParams):
     """What every run config has: the method, the seed, where it runs and where its outputs go.
 
     ``method`` is checked against :data:`mmft_kit.method.METHODS`: a config serves the methods

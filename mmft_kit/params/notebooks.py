@@ -13,7 +13,8 @@ from typing import Annotated, Any, ClassVar, Literal, TypeVar
 from pydantic import AfterValidator, Field
 
 from .base import Params
-from .fields import CaptionerParams, ClipParams, DataParams, FewShotParams, OptimParams, SeedParams, SeedsParams
+from .fields import (CaptionerParams, ClipParams, DataParams, FewShotParams, OptimParams, ReportParams, SeedParams,
+                     SeedsParams)
 
 
 def _train_method(name: str) -> str:
@@ -58,7 +59,7 @@ class NotebookParams(Params):
         return kind(**{**shared, **changes})
 
 
-class Quickstart(NotebookParams, OptimParams, SeedsParams, FewShotParams, CaptionerParams, ClipParams, DataParams):
+class Quickstart(NotebookParams, ReportParams, OptimParams, SeedsParams, FewShotParams, CaptionerParams, ClipParams, DataParams):
     """00: caption, fine-tune, compare with the baselines."""
 
     notebook: ClassVar[str] = "00_quickstart"
@@ -86,8 +87,8 @@ class SyntheticCaptions(NotebookParams, SeedParams, ClipParams, CaptionerParams,
     samples: Samples = Field(6, description="images to browse")
 
 
-class FewShotFinetuning(NotebookParams, OptimParams, SeedsParams, FewShotParams, CaptionerParams, ClipParams,
-                        DataParams):
+class FewShotFinetuning(NotebookParams, ReportParams, OptimParams, SeedsParams, FewShotParams, CaptionerParams,
+                        ClipParams, DataParams):
     """03: every method at one number of shots over several seeds."""
 
     notebook: ClassVar[str] = "03_few_shot_finetuning"
@@ -107,7 +108,7 @@ class EmbeddingVisualisation(NotebookParams, OptimParams, SeedParams, FewShotPar
     classes: list[str] | None = Field(None, description="class names to draw (None: every class)")
 
 
-class PareCrossModal(NotebookParams, SeedsParams):
+class PareCrossModal(NotebookParams, ReportParams, SeedsParams):
     """05: PaRe against plain fine-tuning on a target task."""
 
     notebook: ClassVar[str] = "05_pare_cross_modal"

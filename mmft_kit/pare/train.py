@@ -49,6 +49,7 @@ from tqdm.auto import tqdm
 from ..errors import InvalidInputError
 from ..optim import decay_groups, make_scheduler
 from ..records import EpochRecord, RunResult, save_record
+from ..run_logs import RunLogger
 from ..runtime import bar_options, resolve_device, seed_everything
 from .align import align_embedder
 from .bodies import load_body
@@ -327,6 +328,7 @@ def fit(task: TargetTask, config: PareConfig, body: nn.Module | None = None,
         monitor = GateMonitor(model, task.x_val[:probe], (source.images[:probe], source.labels[:probe]), informative,
                               source_accuracy=cfg.source_objective == "ce")
     with_masks = cfg.source_objective == "mask"
+    log = RunLogger(config, task.name, task.metric_name)
     order_digest = hashlib.sha1()
     history: list[EpochRecord] = []
     best = (math.inf, -1, None)
@@ -358,10 +360,13 @@ def fit(task: TargetTask, config: PareConfig, body: nn.Module | None = None,
             figures.update(monitor.measure(model, k))
         history.append(EpochRecord(epoch, total / n_train, scheduler.get_last_lr()[0], val,
                                    time.perf_counter() - tick, figures))
+        log.epoch(history[-1])
         if cfg.select == "last" or val < best[0] or best[2] is None:
             best = (val, epoch, {name: t.detach().clone() for name, t in model.state_dict().items()})
     model.load_state_dict(best[2])
     test = evaluate(model, task, "test", scaler, cfg.eval_batch_size, device)
     extra.update(num_tokens=n_tokens, source_tokens=n_source, batch_order_sha1=order_digest.hexdigest())
-    return PareRunResult(method, seed, task.metric_name, False, test, best[0], best[1],
-                         time.perf_counter() - started, history, cfg.model_dump(), extra, model=model, task=task)
+    result = PareRunResult(method, seed, task.metric_name, False, test, best[0], best[1],
+                           time.perf_counter() - started, history, cfg.model_dump(), extra, model=model, task=task)
+    log.finish(result)
+    return result

@@ -24,6 +24,7 @@ from ..runtime import resolve_device, seed_everything
 from ..text import prompt_template
 from .augment import tip_adapter_transform
 from ..errors import InvalidInputError
+from ..run_logs import RunLogger
 from .config import TrainConfig
 from .data import Preprocessed, RunData, evaluation_sets, load_run_data
 from .evalsets import class_subset, head_accuracy, load_eval_sets
@@ -133,6 +134,7 @@ def run_frozen(config: TrainConfig) -> RunResult:
         extra={"zeroshot": zeroshot, "wise_ft": None, "eval": evals, "baseline": info},
         provenance=provenance(config, data, None, device), model=clip, head=head, tokenizer=tokenizer,
         preprocess=preprocess, data=data)
+    RunLogger(config, config.dataset, "accuracy").finish(result)  # no epochs: the test figures alone
     if config.output_dir is not None:
         save_run(result, config.output_dir)
         if config.save_classifier:

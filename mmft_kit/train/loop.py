@@ -211,6 +211,7 @@ def fine_tune(
     signature: dict | None = None,
     progress: bool = True,
     clamp_logit_scale: bool = True,
+    on_epoch: Callable[[EpochRecord], None] | None = None,
 ) -> FitResult:
     """Train every parameter of ``model`` that requires grad; return and load the best-validation weights.
 
@@ -226,7 +227,8 @@ def fine_tune(
     With ``checkpoint_dir`` a checkpoint is written atomically after every epoch (and the best
     weights whenever they improve), and a run with the same settings (``signature`` adds
     the caller's) resumes from it. ``clamp_logit_scale``: clamp the logit scale at 100 after every step
-    (open_clip's training); ``False`` leaves it free, as the MMFT authors' code does.
+    (open_clip's training); ``False`` leaves it free, as the MMFT authors' code does. ``on_epoch(record)`` is
+    called with each epoch's :class:`~mmft_kit.records.EpochRecord` on rank 0 (the experiment loggers' hook).
     """
     if epochs < 1 or eval_every < 1 or batch_size < 1:
         raise InvalidInputError(f"epochs, eval_every and batch_size must be ≥ 1; got {epochs}, {eval_every}, {batch_size}")
@@ -265,6 +267,8 @@ def fine_tune(
                     _save_best(checkpoint.with_name(BEST_NAME), state.best_state)
         state.epoch = epoch
         state.history.append(EpochRecord(epoch, loss, scheduler.get_last_lr()[0], val, time.perf_counter() - start))
+        if on_epoch is not None and is_main_process():
+            on_epoch(state.history[-1])
         bar.set_postfix(loss=f"{loss:.3f}", val="-" if val is None else f"{val:.3f}", refresh=False)
         if checkpoint and is_main_process():
             _save(checkpoint, state, model, optimizer, scheduler, scaler, signature)

@@ -21,8 +21,9 @@ from ..inference import ENSEMBLE_TEMPLATES, accuracy, prompt_head
 from ..method import get_method
 from ..models import load_clip, resolve_clip_name
 from ..provenance import build_provenance, split_record, write_provenance
-from ..records import save_record
+from ..records import EpochRecord, save_record
 from ..records import RunResult as RunRecord
+from ..run_logs import RunLogger
 from ..runtime import resolve_device, seed_everything
 from ..text import prompt_template
 from ..wiseft import interpolate_weights, wise_ft_curve
@@ -41,7 +42,7 @@ SPLIT_NAME = "split.json"
 CLASSIFIER_DIR = "classifier"
 #: Fields that do not change what a run computes (left out of its checkpoint signature).
 _NOT_IN_SIGNATURE = ("output_dir", "progress", "device", "num_workers", "eval_batch_size", "wise_ft", "make_captions",
-                     "eval_sets", "save_classifier", "save_wise_ft_alpha")
+                     "eval_sets", "save_classifier", "save_wise_ft_alpha", "report_to", "log_dir")
 
 
 @dataclass
@@ -146,6 +147,7 @@ def run_fine_tuning(config: TrainConfig) -> RunResult:
         head = feature_head_of(config, m, tokenizer, data.classnames, prototypes)
         return {name: model_accuracy(m, head, ds, config.eval_batch_size) for name, ds in extra_sets.items()}
 
+    log = RunLogger(config, config.dataset, "accuracy")
     trace_wise_ft = config.wise_ft and get_method(config.method).wise_ft
     needs_start = trace_wise_ft or config.save_wise_ft_alpha is not None
     start_state = cpu_state(model) if needs_start else None
@@ -158,7 +160,7 @@ def run_fine_tuning(config: TrainConfig) -> RunResult:
                                      add_class_prefix=config.add_class_prefix and method.texts == "captions")
         train_data = TokenizedTexts(captioned, captioned.all_texts(), tokenizer)
         fit = _fine_tune(config, model, train_data, tokenizer, lambda m: evaluate(m, val),
-                         _signature(config, data, store_record))
+                         _signature(config, data, store_record), log.epoch)
         history, best_epoch, val_accuracy = fit.history, fit.best_epoch, fit.best_val
     head = class_head(config.method, model, tokenizer, data.classnames, prototypes, template)
     test_accuracy = zeroshot if method.loss is None else \
@@ -187,6 +189,7 @@ def run_fine_tuning(config: TrainConfig) -> RunResult:
         provenance=provenance(config, data, store_record, device), model=model,
         head=method.feature_head(model, head), tokenizer=tokenizer, preprocess=preprocess, data=data,
         texts_by_class=prototypes)
+    log.finish(result)
     if config.output_dir is not None and is_main_process():
         save_run(result, config.output_dir)
         if config.save_classifier:
@@ -222,14 +225,15 @@ def save_classifier_of(result: RunResult, start_state: dict[str, torch.Tensor] |
 
 
 def _fine_tune(config: TrainConfig, model: nn.Module, train_data: TokenizedTexts, tokenizer: Callable,
-               evaluate: Callable[[nn.Module], float], signature: dict) -> FitResult:
+               evaluate: Callable[[nn.Module], float], signature: dict,
+               on_epoch: Callable[[EpochRecord], None] | None = None) -> FitResult:
     return fine_tune(
         model, train_data, loss_function(config.method, tokenizer, config.w), evaluate, epochs=config.epochs,
         lr=config.lr, weight_decay=config.weight_decay, schedule=config.schedule, warmup_steps=config.warmup_steps,
         batch_size=config.batch_size, seed=config.seed, device=config.device,
         amp=config.amp, eval_every=config.eval_every, num_workers=config.num_workers,
         checkpoint_dir=config.output_dir, signature=signature, progress=config.progress,
-        clamp_logit_scale=config.clamp_logit_scale,
+        clamp_logit_scale=config.clamp_logit_scale, on_epoch=on_epoch,
     )
 
 
