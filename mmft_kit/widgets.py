@@ -180,9 +180,11 @@ def caption_browser(dataset, indices: Sequence[int], captions: Sequence[Mapping[
     return LivePreview({"position": slider}, render)
 
 
-def choice_preview(options: Sequence[str], render: Callable[[str], Any], description: str = "show") -> LivePreview:
-    """A drop-down of ``options``; shows ``render(option)``."""
-    control = widgets.Dropdown(options=list(options), value=options[0], description=description)
+def choice_preview(options: Sequence[str], render: Callable[[str], Any], description: str = "show",
+                   value: str | None = None) -> LivePreview:
+    """A drop-down of ``options`` opened on ``value`` (default: the first); shows ``render(option)``."""
+    control = widgets.Dropdown(options=list(options), value=options[0] if value is None else value,
+                               description=description)
     return LivePreview({"option": control}, lambda option: render(option))
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from mmft_kit.tables import aggregate, markdown_table
+from mmft_kit.tables import aggregate, best, markdown_table
 
 
 def test_markdown_table_formats_floats_and_escapes_pipes():
@@ -19,4 +19,11 @@ def test_aggregate_means_and_spreads_per_group():
     out = aggregate(rows, "m", ["acc"])
     assert [r["m"] for r in out] == ["a", "b"]
     assert out[0]["runs"] == 2 and out[0]["acc"] == pytest.approx(0.6) and out[0]["acc_std"] == pytest.approx(0.1)
-    assert out[1]["acc_std"] == 0.0
+    assert out[1]["acc_std"] is None  # one run: no spread to report
+    assert "| b | 1 | 1.000 | n/a |" in markdown_table(out, missing="n/a")
+
+
+def test_best_is_the_highest_mean_among_the_groups_that_ran():
+    summary = aggregate([{"m": "mmft", "acc": 0.6}, {"m": "lp", "acc": 0.9}, {"m": "lp", "acc": 0.5},
+                         {"m": "zs", "acc": 0.65}], "m", ["acc"])
+    assert best(summary, "m", "acc") == "lp" and best(summary, "m", "acc", higher_is_better=False) == "mmft"

@@ -107,6 +107,8 @@ def test_choice_preview_renders_the_chosen_option():
     preview = widgets.choice_preview(["a", "b"], lambda option: seen.append(option) or option.upper())
     preview.controls["option"].value = "b"
     assert seen == ["a", "b"] and preview.result == "B"
+    opened = widgets.choice_preview(["a", "b", "c"], str.upper, value="c")  # 03 opens on the best method
+    assert opened.controls["option"].value == "c" and opened.result == "C"
 
 
 def test_gate_explorer_follows_k_and_the_samples():

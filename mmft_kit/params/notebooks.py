@@ -8,9 +8,9 @@ against the same model before it runs anything.
 
 from __future__ import annotations
 
-from typing import Annotated, Any, ClassVar, Literal, TypeVar
+from typing import Annotated, Any, Callable, ClassVar, Literal, TypeVar
 
-from pydantic import AfterValidator, Field
+from pydantic import AfterValidator, Field, model_validator
 
 from .base import Params
 from .fields import (CaptionerParams, ClipParams, DataParams, FewShotParams, OptimParams, ReportParams, SeedParams,
@@ -29,6 +29,30 @@ def _pare_method(name: str) -> str:
     from ..pare import PareConfig
 
     return check_config_method(PareConfig, name)
+
+
+def every_train_method() -> list[str]:
+    """Every registered method that runs with :class:`~mmft_kit.train.TrainConfig` (fine-tuned and frozen
+    baselines alike), in registration order: 03's default."""
+    from ..methods import METHODS
+    from ..train import TrainConfig
+
+    return [name for name, method in METHODS.items() if issubclass(TrainConfig, method.config)]
+
+
+def quickstart_methods() -> list[str]:
+    """00's default: the start model, FLYP, MMFT and every frozen-feature baseline of the registry (the linear
+    probe and LP++ among them), cheap next to fine-tuning and often the ones to beat."""
+    from ..methods import methods_of
+
+    return ["zeroshot", "flyp", "mmft", *methods_of("frozen")]
+
+
+def _methods_default(values: Any, default: Callable[[], list[str]]) -> Any:
+    """``values`` with ``methods`` filled from the registry (``default()``) when it is missing or None."""
+    if isinstance(values, dict) and values.get("methods") is None:
+        return {**values, "methods": default()}
+    return values
 
 
 P = TypeVar("P", bound=Params)
@@ -59,10 +83,19 @@ class NotebookParams(Params):
         return kind(**{**shared, **changes})
 
 
-class Quickstart(NotebookParams, ReportParams, OptimParams, SeedsParams, FewShotParams, CaptionerParams, ClipParams, DataParams):
+class Quickstart(NotebookParams, ReportParams, OptimParams, SeedsParams, FewShotParams, CaptionerParams, ClipParams,
+                 DataParams):
     """00: caption, fine-tune, compare with the baselines."""
 
     notebook: ClassVar[str] = "00_quickstart"
+    methods: list[TrainMethod] | None = Field(
+        None, min_length=1, description="methods to compare (None: zeroshot, flyp, mmft and every frozen-feature "
+                                        "baseline of the registry)")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _default_methods(cls, values: Any) -> Any:
+        return _methods_default(values, quickstart_methods)
 
 
 class PromptDesign(NotebookParams, SeedParams, CaptionerParams, DataParams):
@@ -92,8 +125,14 @@ class FewShotFinetuning(NotebookParams, ReportParams, OptimParams, SeedsParams, 
     """03: every method at one number of shots over several seeds."""
 
     notebook: ClassVar[str] = "03_few_shot_finetuning"
-    methods: list[TrainMethod] = Field(["zeroshot", "flyp", "flyp_ens", "ce", "mmft"], min_length=1,
-                                       description="methods to run (see mmft_kit.train.METHODS)")
+    methods: list[TrainMethod] | None = Field(
+        None, min_length=1, description="methods to run (None: every method of mmft_kit.train.METHODS, the frozen "
+                                        "baselines too)")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _default_methods(cls, values: Any) -> Any:
+        return _methods_default(values, every_train_method)
 
 
 class EmbeddingVisualisation(NotebookParams, OptimParams, SeedParams, FewShotParams, CaptionerParams, ClipParams,
