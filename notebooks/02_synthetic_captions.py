@@ -61,7 +61,7 @@ from mmft_kit.captions.statistics import caption_records
 from mmft_kit.data import get_dataset
 from mmft_kit.train import TrainConfig, store_path
 
-train = get_dataset(p.dataset, root=p.root, split="train")
+train = get_dataset(p.dataset, root=p.root, split="train", domain=p.domain)
 images = Subset(train, range(min(p.limit or len(train), len(train))))
 store = p.caption_store or (nb.path("captions.jsonl") if p.template else store_path(p.config(TrainConfig)))
 report = caption_dataset(images, load_captioner(p.captioner), store, characteristics=p.characteristics,

@@ -31,6 +31,7 @@ from ..runtime import bar_options
 from .backends import CaptionRequest, Captioner
 from .prompts import build_prompt, default_characteristics, resolve_template
 from .store import CaptionStore, append_jsonl, image_digest
+from .world_check import WorldCheck
 
 #: What a broken image raises in PIL or a data set's own loader (truncation is an OSError).
 UNREADABLE_IMAGE_ERRORS = (OSError, ValueError, SyntaxError, Image.DecompressionBombError)
@@ -81,9 +82,11 @@ def default_store_path(
         template: the prompt template (name, file or text); any but the default gets its own store.
 
     Returns:
-        ``<folder>/<dataset>--<captioner>[--wN][--tHASH].jsonl``.
+        ``<folder>/<dataset>--<captioner>[--wN][--tHASH].jsonl``, where a folder data set is named by its
+        last path part (``/data/my-pets`` → ``my-pets``).
     """
-    name = f"{_slug(dataset)}--{_slug(captioner)}"
+    subject = Path(dataset).name if "/" in dataset or os.sep in dataset else dataset
+    name = f"{_slug(subject)}--{_slug(captioner)}"
     if int(words) != 50:
         name += f"--w{int(words)}"
     text = resolve_template(template)
@@ -181,6 +184,9 @@ def caption_dataset(
         overwrite: start the store afresh when its settings differ.
         strict: stop at the first image that cannot be captioned instead of skipping and listing it.
 
+    The embedded captioner prints one warning line when its images are not from its world
+    (:mod:`mmft_kit.captions.world_check`).
+
     Returns:
         What was captioned, reused and skipped (with reasons).
     """
@@ -207,6 +213,7 @@ def caption_dataset(
     failed: dict[int, tuple[str, dict]] = {}  # image index -> why its first caption failed, and which one
     queued: set[tuple[str, str]] = set()  # (image, prompt) asked in this run: a repeated image is asked once
     already_listed = {_skip_key(entry) for entry in _read_jsonl(listed)}
+    world_check = WorldCheck(captioner)
 
     def skip(index: int, reason: str, detail: str = "", **details: Any) -> None:
         """Count a skipped image under ``reason`` and list it (with ``detail``) beside the store."""
@@ -250,6 +257,8 @@ def caption_dataset(
                     record = {"image": digest, "index": index, "class": classname,
                               "characteristic": characteristic, "prompt": prompt}
                     todo.append(CaptionRequest(image, prompt, classname, tag=record))
+            if todo:
+                world_check.see(image)
             if not todo:
                 report.reused += 1
                 continue

@@ -16,6 +16,8 @@ def _data_options(parser: argparse.ArgumentParser, required: bool) -> None:
 
 
 def register(subparsers) -> None:
+    from ..params import CaptionerParams, add_arguments
+
     parser = subparsers.add_parser(
         "caption",
         help="caption a data set with a multimodal LLM into a caption store (or export a store)",
@@ -38,8 +40,9 @@ def register(subparsers) -> None:
     )
     _data_options(parser, required=False)
     parser.add_argument("--store", default=None,
-                        help="caption store file (JSONL), made if missing (default: a file per data set and "
-                             "captioner in the kit's cache, printed at the end)")
+                        help="caption store file (JSONL), made if missing (default: for an image folder "
+                             "runs/captions/<folder name>--<captioner>.jsonl; for the kit's and the paper's data "
+                             "sets a file per data set and captioner in the kit's cache; printed at the end)")
     parser.add_argument("--captioner", default="embedded",
                         help="embedded (the kit's VLM; embedded:SIZE for another size), label (class-name text only), "
                              "openai:MODEL (a served model, see --base-url), a transformers hub id or a model folder "
@@ -48,6 +51,7 @@ def register(subparsers) -> None:
                         help="characteristics to describe, one caption each (default: visual shape texture, "
                              "from the kit's templates.json)")
     parser.add_argument("--words", type=int, default=50, help="words asked for per caption (default: 50)")
+    add_arguments(parser, CaptionerParams, ["domain"])
     parser.add_argument("--template", default=None,
                         help="prompt template: a name from templates.json, a template string, or a file")
     parser.add_argument("--temperature", type=float, default=0.2,
@@ -123,18 +127,19 @@ def _device(device: str | None) -> str | None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..captions import caption_dataset, default_store_path, parse_shard
+    from ..captions import caption_dataset, parse_shard
     from ..data import get_dataset
     from ..errors import InvalidInputError
     from ..models import load_captioner
-    from ..zoo import cache_root
+    from ..params import CaptionerParams, from_arguments
+    from ..train.captions import default_store
 
     if not args.dataset:
         raise InvalidInputError("give the data set to caption: --dataset NAME (or an ImageFolder path)")
     shard = parse_shard(args.shard) if args.shard else None
-    dataset = get_dataset(args.dataset, root=args.root, split=args.split)
-    store = args.store or default_store_path(args.dataset, args.captioner,
-                                             cache_root() / "captions", args.words, args.template)
+    domain = from_arguments(CaptionerParams, args, ["domain"]).domain
+    dataset = get_dataset(args.dataset, root=args.root, split=args.split, domain=domain)
+    store = args.store or default_store(args.dataset, args.root, args.captioner, args.words, args.template)
     captioner = load_captioner(
         args.captioner, device=_device(args.device), batch_size=args.batch_size, temperature=args.temperature,
         max_new_tokens=args.max_new_tokens, seed=args.seed, dtype=args.dtype, base_url=args.base_url,

@@ -11,12 +11,12 @@ from .few_shot import LabelledSubset, few_shot, split_hash, stratified_split, tr
 from .paper_datasets import BENCHMARKS
 from .imagenet_variants import IMAGENET_VARIANTS
 from .shifts import SHIFTED_TASKS, shifted_variants
-from .registry import available_splits, get_dataset, list_datasets
+from .registry import available_splits, get_dataset, image_folder_path, list_datasets
 
 __all__ = [
     "ATTRIBUTES", "ArrayImageDataset", "Attributes", "Corpus", "WORLD_TASKS", "WorldTask", "describe",
     "describe_characteristic", "make_corpus", "make_world_task", "render", "render_many", "sample_attributes",
     "BENCHMARKS", "IMAGENET_VARIANTS", "SHIFTED_TASKS", "shifted_variants", "LabelledSubset", "available_splits",
-    "few_shot", "get_dataset", "list_datasets", "make_digits", "split_hash", "stratified_split", "train_val_split",
+    "few_shot", "get_dataset", "image_folder_path", "list_datasets", "make_digits", "split_hash", "stratified_split", "train_val_split",
     "load_rgb", "to_rgb", "dataset_image", "dataset_info", "dataset_label", "dataset_name", "item_path",
 ]

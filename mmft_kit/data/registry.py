@@ -65,6 +65,18 @@ def _folder(name: str, root: str | os.PathLike | None) -> Path | None:
     return None
 
 
+def image_folder_path(name: str, root: str | os.PathLike | None = None) -> Path | None:
+    """The folder behind ``name`` when it names an image folder (the user's own images), not a registered
+    data set; None otherwise (also for a path that does not exist: :func:`get_dataset` says so)."""
+    if name in WORLD_TASKS or name in SHIFTED_TASKS or name == "digits" or variant_name(name) is not None \
+            or benchmark_name(name) is not None:
+        return None
+    try:
+        return _folder(name, root)
+    except DatasetNotFoundError:
+        return None
+
+
 def _folder_splits(path: Path) -> tuple[str, ...]:
     present = tuple(s for s in _FOLDER_SPLITS if (path / s).is_dir())
     return present or ("train",)

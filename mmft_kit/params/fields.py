@@ -47,6 +47,9 @@ class CaptionerParams(Params):
     template: str | None = Field(None, description="the caption template: None for the paper's, "
                                                    "a template string or a file holding one")
     words: int = Field(50, ge=1, le=500, description="the word budget asked for in the prompt")
+    domain: str | None = Field(None, description="the prompt's {domain}, what kind of photos these are (e.g. "
+                                                 "'pets', 'satellite'); None: the data set's own ('general objects' "
+                                                 "for an image folder)")
     caption_store: str | None = Field(None, description="JSONL caption store; None: the kit's shared store "
                                                         "for this data set and captioner")
 

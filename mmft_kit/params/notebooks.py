@@ -105,7 +105,6 @@ class PromptDesign(NotebookParams, SeedParams, CaptionerParams, DataParams):
     characteristic: str = Field("visual", description="the characteristic previewed first")
     characteristics: list[str] = Field(["visual", "shape", "texture"], min_length=1,
                                        description="characteristics compared side by side")
-    domain: str | None = Field(None, description="the domain in the prompt (None: the data set's own)")
     class_name: str | None = Field(None, description="the class in the prompt (None: each image's own)")
     samples: Samples = Field(4, description="sample images to caption")
 

@@ -10,6 +10,7 @@ from torch.utils.data import Dataset
 
 from ..captions import CaptionStore, MissingCaptionsError, caption_dataset, captions_for_dataset, default_store_path
 from ..captions.prompts import resolve_template
+from ..data import image_folder_path
 from ..errors import CaptionStoreMismatchError
 from ..models import load_captioner
 from ..zoo import cache_root
@@ -17,12 +18,24 @@ from .config import TrainConfig
 from .loop import on_main_process
 
 
+#: Where the default caption stores of the user's own image folders go, relative to the working directory (the
+#: project folder): beside the runs, readable, one per folder name and caption settings.
+OWN_DATA_STORES = Path("runs") / "captions"
+
+
+def default_store(dataset: str, root: str | None, captioner: str, words: int = 50, template: str | None = None) -> Path:
+    """The store ``dataset``'s captions go to when none is named: for an image folder of the user's,
+    ``runs/captions/<folder name>--<captioner>….jsonl`` (:data:`OWN_DATA_STORES`); for the kit's and the
+    paper's data sets, the shared store in the kit's cache (``<cache>/captions``)."""
+    folder = OWN_DATA_STORES if image_folder_path(dataset, root) is not None else cache_root() / "captions"
+    return default_store_path(dataset, captioner, folder, words, template)
+
+
 def store_path(config: TrainConfig) -> Path:
-    """``config.caption_store``, or the default store of its data set and caption settings in the kit's cache."""
+    """``config.caption_store``, or the default store of its data set and caption settings (:func:`default_store`)."""
     if config.caption_store is not None:
         return Path(config.caption_store).expanduser()
-    return default_store_path(config.dataset, config.captioner, cache_root() / "captions", config.words,
-                              config.template)
+    return default_store(config.dataset, config.root, config.captioner, config.words, config.template)
 
 
 def caption_command(config: TrainConfig) -> str:
@@ -33,6 +46,8 @@ def caption_command(config: TrainConfig) -> str:
         parts += ["--root", config.root]
     if config.template:
         parts += ["--template", config.template]
+    if config.domain:
+        parts += ["--domain", config.domain]
     if config.characteristics:
         parts += ["--characteristics", *config.characteristics]
     return " ".join(parts[:1] + [shlex.quote(p) for p in parts[1:]])

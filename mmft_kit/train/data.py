@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Callable, Sequence
@@ -12,12 +13,20 @@ from torch.utils.data import Dataset, Subset
 from ..data.items import dataset_image, dataset_info, dataset_label
 from ..data import LabelledSubset, available_splits, few_shot, get_dataset, train_val_split
 from ..data.few_shot import split_items
+from ..data.registry import image_folder_path
 from ..errors import InvalidInputError
 from ..text import CLASS_TEMPLATE
 from .config import TrainConfig
 
 #: ``RunData.val_source`` of a data set with its own validation split.
 VAL_SPLIT = "the data set's val split"
+#: ``RunData.test_source`` of a data set with its own test split.
+TEST_SPLIT = "the data set's test split"
+#: A flat image folder (no ``test/`` subfolder) keeps this share of every class as its test set, drawn with
+#: :data:`FOLDER_TEST_SEED` whatever the run's seed, so every run of the folder tests on the same images
+#: (listed in the run's ``split.json``).
+FOLDER_TEST_FRACTION = 0.2
+FOLDER_TEST_SEED = 0
 #: Keep transformed images in memory up to this many bytes per data set.
 CACHE_BYTES = 1 << 30
 
@@ -104,6 +113,8 @@ class RunData:
     domain: str
     val_source: str
     train_indices: list[int]
+    test_source: str = TEST_SPLIT
+    train_split: Dataset | None = None
 
 
 def indices_in(subset: Subset, ancestor: Dataset) -> list[int]:
@@ -117,9 +128,10 @@ def indices_in(subset: Subset, ancestor: Dataset) -> list[int]:
 
 
 @lru_cache(maxsize=16)
-def load_split(name: str, root: str | None, split: str) -> Dataset:
-    """One untransformed split of a data set, loaded once per process (runs share it, nobody changes it)."""
-    return get_dataset(name, root=root, split=split)
+def load_split(name: str, root: str | None, split: str, domain: str | None = None) -> Dataset:
+    """One untransformed split of a data set (its caption domain replaced by ``domain`` when given), loaded once
+    per process (runs share it, nobody changes it)."""
+    return get_dataset(name, root=root, split=split, domain=domain)
 
 
 @lru_cache(maxsize=16)
@@ -130,25 +142,55 @@ def preprocessed_split(name: str, root: str | None, split: str, transform: Calla
 
 def evaluation_sets(config: TrainConfig, data: RunData, transform: Callable) -> tuple[Preprocessed, Preprocessed]:
     """The run's validation and test sets with ``transform`` applied."""
-    test = preprocessed_split(config.dataset, config.root, "test", transform)
+    test = preprocessed_split(config.dataset, config.root, "test", transform) if data.test_source == TEST_SPLIT \
+        else Preprocessed(data.test, transform)
     if data.val_source == VAL_SPLIT:
         return preprocessed_split(config.dataset, config.root, "val", transform), test
     return Preprocessed(data.val, transform), test
 
 
+def _train_and_test(config: TrainConfig, splits: tuple[str, ...]) -> tuple[Dataset, Dataset, Dataset, str]:
+    """The train split, the part of it runs draw from, the test set and where the test set came from: the data
+    set's test split, or for an image folder without one a fixed hold-out (:data:`FOLDER_TEST_FRACTION`)."""
+    train = load_split(config.dataset, config.root, "train", config.domain)
+    if "test" in splits:
+        return train, train, load_split(config.dataset, config.root, "test"), TEST_SPLIT
+    if image_folder_path(config.dataset, config.root) is None:
+        raise InvalidInputError(f"{config.dataset!r} has splits {splits} but no test split: give a data set with "
+                                "train and test (an image folder, flat or with train/ and test/ subfolders)")
+    rest, test = train_val_split(train, FOLDER_TEST_FRACTION, seed=FOLDER_TEST_SEED)
+    return train, rest, test, f"{FOLDER_TEST_FRACTION:.0%} of the folder held out per class (seed {FOLDER_TEST_SEED})"
+
+
+def check_trainable(train: Dataset, name: str, splits: tuple[str, ...]) -> None:
+    """Raise InvalidInputError unless the image folder ``name`` (its train split ``train``, its ``splits``) can
+    make a run: two classes or more, and in each class one image to train on, plus one for validation when it
+    has no ``val/`` and one to test when it has no ``test/``."""
+    classnames, _ = dataset_info(train)
+    if len(classnames) < 2:
+        raise InvalidInputError(
+            f"{name} has {len(classnames)} class ({', '.join(classnames)}): a classifier needs two classes or more. "
+            "Put each class's images in a subfolder of its own: FOLDER/<class name>/<image>")
+    uses = (["one to train on"] + ["one for validation"] * ("val" not in splits)
+            + ["one to test"] * ("test" not in splits))
+    counts = Counter(dataset_label(train, i) for i in range(len(train)))
+    short = {classnames[c]: counts.get(c, 0) for c in range(len(classnames)) if counts.get(c, 0) < len(uses)}
+    if short:
+        raise InvalidInputError(
+            f"{name}: classes {short} have fewer than {len(uses)} images ({', '.join(uses)}); add images to them "
+            "or leave them out")
+
+
 def load_run_data(config: TrainConfig) -> RunData:
     """Train / val / test of ``config.dataset`` (no transform), the val hold-out and the few-shot draw."""
     splits = available_splits(config.dataset, config.root)
-    if "test" not in splits:
-        raise InvalidInputError(
-            f"{config.dataset!r} has splits {splits} but no test split: give a data set with train and test "
-            "(an ImageFolder with train/ and test/ subfolders)"
-        )
-    train = load_split(config.dataset, config.root, "train")
+    if image_folder_path(config.dataset, config.root) is not None:  # the user's own images
+        check_trainable(load_split(config.dataset, config.root, "train", config.domain), config.dataset, splits)
+    train, pool, test, test_source = _train_and_test(config, splits)
     if "val" in splits:
-        pool, val, source = train, load_split(config.dataset, config.root, "val"), VAL_SPLIT
+        val, source = load_split(config.dataset, config.root, "val"), VAL_SPLIT
     else:
-        pool, val = train_val_split(train, config.val_fraction, seed=config.seed)
+        pool, val = train_val_split(pool, config.val_fraction, seed=config.seed)
         source = f"{config.val_fraction:.0%} of train held out per class (seed {config.seed})"
     if config.shots is None:
         targets = [dataset_label(pool, i) for i in range(len(pool))]
@@ -157,8 +199,7 @@ def load_run_data(config: TrainConfig) -> RunData:
         chosen = few_shot(pool, config.shots, config.seed)
     classnames, domain = dataset_info(train)
     train_indices = indices_in(chosen, train)
-    return RunData(chosen, pool, val, load_split(config.dataset, config.root, "test"),
-                   classnames, domain, source, train_indices)
+    return RunData(chosen, pool, val, test, classnames, domain, source, train_indices, test_source, train)
 
 
 def run_split(data: RunData, root: str | None = None) -> dict[str, list[list]]:
@@ -168,17 +209,21 @@ def run_split(data: RunData, root: str | None = None) -> dict[str, list[list]]:
     train = load_split_of(data)
     val_indices = list(range(len(data.val))) if data.val_source == VAL_SPLIT else indices_in(data.val, train)
     val_base = data.val if data.val_source == VAL_SPLIT else train
+    test_indices = range(len(data.test)) if data.test_source == TEST_SPLIT else indices_in(data.test, train)
+    test_base = data.test if data.test_source == TEST_SPLIT else train
     return {
         "train": split_items(train, data.train_indices, data.few_shot.targets, data.classnames, root),
         "val": split_items(val_base, val_indices, [dataset_label(data.val, i) for i in range(len(data.val))],
                            data.classnames, root),
-        "test": split_items(data.test, range(len(data.test)),
+        "test": split_items(test_base, test_indices,
                             [dataset_label(data.test, i) for i in range(len(data.test))], data.classnames, root),
     }
 
 
 def load_split_of(data: RunData) -> Dataset:
     """The train split the run's few-shot draw indexes (the pool, or the pool's base under a hold-out)."""
+    if data.train_split is not None:
+        return data.train_split
     return data.pool if data.val_source == VAL_SPLIT else data.pool.dataset
 
 

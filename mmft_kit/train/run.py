@@ -16,6 +16,7 @@ from torch import nn
 from ..baselines.heads import FeatureHead
 from ..captions import CaptionedDataset, training_text
 from ..classifier import model_config, save_classifier
+from ..data import image_folder_path
 from ..data.few_shot import write_split
 from ..inference import ENSEMBLE_TEMPLATES, accuracy, prompt_head
 from ..method import get_method
@@ -276,7 +277,8 @@ def save_run(result: RunResult, folder: str | Path) -> None:
     save_record(result, folder)
     write_provenance(folder, result.provenance)
     config = result.train_config
-    write_split(Path(folder) / SPLIT_NAME, run_split(result.data, config.root), dataset=config.dataset,
-                shots=config.shots, seed=config.seed,
+    own = image_folder_path(config.dataset, config.root)  # the user's folder: items as paths inside it
+    write_split(Path(folder) / SPLIT_NAME, run_split(result.data, str(own) if own else config.root),
+                dataset=config.dataset, shots=config.shots, seed=config.seed, test_from=result.data.test_source,
                 indices_of="train and val: the data set's train split (its val split where it has one); "
-                           "test: its test split")
+                           "test: its test split, or the train split where the test set is held out of it")
