@@ -49,3 +49,13 @@ def test_no_logger_by_default_and_a_missing_one_says_what_to_install(tmp_path):
             TrainConfig(report_to=["wandb"])
     with pytest.raises(InvalidInputError, match="report_to"):
         TrainConfig(report_to=["mlflow"])
+
+
+def test_wandb_writes_an_offline_run_when_installed(tmp_path, body, source):
+    pytest.importorskip("wandb")
+    from mmft_kit.pare import PareConfig, fit, get_target_task
+
+    config = PareConfig(method="finetune", epochs=1, batch_size=16, progress=False, report_to=["wandb"],
+                        log_dir=str(tmp_path))
+    fit(get_target_task("signals"), config, body=body, source=source)
+    assert list((tmp_path / "signals" / "finetune-seed0" / "wandb").glob("offline-run-*/*.wandb"))
