@@ -10,6 +10,7 @@ import pytest
 
 from mmft_kit.__main__ import main
 from mmft_kit.errors import InvalidInputError
+from mmft_kit.params import NOTEBOOKS
 from mmft_kit.run_logs import read_scalars
 from mmft_kit.train import TrainConfig
 
@@ -59,3 +60,15 @@ def test_wandb_writes_an_offline_run_when_installed(tmp_path, body, source):
                         log_dir=str(tmp_path))
     fit(get_target_task("signals"), config, body=body, source=source)
     assert list((tmp_path / "signals" / "finetune-seed0" / "wandb").glob("offline-run-*/*.wandb"))
+
+
+def test_the_notebooks_runs_take_report_to_and_log_beside_their_figures(tmp_path, capsys, monkeypatch):
+    from mmft_kit.notebook import start, start_notebook
+    from mmft_kit.pare import PareConfig
+
+    monkeypatch.setattr(start, "configure_progress", lambda live: None)  # no tqdm settings left in this process
+    nb = start_notebook("05_pare_cross_modal", {"report_to": "tensorboard", "output_dir": str(tmp_path / "nb")})
+    config = nb.params.config(PareConfig, method="pare")
+    assert config.report_to == ["tensorboard"] and config.log_dir == str(tmp_path / "nb" / "logs")
+    for name in ("00_quickstart", "03_few_shot_finetuning"):
+        assert NOTEBOOKS[name](report_to="tensorboard").config(TrainConfig, method="flyp").report_to == ["tensorboard"]
