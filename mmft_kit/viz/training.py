@@ -86,7 +86,7 @@ def accuracy_figure(rows: Sequence[Mapping[str, Any]], key: str = "test", label:
     if reference is not None:
         ax.axhline(reference, ls="--", color="grey", label=f"{reference_label} ({reference:.3f})")
     if ax.get_legend_handles_labels()[0]:
-        ax.legend(fontsize=8, loc="lower right")
+        ax.legend(fontsize=8, loc="best")
     values = [v for group in groups.values() for v in group]
     ax.axhline(0.0, color="black", linewidth=0.6)
     ax.set_xticks(x, list(groups))
