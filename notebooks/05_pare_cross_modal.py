@@ -162,8 +162,8 @@ for seed in p.seeds:
 # %%
 from mmft_kit.tables import aggregate
 
-nb.show(viz.pare_curves({f"{m} (seed {s})": r for (m, s), r in runs.items()}, title=f"{p.task}, seeds {p.seeds}"),
-        "training")
+nb.show(viz.pare_curves({f"{m} (seed {s})": r for (m, s), r in runs.items()},
+                        title=viz.describe_runs(p.task, seeds=p.seeds)), "training")
 rows = [r.summary() for r in runs.values()]
 summary = aggregate(rows, "method", ["test", "val"])
 viz.table(summary)

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Sequence
 
 import numpy as np
+from matplotlib.ticker import MaxNLocator
 
 #: Line styles and markers given to the series of one panel in turn, so coinciding series stay visible.
 LINE_STYLES = ("-", "--", ":", "-.")
@@ -48,8 +49,9 @@ def describe_runs(dataset: str | None = None, shots: int | str | None = None, se
 
 
 def plot_series(ax, series: Sequence[tuple[str, Sequence[float], Sequence[float]]], **kwargs) -> None:
-    """Draw ``(label, xs, ys)`` series on ``ax``, each with its own line style and marker; a series equal to
-    an earlier one says so in its label ("= pare (seed 0)"), so two identical curves never look like one."""
+    """Draw ``(label, epochs, ys)`` series on ``ax``, each with its own line style and marker, on whole-number
+    ticks; a series equal to an earlier one says so in its label ("= pare (seed 0)"), so two identical curves
+    never look like one."""
     drawn: list[tuple[str, np.ndarray, np.ndarray]] = []
     for i, (label, xs, ys) in enumerate(series):
         x, y = np.asarray(xs, dtype=float), np.asarray(ys, dtype=float)
@@ -59,6 +61,7 @@ def plot_series(ax, series: Sequence[tuple[str, Sequence[float], Sequence[float]
                 linewidth=2.2 - 0.4 * (i % 3), alpha=0.85, color=f"C{i % 10}",
                 label=label if same is None else f"{label} (= {same})", **kwargs)
         drawn.append((label, x, y))
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
 
 
 def chance_band(ax, band: tuple[float, float], label: str) -> None:
