@@ -202,6 +202,7 @@ def _beats(diff: tuple[float, float, int]) -> bool:
 
 def report(out: Path, meta: dict | None = None) -> str:
     """``pare.md``, ``pare.csv`` and the plots from the saved runs."""
+    from mmft_kit.chance import auroc_chance_band
     from mmft_kit.viz import gate_diagnostics, mechanism_auroc, score_maps
 
     meta = meta or (json.loads((out / "pare.meta.json").read_text()) if (out / "pare.meta.json").is_file() else {})
@@ -224,7 +225,10 @@ def report(out: Path, meta: dict | None = None) -> str:
             lines.append(f"| {variant} | {mean:.3f} ± {se:.3f} | {len(values)} |")
         lines += ["", "AUROC of the final gate scores for informative vs noise tokens (0.5: chance). Both gate "
                   "signals train the gate for the whole run at 10× the learning rate; `random_gate` is frozen.", ""]
-        _save_figure(mechanism_auroc(mech_rows), out / "pare_mechanism.png")
+        task = get_target_task("mechanism", **MECHANISM[0])
+        informative = len(task.extra["informative"])  # chance: a random ranking of the token positions
+        chance = auroc_chance_band(informative, task.x_train.shape[1] - informative)
+        _save_figure(mechanism_auroc(mech_rows, auroc_chance=chance), out / "pare_mechanism.png")
     tasks = list(dict.fromkeys(r.extra["task"] for r in runs))
     if runs:
         lines += ["## Tasks: paired differences (lower metric is better; negative = first method better)", "",

@@ -10,15 +10,16 @@ import numpy as np
 def _cell(value: Any, digits: int) -> str:
     if isinstance(value, float):
         return f"{value:.{digits}f}"
-    return "" if value is None else str(value).replace("|", "\\|").replace("\n", " ")
+    return "n/a" if value is None else str(value).replace("|", "\\|").replace("\n", " ")
 
 
 def markdown_table(rows: Sequence[Mapping[str, Any]], columns: Sequence[str] | None = None, digits: int = 3) -> str:
-    """A Markdown table of ``rows`` (dicts); ``columns`` default to every key, in first-seen order."""
+    """A Markdown table of ``rows`` (dicts); ``columns`` default to every key, in first-seen order; a value of
+    None (not measured) reads "n/a", a column a row lacks stays empty."""
     if columns is None:
         columns = list(dict.fromkeys(key for row in rows for key in row))
     lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
-    lines += ["| " + " | ".join(_cell(row.get(c), digits) for c in columns) + " |" for row in rows]
+    lines += ["| " + " | ".join(_cell(row[c], digits) if c in row else "" for c in columns) + " |" for row in rows]
     return "\n".join(lines)
 
 

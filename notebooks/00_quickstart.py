@@ -114,7 +114,7 @@ from mmft_kit.sweep import results_table
 from mmft_kit.tables import aggregate
 
 rows = results_table(results)
-nb.show(viz.accuracy_figure(rows, key="test"), "accuracy")
+nb.show(viz.accuracy_figure(rows, key="test", dataset=p.dataset, shots=p.shots), "accuracy")
 summary = {row["method"]: row for row in aggregate(rows, "method", ["test"])}
 viz.table(list(summary.values()))
 

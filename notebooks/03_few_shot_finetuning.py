@@ -92,7 +92,7 @@ from mmft_kit.tables import aggregate
 rows = results_table(results)
 summary = aggregate(rows, "method", ["test", "val"])
 zero_shot = results[0].extra["zeroshot"]
-nb.show(viz.accuracy_figure(rows, key="test", reference=zero_shot), "accuracy")
+nb.show(viz.accuracy_figure(rows, key="test", reference=zero_shot, dataset=p.dataset, shots=p.shots), "accuracy")
 viz.table(summary)
 
 # %% [markdown]
@@ -132,10 +132,10 @@ trained = [m for m in p.methods if runs[m, p.seeds[0]].extra.get("wise_ft")]
 def wise_ft(method):
     r = runs[method, p.seeds[0]]
     return viz.wise_ft_shift_figure(r.extra["wise_ft"], r.extra.get("wise_ft_eval", {}),
-                                    f"WiSE-FT: {method}, seed {r.seed}")
+                                    f"WiSE-FT: {method}, {p.dataset}, {p.shots}-shot, seed {r.seed}")
 
 if shift:
-    nb.show(viz.shift_bars(shift), "shift")
+    nb.show(viz.shift_bars(shift, dataset=p.dataset, shots=p.shots, seeds=p.seeds), "shift")
 if trained and nb.live:
     display(widgets.choice_preview(trained, wise_ft, "method"))
 if trained:

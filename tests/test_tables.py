@@ -11,7 +11,7 @@ def test_markdown_table_formats_floats_and_escapes_pipes():
     text = markdown_table([{"a": 0.12345, "b": "x|y"}, {"a": 2, "c": None}])
     lines = text.splitlines()
     assert lines[0] == "| a | b | c |" and lines[1] == "|---|---|---|"
-    assert lines[2] == "| 0.123 | x\\|y |  |" and lines[3] == "| 2 |  |  |"
+    assert lines[2] == "| 0.123 | x\\|y |  |" and lines[3] == "| 2 |  | n/a |"  # None: not measured
 
 
 def test_aggregate_means_and_spreads_per_group():
