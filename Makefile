@@ -39,8 +39,8 @@ test: $(STAMP)
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 benchmarks: $(STAMP) models
-	$(PY) benchmarks/few_shot.py
-	$(PY) benchmarks/pare.py
+	$(PY) -m benchmarks.few_shot
+	$(PY) -m benchmarks.pare
 
 clean-cache:
 	rm -rf "$${MMFT_KIT_CACHE:-$$HOME/.cache/mmft_kit}"

@@ -15,11 +15,11 @@ Quick use::
 Importing the package registers its methods (family ``pare``) in :data:`mmft_kit.method.METHODS`.
 """
 
+from ..method import Method, register_method
 from .align import align_embedder, mmd, otdd
 from .bodies import load_body, tiny_vit
-from ..method import Method, register_method
-from .config import (MIX_WEIGHTS, SOURCE_OBJECTIVES, GateParams, PareConfig, PareParams, PareTaskParams, resolve_config,
-                     task_kind)
+from .config import (MIX_WEIGHTS, SOURCE_OBJECTIVES, GateParams, PareConfig, PareOptimParams, PareParams,
+                     PareTaskParams, resolve_config, task_kind)
 from .body import HFEncoderBody, OpenClipViTBody, TokenBody, as_body, randomize_
 from .embedders import PatchEmbed2D, SeqEmbed1D, TabularTokenizer, TargetEmbedder, make_embedder, srcinit
 from .diagnostics import GateMonitor
@@ -49,7 +49,7 @@ for _method in (
 
 __all__ = [
     "METHODS", "METRICS", "MIXING", "MIX_WEIGHTS", "SOURCE_OBJECTIVES", "TASKS", "GateMonitor", "GateParams",
-    "HFEncoderBody", "OpenClipViTBody", "PaReModel", "PareConfig", "PareParams", "PareRunResult", "PareTaskParams",
+    "HFEncoderBody", "OpenClipViTBody", "PaReModel", "PareConfig", "PareOptimParams", "PareParams", "PareRunResult", "PareTaskParams",
     "PatchEmbed2D", "PatchGate", "SeqEmbed1D", "SourceData", "TabularTokenizer", "TargetEmbedder", "TargetTask",
     "TokenBody", "align_embedder", "as_body", "build_pare_model", "darcy_task", "evaluate", "fit", "gate_auroc",
     "get_metric", "get_target_task", "gumbel_topk", "informative_mask", "load_body", "make_embedder", "mechanism_task",

@@ -223,14 +223,7 @@ def save_classifier_of(result: RunResult, start_state: dict[str, torch.Tensor] |
 
 def _fine_tune(config: TrainConfig, model: nn.Module, train_data: TokenizedTexts, tokenizer: Callable,
                evaluate: Callable[[nn.Module], float], signature: dict) -> FitResult:
-    return fine_tune(
-        model, train_data, loss_function(config.method, tokenizer, config.w), evaluate, epochs=config.epochs,
-        lr=config.lr, weight_decay=config.weight_decay, schedule=config.schedule, warmup_steps=config.warmup_steps,
-        batch_size=config.batch_size, seed=config.seed, device=config.device,
-        amp=config.amp, eval_every=config.eval_every, num_workers=config.num_workers,
-        checkpoint_dir=config.output_dir, signature=signature, progress=config.progress,
-        clamp_logit_scale=config.clamp_logit_scale,
-    )
+    return fine_tune(model, train_data, loss_function(config.method, tokenizer, config.w), evaluate, config, signature)
 
 
 def _signature(config: TrainConfig, data: RunData, store_record: dict | None) -> dict:
