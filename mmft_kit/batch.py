@@ -49,7 +49,7 @@ import yaml
 
 from . import __version__
 from .dispatch import ClusterOptions, dispatch
-from .errors import InvalidInputError
+from .errors import InvalidInputError, MMFTKitError
 from .io import atomic_write_json, atomic_write_text
 from .notebook.mode import static_environment
 from .notebook.run import read_metrics
@@ -127,13 +127,23 @@ def find_notebooks(paths: Iterable[str | os.PathLike]) -> list[Path]:
     return list(dict.fromkeys(found))
 
 
+def _papermill():
+    """papermill (part of the ``notebooks`` extra), or an error saying how to install it."""
+    try:
+        import papermill
+    except ImportError:
+        raise MMFTKitError("running notebooks needs papermill, part of the 'notebooks' extra: "
+                           "pip install 'mmft_kit[notebooks]' (make install has it)") from None
+    return papermill
+
+
 def notebook_parameters(path: Path) -> dict[str, Any]:
     """The parameters a notebook takes (name → default): its model's fields for the kit's notebooks
     (:data:`mmft_kit.notebook.NOTEBOOKS`), else what its ``parameters`` cell assigns."""
     model = notebook_params(path.stem)
     if model is not None:
         return {name: field.default for name, field in model.model_fields.items()}
-    import papermill
+    papermill = _papermill()
 
     declared = papermill.inspect_notebook(str(path))
     if not declared:
@@ -252,8 +262,7 @@ def execute(notebook: str | os.PathLike, output: str | os.PathLike, parameters: 
 
     Raises papermill's PapermillExecutionError when a cell fails (the executed copy is written).
     """
-    import papermill
-
+    papermill = _papermill()
     papermill_log = logging.getLogger("papermill")
     if not any(isinstance(f, _DeclaredParameters) for f in papermill_log.filters):
         papermill_log.addFilter(_DeclaredParameters())

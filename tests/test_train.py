@@ -19,7 +19,7 @@ from mmft_kit.inference import caption_prototype_head, prompt_head
 from mmft_kit.records import RunResult as RunRecord
 from mmft_kit.methods import METHODS, methods_of
 from mmft_kit.train import TrainConfig, ZeroShotInitClassifier, fine_tune, load_run_data, run
-from mmft_kit.train.run import load_start_model
+from mmft_kit.train.setup import load_start_model
 from mmft_kit.text import clean_classname
 
 CI_MODEL = "embedded:ci"

@@ -29,7 +29,7 @@ from ..data.items import dataset_image, dataset_info, dataset_label, dataset_nam
 from ..errors import InvalidInputError, MMFTKitError, UnreadableImageError
 from ..params.fields import PAPER_WORDS
 from ..runtime import bar_options
-from .backends import CaptionRequest, Captioner
+from .base import CaptionRequest, Captioner
 from .prompts import build_prompt, default_characteristics, resolve_template
 from .store import CaptionStore, append_jsonl, image_digest
 

@@ -44,7 +44,8 @@ class CaptionSample:
         return len(self.caption.split())
 
 
-def preview_captions(dataset, indices: Sequence[int], captioner, characteristic: str = "visual", words: int = PAPER_WORDS,
+def preview_captions(dataset, indices: Sequence[int], captioner, characteristic: str = "visual",
+                     words: int = PAPER_WORDS,
                      template: str | None = None, domain: str | None = None,
                      class_name: str | None = None) -> list[CaptionSample]:
     """Caption the images at ``indices`` one by one (to time each) with the prompt these settings make.
