@@ -30,7 +30,7 @@
 # %% tags=["parameters"]
 # Change a parameter by assigning it here, for example:  projections = ["pca"]
 # (papermill and `mmft_kit batch` inject theirs after this cell). The next cell lists every parameter with its
-# value and meaning; each is declared once, with its default and range, in mmft_kit/params/notebooks.py
+# value and meaning; each is declared once, with its default and range, in mmft_kit/notebook/params.py
 # (EmbeddingVisualisation).
 
 # %% [markdown]

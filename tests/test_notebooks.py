@@ -17,8 +17,7 @@ import pytest
 from mmft_kit import batch
 from mmft_kit.errors import DatasetNotFoundError, InvalidInputError, ModelNotAvailableError
 from mmft_kit.notebook import METRICS_NAME, is_live, read_metrics, static_environment
-from mmft_kit.params import NOTEBOOKS
-from mmft_kit.params.checks import check_resources
+from mmft_kit.notebook import NOTEBOOKS, check_resources
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS_DIR = ROOT / "notebooks"
@@ -125,7 +124,7 @@ def test_bad_types_and_ranges_are_reported_together():
     message = str(caught.value)
     for text in ("shots = 'many'", "epochs = 0: Input should be greater than or equal to 1",
                  "lr = -1.0: Input should be greater than 0", "methods[1] = 'svm'", "unknown method 'svm'",
-                 "interactive = 'maybe'", "shotz: unknown; did you mean 'shots'?", "mmft_kit/params/notebooks.py"):
+                 "interactive = 'maybe'", "shotz: unknown; did you mean 'shots'?", "mmft_kit/notebook/params.py"):
         assert text in message
 
 

@@ -1,10 +1,10 @@
-"""Result rows as tables: group means and spreads, Markdown text."""
+"""Reporting (mmft_kit.report): group means with the spread named, mean ± s.e., Markdown and CSV text."""
 
 from __future__ import annotations
 
 import pytest
 
-from mmft_kit.tables import aggregate, markdown_table
+from mmft_kit.report import aggregate, csv_text, markdown_table, mean_se
 
 
 def test_markdown_table_formats_floats_and_escapes_pipes():
@@ -18,5 +18,17 @@ def test_aggregate_means_and_spreads_per_group():
     rows = [{"m": "a", "acc": 0.5}, {"m": "b", "acc": 1.0}, {"m": "a", "acc": 0.7}]
     out = aggregate(rows, "m", ["acc"])
     assert [r["m"] for r in out] == ["a", "b"]
-    assert out[0]["runs"] == 2 and out[0]["acc"] == pytest.approx(0.6) and out[0]["acc_std"] == pytest.approx(0.1)
-    assert out[1]["acc_std"] == 0.0
+    assert out[0]["runs"] == 2 and out[0]["acc"] == pytest.approx(0.6) and out[0]["acc_se"] == pytest.approx(0.1)
+    assert out[1]["acc_se"] == 0.0
+    assert aggregate(rows, "m", ["acc"], spread="sd")[0]["acc_sd"] == pytest.approx(0.2 / 2**0.5)
+
+
+def test_mean_and_standard_error():
+    assert mean_se([0.5]) == (0.5, 0.0)
+    mean, se = mean_se([0.2, 0.4, 0.6])
+    assert mean == pytest.approx(0.4) and se == pytest.approx(0.2 / 3**0.5)
+
+
+def test_csv_keeps_values_as_they_are_and_leaves_out_other_keys():
+    text = csv_text([{"a": 1, "b": 0.1, "c": "x"}, {"a": None, "b": 2.5}], columns=["a", "b"])
+    assert text == "a,b\n1,0.1\n,2.5\n"

@@ -149,7 +149,8 @@ def test_accuracy_figure_titles_the_runs_and_draws_error_bars_only_where_n_excee
     assert ax.get_ylabel() == "test accuracy" and ax.get_ylim()[0] == 0.0
     bars = [c for c in ax.containers if type(c).__name__ == "ErrorbarContainer"][0]
     segments = bars.lines[2][0].get_segments()
-    assert np.allclose(segments[0][:, 1], [0.5 - np.std([0.4, 0.6, 0.5]), 0.5 + np.std([0.4, 0.6, 0.5])])
+    se = np.std([0.4, 0.6, 0.5], ddof=1) / np.sqrt(3)  # ±1 standard error
+    assert np.allclose(segments[0][:, 1], [0.5 - se, 0.5 + se])
     assert np.isnan(segments[1]).all()  # one run: no bar
     one = viz.accuracy_figure([{"method": "a", "seed": 0, "test": 0.5}]).axes[0]
     assert not [c for c in one.containers if type(c).__name__ == "ErrorbarContainer"]

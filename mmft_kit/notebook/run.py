@@ -11,7 +11,7 @@ from typing import Any, Mapping
 
 from ..errors import InvalidInputError
 from ..io import atomic_write_json
-from ..params import NotebookParams
+from .params import NotebookParams
 
 #: The file every notebook writes its headline metrics to, in its output folder.
 METRICS_NAME = "metrics.json"

@@ -17,6 +17,8 @@ from .base import Params
 
 #: The MMFT authors' optimisation on ViT-B/32 (AdamW, cosine per step to 0 without warm-up, 50 epochs).
 PAPER_SETTINGS = {"lr": 1e-5, "weight_decay": 1e-4, "batch_size": 64, "epochs": 50}
+#: The paper's word budget per caption: the default of :attr:`CaptionerParams.words` and of every caption function.
+PAPER_WORDS = 50
 
 Seed = Annotated[int, Field(ge=0)]
 
@@ -46,7 +48,7 @@ class CaptionerParams(Params):
                                                    "'embedded:ci', 'label', a model folder or a hub id")
     template: str | None = Field(None, description="the caption template: None for the paper's, "
                                                    "a template string or a file holding one")
-    words: int = Field(50, ge=1, le=500, description="the word budget asked for in the prompt")
+    words: int = Field(PAPER_WORDS, ge=1, le=500, description="the word budget asked for in the prompt")
     caption_store: str | None = Field(None, description="JSONL caption store; None: the kit's shared store "
                                                         "for this data set and captioner")
 
@@ -63,7 +65,13 @@ class SeedParams(Params):
     seed: Seed = Field(0, description="the seed of the few-shot draw, the samples and the run")
 
 
-class RunParams(SeedParams):
+class DeviceParams(Params):
+    """Where torch computes."""
+
+    device: str | None = Field(None, description="torch device (None: CUDA when present, else CPU)")
+
+
+class RunParams(DeviceParams, SeedParams):
     """What every run config has: the method, the seed, where it runs and where its outputs go.
 
     ``method`` is checked against :data:`mmft_kit.method.METHODS`: a config serves the methods
@@ -71,7 +79,6 @@ class RunParams(SeedParams):
     """
 
     method: str = Field(description="what to run; see mmft_kit.methods.METHODS")
-    device: str | None = Field(None, description="torch device (None: CUDA when present, else CPU)")
     progress: bool = Field(True, description="tqdm bars (their look: tqdm's own TQDM_* settings)")
     output_dir: str | None = Field(None, description="checkpoints (resumable), results and provenance go here")
     eval_batch_size: int = Field(256, ge=1, description="samples per evaluation step")

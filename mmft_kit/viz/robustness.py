@@ -59,7 +59,7 @@ def shift_bars(rows: Sequence[Mapping[str, float]], methods_key: str = "method",
 
     Args:
         rows: one mapping per method (:func:`mmft_kit.sweep.shift_summary`); where a row has ``runs`` > 1
-            and ``<key>_std``, the bar gets ±1 standard deviation.
+            and ``<key>_se``, the bar gets ±1 standard error.
         methods_key, test_key, shifted_key: the keys read.
         dataset, shots, seeds: what was run, for the title.
 
@@ -73,12 +73,12 @@ def shift_bars(rows: Sequence[Mapping[str, float]], methods_key: str = "method",
     x = np.arange(len(names))
     fig, ax = plt.subplots(figsize=(max(5, 1.1 * len(names)), 3.7))
     for offset, key, label in ((-0.2, test_key, "in distribution"), (0.2, shifted_key, "shifted (mean)")):
-        spread = [r.get(f"{key}_std") if n > 1 else None for r, n in zip(rows, counts)]
+        spread = [r.get(f"{key}_se") if n > 1 else None for r, n in zip(rows, counts)]
         ax.bar(x + offset, [r[key] for r in rows], 0.4, label=label,
                yerr=[np.nan if s is None else s for s in spread], capsize=4 if any(n > 1 for n in counts) else 0)
     ax.set_xticks(x, names, rotation=30, ha="right")
     ax.set(ylabel="accuracy", ylim=(0, 1.05))
-    ax.set_title("in-distribution and shifted accuracy" + (" (±1 s.d. over runs)" if max(counts) > 1 else "")
+    ax.set_title("in-distribution and shifted accuracy" + (" (±1 s.e. over runs)" if max(counts) > 1 else "")
                  + f"\n{describe_runs(dataset, shots, seeds, counts)}", fontsize=9)
     ax.legend(fontsize=8)
     fig.tight_layout()

@@ -8,6 +8,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.figure import Figure
 
+from ..report import mean_se
 from .style import describe_runs, plot_series
 
 
@@ -50,8 +51,8 @@ def accuracy_figure(rows: Sequence[Mapping[str, Any]], key: str = "test", label:
                     reference: float | None = None, reference_label: str = "zero-shot", *,
                     dataset: str | None = None, shots: int | str | None = None, seeds: Sequence[int] | None = None,
                     value_range: tuple[float, float] = (0.0, 1.0)) -> Figure:
-    """Mean ``key`` per ``label`` as bars, each run as a dot, ±1 standard deviation where a bar has more
-    than one run (the spread :func:`mmft_kit.tables.aggregate` puts in the table); an optional dashed
+    """Mean ``key`` per ``label`` as bars, each run as a dot, ±1 standard error where a bar has more
+    than one run (the spread :func:`mmft_kit.report.aggregate` puts in the table); an optional dashed
     reference line.
 
     Args:
@@ -73,11 +74,11 @@ def accuracy_figure(rows: Sequence[Mapping[str, Any]], key: str = "test", label:
     fig, ax = plt.subplots(figsize=(1.2 * len(groups) + 2.8, 3.4))
     x = np.arange(len(groups))
     means = [np.mean(v) for v in groups.values()]
-    spreads = [np.std(v) if len(v) > 1 else np.nan for v in groups.values()]
+    spreads = [mean_se(v)[1] if len(v) > 1 else np.nan for v in groups.values()]
     ax.bar(x, means, color=[f"C{i}" for i in range(len(groups))], alpha=0.75)
     if any(n > 1 for n in counts):
         ax.errorbar(x, means, yerr=spreads, fmt="none", ecolor="black", capsize=5, lw=1.2,
-                    label="±1 s.d. over runs")
+                    label="±1 s.e. over runs")
     span = value_range[1] - value_range[0]
     for i, values in enumerate(groups.values()):
         ax.scatter(np.full(len(values), i), values, color="black", s=12, zorder=3)
