@@ -11,7 +11,7 @@ $(STAMP): requirements.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -r requirements.txt
-	$(PY) -m pip install --quiet --no-deps -e .
+	$(PY) -m pip install --quiet --no-deps -e ".[notebooks]"
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -43,8 +43,8 @@ test: $(STAMP)
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 benchmarks: $(STAMP) models
-	$(PY) benchmarks/few_shot.py
-	$(PY) benchmarks/pare.py
+	$(PY) -m benchmarks.few_shot
+	$(PY) -m benchmarks.pare
 
 clean-cache:
 	rm -rf "$${MMFT_KIT_CACHE:-$$HOME/.cache/mmft_kit}"

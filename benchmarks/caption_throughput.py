@@ -11,8 +11,8 @@ one at a time on a served model, and a rerun against a warm store against a cold
 Prints images per second and each ratio; the headline, last, is ``ratio=<batched/one-at-a-time>``.
 Figures are written to ``benchmarks/results/caption_throughput.json``.
 
-    python benchmarks/caption_throughput.py
-    python benchmarks/caption_throughput.py --captioner embedded --images 64
+    python -m benchmarks.caption_throughput
+    python -m benchmarks.caption_throughput --captioner embedded --images 64
 """
 
 from __future__ import annotations

@@ -7,8 +7,8 @@ split and on its data set's shifted variants (``--eval-sets shifted``: the world
 backgrounds, noise and outlines; ``mmft_kit.data.shifted_variants``); ``--wise-ft`` also traces the
 WiSE-FT curve of the fine-tuned methods at the largest number of shots.
 
-    python benchmarks/few_shot.py --tune    # once: each method's lr (and mmft's w) on validation data
-    python benchmarks/few_shot.py           # every method × data set × shots × seed, with the tuned values
+    python -m benchmarks.few_shot --tune    # once: each method's lr (and mmft's w) on validation data
+    python -m benchmarks.few_shot           # every method × data set × shots × seed, with the tuned values
 
 By default: the embedded CLIP and the embedded VLM as captioner, the world suite
 (``mmft_kit.data.WORLD_TASKS``) and digits, 1, 2, 4, 8 and 16 shots, seeds 0, 1 and 2, on two
@@ -19,7 +19,7 @@ Any open_clip model, any captioner and any registry data set go through the same
 paper's own setting (open_clip ViT-B-32 with OpenAI weights, the 13 data sets under ROOT, a
 local instruction-tuned VLM as captioner, the authors' optimiser settings), on a GPU::
 
-    python benchmarks/few_shot.py --clip ViT-B-32 --pretrained openai \\
+    python -m benchmarks.few_shot --clip ViT-B-32 --pretrained openai \\
         --captioner Qwen/Qwen2.5-VL-3B-Instruct --root ROOT \\
         --datasets pets flowers102 dtd gtsrb stanford_cars fgvc_aircraft cifar10 cifar100 imagenet \\
                    eurosat caltech101 food101 cub200 \\
@@ -38,37 +38,31 @@ evaluation of each run: learning rates, ``w`` and the kept epoch are chosen on v
 from __future__ import annotations
 
 import argparse
-import csv
-import io
 import json
 import multiprocessing
 import os
 import platform
-import sys
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from functools import lru_cache
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Annotated, Iterable, Sequence
 
 import numpy as np
+from pydantic import Field, field_validator
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from mmft_kit.data import WORLD_TASKS, LabelledSubset, shifted_variants  # noqa: E402
-from mmft_kit.io import atomic_write_bytes, atomic_write_json, atomic_write_text  # noqa: E402
-from mmft_kit.params import add_arguments, from_arguments  # noqa: E402
-from mmft_kit.methods import METHODS as REGISTRY, make_config as method_config  # noqa: E402
-from mmft_kit.train import TrainConfig, load_run_data, run, store_path  # noqa: E402
-from mmft_kit.train.config import SHIFTED  # noqa: E402
-from mmft_kit.train.data import load_split  # noqa: E402
+from mmft_kit.data import WORLD_TASKS, LabelledSubset, shifted_variants
+from mmft_kit.io import atomic_write_json, atomic_write_text
+from mmft_kit.methods import METHODS as REGISTRY, Method, make_config as method_config
+from mmft_kit.params import SeedsParams, add_arguments, from_arguments
+from mmft_kit.params.captions import CaptionerSettings
+from mmft_kit.report import mean_se, save_figure, write_csv
+from mmft_kit.train import TrainConfig, load_run_data, run, store_path
+from mmft_kit.train.config import SHIFTED
+from mmft_kit.train.data import load_split
 
 RESULTS = Path(__file__).resolve().parent / "results"
 DEFAULT_DATASETS = (*WORLD_TASKS, "digits")
-#: The methods this benchmark runs: those configured by a TrainConfig (data set, shots, captions), by name.
-METHODS = {name: m for name, m in REGISTRY.items() if issubclass(m.config, TrainConfig)}
-#: The methods with a WiSE-FT curve and a tuned learning rate.
-TRAINED = tuple(name for name, m in METHODS.items() if m.wise_ft)
 #: Fixed beforehand for the 30-minute CPU budget (not tuned): epochs, validation points, batch.
 EPOCHS, EVAL_EVERY, BATCH_SIZE = 10, 5, 64
 #: Options declared by the run config (type, range, meaning: TrainConfig), with this benchmark's defaults.
@@ -83,21 +77,55 @@ FALLBACK = {"lr": 1e-4, "w": 0.1}
 PAPER = {"lr": 1e-5, "w": 0.1}
 RUN_COLUMNS = ("dataset", "method", "shots", "seed", "accuracy", "val_accuracy", "zeroshot_accuracy",
                "shifted_accuracy", "best_epoch", "lr", "w", "epochs", "seconds")
+#: Resolution of the figures.
+DPI = 110
 #: The WiSE-FT mixing weights reported in the table (the figure shows every α).
 WISE_TABLE_ALPHAS = (0.0, 0.5, 1.0)
 
 
 # -- settings ---------------------------------------------------------------------------------------
+def benchmark_methods() -> dict[str, Method]:
+    """The methods this benchmark runs: every registered method configured by a TrainConfig (data set, shots,
+    captions), a method registered from outside included."""
+    return {name: m for name, m in REGISTRY.items() if issubclass(m.config, TrainConfig)}
+
+
+def trained_methods() -> tuple[str, ...]:
+    """The methods with a WiSE-FT curve and a tuned learning rate."""
+    return tuple(name for name, m in benchmark_methods().items() if m.wise_ft)
+
+
+class Grid(SeedsParams):
+    """The benchmark's grid: every data set × method × number of shots × seed is one run."""
+
+    datasets: list[str] = Field(list(DEFAULT_DATASETS), min_length=1, description="registry names or folders")
+    methods: list[str] | None = Field(None, min_length=1, description="methods to run (None: every method "
+                                                                      "of mmft_kit.methods.METHODS with a TrainConfig)")
+    shot_counts: list[Annotated[int, Field(ge=1)]] = Field([1, 2, 4, 8, 16], min_length=1,
+                                                           description="numbers of shots, one run each")
+
+    @field_validator("methods")
+    @classmethod
+    def _known(cls, names: list[str] | None) -> list[str] | None:
+        unknown = [n for n in names or [] if n not in benchmark_methods()]
+        if unknown:
+            raise ValueError(f"{unknown} are no methods this benchmark runs; choose from {list(benchmark_methods())}")
+        return names
+
+
+#: This benchmark's defaults for options declared elsewhere; option names that differ from their field's.
+GRID_DEFAULTS, FLAGS = {"seeds": [0, 1, 2]}, {"shot_counts": "--shots"}
+#: Options that replace the tuned values for every method (declared by TrainConfig).
+OVERRIDES = ("lr", "w")
+CAPTION_DEFAULTS = {"caption_batch_size": 32}
+
+
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_arguments(parser, TrainConfig, CONFIG_OPTIONS, DEFAULTS)
-    parser.add_argument("--datasets", nargs="+", default=list(DEFAULT_DATASETS), help="registry names or folders")
-    parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=list(METHODS))
-    parser.add_argument("--shots", nargs="+", type=int, default=[1, 2, 4, 8, 16])
-    parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
-    parser.add_argument("--lr", type=float, default=None, help="one lr for every method (default: the tuned ones)")
-    parser.add_argument("--w", type=float, default=None, help="mmft's supervised-loss weight (default: tuned)")
-    parser.add_argument("--caption-batch-size", type=int, default=32)
+    add_arguments(parser, Grid, defaults=GRID_DEFAULTS, flags=FLAGS)
+    add_arguments(parser, TrainConfig, OVERRIDES, defaults={name: "the tuned one" for name in OVERRIDES})
+    add_arguments(parser, CaptionerSettings, list(CAPTION_DEFAULTS), CAPTION_DEFAULTS)
     parser.add_argument("--store-dir", type=Path, default=None,
                         help="folder of the caption stores (default: the kit's cache, <cache>/captions)")
     parser.add_argument("--workers", type=int, default=2, help="worker processes (1: run in this process)")
@@ -108,6 +136,13 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     args.config = from_arguments(TrainConfig, args, CONFIG_OPTIONS, DEFAULTS, progress=False)  # checked
     vars(args).update({name: getattr(args.config, name) for name in CONFIG_OPTIONS})
+    grid = from_arguments(Grid, args, defaults=GRID_DEFAULTS)
+    args.datasets, args.shots, args.seeds = grid.datasets, grid.shot_counts, grid.seeds
+    args.methods = grid.methods or list(benchmark_methods())
+    overrides = from_arguments(TrainConfig, args, OVERRIDES)  # checked; None where not given
+    vars(args).update({name: getattr(overrides, name) if name in vars(args) else None for name in OVERRIDES})
+    captioning = from_arguments(CaptionerSettings, args, CAPTION_DEFAULTS, CAPTION_DEFAULTS)
+    args.caption_batch_size = captioning.caption_batch_size
     args.hparams = args.hparams or args.out / "few_shot.hparams.json"
     return args
 
@@ -117,7 +152,7 @@ def tuned_values(args: argparse.Namespace) -> tuple[dict[str, dict], str, dict]:
     from, and the tuning file's validation means (empty without one)."""
     tuned = json.loads(args.hparams.read_text()) if args.hparams.is_file() else {}
     values = {}
-    for method in METHODS:
+    for method in benchmark_methods():
         values[method] = {**FALLBACK, **tuned.get("chosen", {}).get(method, {})}
         if args.lr is not None:
             values[method]["lr"] = args.lr
@@ -133,7 +168,7 @@ def tuned_values(args: argparse.Namespace) -> tuple[dict[str, dict], str, dict]:
 def make_config(args: argparse.Namespace, dataset: str, method: str, shots: int, seed: int, lr: float,
                 w: float) -> TrainConfig:
     store = str(args.store_dir / f"{dataset}--{Path(args.captioner).name}.jsonl") if args.store_dir else None
-    wise_ft = args.wise_ft and method in TRAINED and shots == max(args.shots)
+    wise_ft = args.wise_ft and method in trained_methods() and shots == max(args.shots)
     return method_config(method, **{**args.config.model_dump(exclude={"method"}), **dict(
         dataset=dataset, shots=shots, seed=seed, lr=lr, w=w, caption_store=store, wise_ft=wise_ft)})
 
@@ -170,10 +205,10 @@ def run_row(config: TrainConfig) -> dict:
     """One run, as a row of ``few_shot.runs.csv``."""
     result = run(config)
     row = {"dataset": config.dataset, "method": config.method, "shots": config.shots, "seed": config.seed,
-           "accuracy": result.test, "val_accuracy": result.val, "zeroshot_accuracy": result.extra["zeroshot"],
+           "accuracy": result.test, "val_accuracy": result.val, "zeroshot_accuracy": result.extra.get("zeroshot", ""),
            "shifted_accuracy": result.summary().get("shifted", ""), "best_epoch": result.best_epoch,
            "lr": config.lr, "w": config.w, "epochs": config.epochs, "seconds": round(result.seconds, 2)}
-    if result.extra["wise_ft"]:
+    if result.extra.get("wise_ft"):
         shifted = list(result.extra.get("wise_ft_eval", {}).values())
         row["wise_ft"] = {"test": result.extra["wise_ft"],
                           "shifted": [(a, float(np.mean([c[i][1] for c in shifted])))
@@ -224,7 +259,7 @@ def run_stage(args: argparse.Namespace, configs: list[TrainConfig], desc: str) -
 
 def tune(args: argparse.Namespace) -> dict:
     """Choose each trained method's lr on validation data, then mmft's w at its lr; write the evidence."""
-    methods = [m for m in args.methods if m in TRAINED]
+    methods = [m for m in args.methods if m in trained_methods()]
     args.config = args.config.updated(eval_sets=[], wise_ft=False)  # tuning reads validation accuracy alone
     captions = caption_stage(args, [TUNE_SEED], max(TUNE_SHOTS)) if "mmft" in methods else {"seconds": 0.0}
     grid = [make_config(args, d, m, s, TUNE_SEED, lr, 0.1)
@@ -273,18 +308,7 @@ def _best(rows: list[dict], method: str, key: str) -> float:
 
 # -- outputs ----------------------------------------------------------------------------------------
 def _write_csv(path: Path, rows: list[dict], columns: Sequence[str]) -> None:
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=list(columns), extrasaction="ignore", lineterminator="\n")
-    writer.writeheader()
-    writer.writerows(sorted(rows, key=lambda r: tuple(r[c] for c in ("dataset", "method", "shots", "seed"))))
-    atomic_write_text(path, buffer.getvalue())
-
-
-def mean_se(values: Sequence[float]) -> tuple[float, float]:
-    """Mean and standard error of the mean (0 for a single value)."""
-    values = np.asarray(values, dtype=float)
-    se = values.std(ddof=1) / np.sqrt(len(values)) if len(values) > 1 else 0.0
-    return float(values.mean()), float(se)
+    write_csv(path, sorted(rows, key=lambda r: tuple(r[c] for c in ("dataset", "method", "shots", "seed"))), columns)
 
 
 def cells(rows: list[dict], key: str = "accuracy") -> dict[tuple[str, str, int], list[float]]:
@@ -304,9 +328,10 @@ def dataset_average(table: dict, datasets: Sequence[str], method: str, shots: in
 
 
 def shifted_datasets(rows: list[dict], datasets: Sequence[str]) -> list[str]:
-    """The data sets whose runs were tested on shifted variants."""
-    have = {row["dataset"] for row in rows if row.get("shifted_accuracy") not in (None, "")}
-    return [d for d in datasets if d in have]
+    """The data sets whose runs were all tested on shifted variants (a method without them leaves its data
+    sets out of the shifted tables)."""
+    untested = {row["dataset"] for row in rows if row.get("shifted_accuracy") in (None, "")}
+    return [d for d in datasets if d not in untested and any(row["dataset"] == d for row in rows)]
 
 
 def comparison(table: dict, datasets: Sequence[str], shots: Sequence[int], other: str) -> str:
@@ -336,7 +361,7 @@ def validation_epochs(args: argparse.Namespace) -> list[int]:
 
 def markdown(args, rows: list[dict], hparams: dict, source: str, val_means: dict, timing: dict) -> str:
     table = cells(rows)
-    methods = [m for m in METHODS if m in args.methods]
+    methods = [m for m in benchmark_methods() if m in args.methods]
     datasets, shots = list(args.datasets), sorted(args.shots)
 
     def fmt(values: list[float], best: bool) -> str:
@@ -355,7 +380,7 @@ def markdown(args, rows: list[dict], hparams: dict, source: str, val_means: dict
     lines = [
         "# Few-shot benchmark: MMFT against every baseline, in distribution and shifted", "",
         "Test accuracy (%) as mean ± standard error over seeds " + ", ".join(map(str, args.seeds))
-        + "; the best mean of each row in bold. Produced by `benchmarks/few_shot.py`; one row per run in "
+        + "; the best mean of each row in bold. Produced by `python -m benchmarks.few_shot`; one row per run in "
         "`few_shot.csv`, details in `few_shot.runs.csv`.", "",
         "## Setting", "",
         f"- CLIP: `{args.clip}`" + (f" (`{args.pretrained}`)" if args.pretrained else "")
@@ -364,10 +389,10 @@ def markdown(args, rows: list[dict], hparams: dict, source: str, val_means: dict
         f"(full-size validation set; the best-validation weights are tested), batch {args.batch_size}, "
         f"AdamW (weight decay {args.config.weight_decay:g} on weights, none on gains, biases and the logit scale), "
         "cosine per step to 0 without warm-up",
-        "- Methods: " + "; ".join(f"`{m}`: {METHODS[m].description}" for m in methods),
+        "- Methods: " + "; ".join(f"`{m}`: {benchmark_methods()[m].description}" for m in methods),
         "- Learning rates and `w`: " + ", ".join(
             f"{m} lr {hparams[m]['lr']:g}" + (f", w {hparams[m]['w']:g}" if m == "mmft" else "")
-            for m in methods if m in TRAINED) + f"; {source}",
+            for m in methods if m in trained_methods()) + f"; {source}",
         f"- Runtime: {timing['total']:.0f} s wall in total ({timing['captions']:.0f} s captioning: "
         f"{timing['made']} captions made, {timing['reused']} of {timing['images']} images found captioned in the "
         f"store; "
@@ -379,7 +404,7 @@ def markdown(args, rows: list[dict], hparams: dict, source: str, val_means: dict
     ]
     shifted = shifted_datasets(rows, datasets)
     shifted_table = cells(rows, "shifted_accuracy")
-    for other in (m for m in METHODS if m != "mmft"):
+    for other in (m for m in benchmark_methods() if m != "mmft"):
         if "mmft" in methods and other in methods:
             lines.append(f"- {comparison(table, datasets, shots, other)}")
             if shifted:
@@ -446,7 +471,7 @@ def plot(args, rows: list[dict], path: Path) -> None:
     import matplotlib.pyplot as plt
 
     table = cells(rows)
-    methods = [m for m in METHODS if m in args.methods]
+    methods = [m for m in benchmark_methods() if m in args.methods]
     shots = sorted(args.shots)
     panels = [("mean over data sets", None)] + [(d, d) for d in args.datasets]
     columns = 3
@@ -470,17 +495,7 @@ def plot(args, rows: list[dict], path: Path) -> None:
         ax.set_xlabel("shots per class")
     axes.flat[0].legend(fontsize=8)
     figure.tight_layout()
-    save_figure(figure, path)
-
-
-def save_figure(figure, path: Path) -> None:
-    """Write ``figure`` as a PNG, atomically, and close it."""
-    import matplotlib.pyplot as plt
-
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", dpi=110)
-    plt.close(figure)
-    atomic_write_bytes(path, buffer.getvalue())
+    save_figure(figure, path, dpi=DPI)
 
 
 def robustness_figures(args, rows: list[dict]) -> None:
@@ -491,17 +506,17 @@ def robustness_figures(args, rows: list[dict]) -> None:
     matplotlib.use("Agg")
     from mmft_kit import viz
 
-    methods, top = [m for m in METHODS if m in args.methods], max(args.shots)
+    methods, top = [m for m in benchmark_methods() if m in args.methods], max(args.shots)
     shifted = shifted_datasets(rows, args.datasets)
     if shifted:
         table, shifted_table = cells(rows), cells(rows, "shifted_accuracy")
         save_figure(viz.shift_bars([{"method": m, "test": np.mean(dataset_average(table, shifted, m, top)),
                                      "shifted": np.mean(dataset_average(shifted_table, shifted, m, top))}
-                                    for m in methods]), args.out / "few_shot_shift.png")
+                                    for m in methods]), args.out / "few_shot_shift.png", dpi=DPI)
     wise = [r for r in rows if r.get("wise_ft")]
     if not wise:
         return
-    curves = {m: wise_curves(wise, m, shifted or args.datasets) for m in methods if m in TRAINED}
+    curves = {m: wise_curves(wise, m, shifted or args.datasets) for m in methods if m in trained_methods()}
     atomic_write_json(args.out / "few_shot.wise_ft.json", {
         "shots": top, "datasets": shifted or list(args.datasets),
         "curves": {m: {which: [[a, v] for a, v in c[which].items()] for which in c} for m, c in curves.items()}})
@@ -509,7 +524,7 @@ def robustness_figures(args, rows: list[dict]) -> None:
         mean = {which: [(a, float(np.mean(v))) for a, v in curves["mmft"][which].items()] for which in ("test", "shifted")}
         figure = viz.wise_ft_shift_figure(mean["test"], {"shifted (mean)": mean["shifted"]} if mean["shifted"] else {},
                                           f"WiSE-FT of mmft at {top} shots, mean over data sets and seeds")
-        save_figure(figure, args.out / "few_shot_wise_ft.png")
+        save_figure(figure, args.out / "few_shot_wise_ft.png", dpi=DPI)
 
 
 def headline(args, rows: list[dict]) -> str:

@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import copy
 import platform
-import sys
 import time
 from pathlib import Path
 
@@ -25,19 +24,17 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+import open_clip
 
-import open_clip  # noqa: E402
-
-from mmft_kit.captions.prompts import build_prompt  # noqa: E402
-from mmft_kit.data.world import ATTRIBUTES, render, sample_attributes  # noqa: E402
-from mmft_kit.embedded.clip import CLIP_RECIPES, images_to_tensor  # noqa: E402
-from mmft_kit.embedded.vlm import (  # noqa: E402
+from mmft_kit.captions.prompts import build_prompt
+from mmft_kit.data.world import ATTRIBUTES, render, sample_attributes
+from mmft_kit.embedded.clip import CLIP_RECIPES, images_to_tensor
+from mmft_kit.embedded.vlm import (
     VLM_RECIPES, build_model, build_processor, build_tokenizer, build_vlm, caption_images, world_vocabulary,
 )
-from mmft_kit.io import atomic_write_json  # noqa: E402
-from mmft_kit.losses import MMFTLoss  # noqa: E402
-from mmft_kit.train import fine_tune, loss_function  # noqa: E402
+from mmft_kit.io import atomic_write_json
+from mmft_kit.losses import MMFTLoss
+from mmft_kit.train import TrainConfig, fine_tune, loss_function
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -164,8 +161,8 @@ def main(argv: list[str] | None = None) -> dict:
     on_device = images.to(device), tokenizer(texts).to(device), labels.to(device)
 
     def kit_run() -> None:
-        fine_tune(model, pairs, kit_loss, epochs=1, lr=1e-5, batch_size=args.batch_size, device=device, amp=True,
-                  progress=False)
+        fine_tune(model, pairs, kit_loss, None, TrainConfig(epochs=1, lr=1e-5, batch_size=args.batch_size,
+                                                            device=str(device), amp=True, progress=False))
 
     def bare_run() -> None:
         bare_loop(model, *on_device, batches, lr=1e-5, device=device)

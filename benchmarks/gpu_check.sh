@@ -10,4 +10,4 @@ if [[ " $* " != *" --smoke "* ]]; then
     nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader || {
         echo "no GPU found: run with --smoke for the CPU check" >&2; exit 1; }
 fi
-exec "$PY" benchmarks/gpu_check.py "$@"
+exec "$PY" -m benchmarks.gpu_check "$@"

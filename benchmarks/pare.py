@@ -1,8 +1,8 @@
 """PaRe against its baselines and controls, and what its gate learns.
 
-    python benchmarks/pare.py            # the full run (tuning on validation, then 10 seeds per task)
-    python benchmarks/pare.py --quick    # a smoke run of a few minutes (results under benchmarks/results/quick/)
-    python benchmarks/pare.py --report   # rewrite the tables and plots from the saved runs
+    python -m benchmarks.pare            # the full run (tuning on validation, then 10 seeds per task)
+    python -m benchmarks.pare --quick    # a smoke run of a few minutes (results under benchmarks/results/quick/)
+    python -m benchmarks.pare --report   # rewrite the tables and plots from the saved runs
 
 Two parts:
 
@@ -28,18 +28,16 @@ import argparse
 import json
 import os
 import platform
-import sys
 import time
 from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from mmft_kit.io import atomic_write_bytes, atomic_write_json, atomic_write_text  # noqa: E402
-from mmft_kit.pare import PareConfig, fit, get_target_task, load_body, resolve_config, world_source  # noqa: E402
-from mmft_kit.records import RunResult  # noqa: E402
-from mmft_kit.sweep import paired_difference, summarise, sweep  # noqa: E402
+from mmft_kit.io import atomic_write_json, atomic_write_text
+from mmft_kit.pare import PareConfig, fit, get_target_task, load_body, resolve_config, world_source
+from mmft_kit.records import RunResult
+from mmft_kit.report import save_figure
+from mmft_kit.sweep import paired_difference, summarise, sweep
 
 RESULTS = Path(__file__).resolve().parent / "results"
 METHODS = ("scratch", "finetune", "pare", "pare_random_gate")
@@ -202,6 +200,7 @@ def _beats(diff: tuple[float, float, int]) -> bool:
 
 def report(out: Path, meta: dict | None = None) -> str:
     """``pare.md``, ``pare.csv`` and the plots from the saved runs."""
+    from mmft_kit.chance import auroc_chance_band
     from mmft_kit.viz import gate_diagnostics, mechanism_auroc, score_maps
 
     meta = meta or (json.loads((out / "pare.meta.json").read_text()) if (out / "pare.meta.json").is_file() else {})
@@ -224,7 +223,10 @@ def report(out: Path, meta: dict | None = None) -> str:
             lines.append(f"| {variant} | {mean:.3f} ± {se:.3f} | {len(values)} |")
         lines += ["", "AUROC of the final gate scores for informative vs noise tokens (0.5: chance). Both gate "
                   "signals train the gate for the whole run at 10× the learning rate; `random_gate` is frozen.", ""]
-        _save_figure(mechanism_auroc(mech_rows), out / "pare_mechanism.png")
+        task = get_target_task("mechanism", **MECHANISM[0])
+        informative = len(task.extra["informative"])  # chance: a random ranking of the token positions
+        chance = auroc_chance_band(informative, task.x_train.shape[1] - informative)
+        save_figure(mechanism_auroc(mech_rows, auroc_chance=chance), out / "pare_mechanism.png")
     tasks = list(dict.fromkeys(r.extra["task"] for r in runs))
     if runs:
         lines += ["## Tasks: paired differences (lower metric is better; negative = first method better)", "",
@@ -249,7 +251,7 @@ def report(out: Path, meta: dict | None = None) -> str:
                 f"{stats[m][0]:.4f} ± {stats[m][1]:.4f}" if m in stats else "–" for m in METHODS) + " |")
         pare_runs = {f"{r.extra['task']} {r.method}": r for r in runs if r.method.startswith("pare") and r.seed == 0}
         if pare_runs:
-            _save_figure(gate_diagnostics(pare_runs), out / "pare_gate.png")
+            save_figure(gate_diagnostics(pare_runs), out / "pare_gate.png")
         atomic_write_text(out / "pare.csv", "task,method,seed,metric,test,val,best_epoch,seconds\n" + "".join(
             f"{r.extra['task']},{r.method},{r.seed},{r.metric},{r.test:.6g},{r.val:.6g},{r.best_epoch},"
             f"{r.seconds:.1f}\n" for r in runs))
@@ -258,7 +260,7 @@ def report(out: Path, meta: dict | None = None) -> str:
     if first:
         informative = get_target_task("mechanism", **MECHANISM[0]).extra["informative"]
         first = {v: r for v, r in first.items() if r.seed == min(x.seed for x in first.values())}
-        _save_figure(score_maps(first, informative), out / "pare_mechanism_maps.png")
+        save_figure(score_maps(first, informative), out / "pare_mechanism_maps.png")
     if (out / "pare.hparams.json").is_file():
         lines += ["", "## Settings chosen on validation data", "", "```",
                   json.dumps(json.loads((out / "pare.hparams.json").read_text())["chosen"], indent=1), "```"]
@@ -266,17 +268,6 @@ def report(out: Path, meta: dict | None = None) -> str:
     text = "\n".join(lines)
     atomic_write_text(out / "pare.md", text)
     return text
-
-
-def _save_figure(fig, path: Path) -> None:
-    import io
-
-    import matplotlib.pyplot as plt
-
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=100)
-    plt.close(fig)
-    atomic_write_bytes(path, buffer.getvalue())
 
 
 def main(argv=None) -> None:

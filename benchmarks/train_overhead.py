@@ -1,8 +1,8 @@
 """Overhead of the kit's trainer: its steps per second against a bare open_clip training loop.
 
-    python benchmarks/train_overhead.py                 # default embedded CLIP architecture, batch 64
-    python benchmarks/train_overhead.py --rounds 8 --threads 2
-    python benchmarks/train_overhead.py --device cuda     # with AMP (float16), as the trainer runs on GPUs
+    python -m benchmarks.train_overhead                 # default embedded CLIP architecture, batch 64
+    python -m benchmarks.train_overhead --rounds 8 --threads 2
+    python -m benchmarks.train_overhead --device cuda     # with AMP (float16), as the trainer runs on GPUs
 
 Both loops train the same architecture (a random-weight copy each: speed does not depend on the
 weights) with the MMFT loss on the same batches (glyphs images with three 50-word captions per
@@ -36,7 +36,6 @@ import copy
 import os
 import platform
 import statistics
-import sys
 import time
 from pathlib import Path
 
@@ -44,20 +43,17 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from mmft_kit.captions import CaptionedDataset  # noqa: E402
-from mmft_kit.data import few_shot, get_dataset  # noqa: E402
-from mmft_kit.embedded.clip import CLIP_RECIPES  # noqa: E402
-from mmft_kit.io import atomic_write_json  # noqa: E402
-from mmft_kit.losses import MMFTLoss  # noqa: E402
-from mmft_kit.train import Preprocessed, fine_tune, loss_function  # noqa: E402
-from mmft_kit.train.data import TokenizedTexts  # noqa: E402
+from mmft_kit.captions import CaptionedDataset
+from mmft_kit.data import few_shot, get_dataset
+from mmft_kit.embedded.clip import CLIP_RECIPES
+from mmft_kit.io import atomic_write_json
+from mmft_kit.losses import MMFTLoss
+from mmft_kit.params.fields import PAPER_WORDS
+from mmft_kit.train import Preprocessed, TrainConfig, fine_tune, loss_function
+from mmft_kit.train.data import TokenizedTexts
 
 RESULTS = Path(__file__).resolve().parent / "results"
 LR, WEIGHT_DECAY, SEED = 1e-5, 1e-4, 0
-#: Words of the captions the benchmark trains on (the paper asks for 50).
-WORDS = 50
 
 
 def build_model(size: str):
@@ -77,7 +73,7 @@ def synthetic_captions(count: int, seed: int = SEED) -> list[list[str]]:
     words = ("shape texture colour stroke curved straight thin thick bold faint edge corner loop line dot "
              "surface grain smooth rough pattern symmetric upper lower left right centre glyph mark").split()
     rng = np.random.default_rng(seed)
-    return [[" ".join(rng.choice(words, WORDS)) + "." for _ in range(3)] for _ in range(count)]
+    return [[" ".join(rng.choice(words, PAPER_WORDS)) + "." for _ in range(3)] for _ in range(count)]
 
 
 def training_data(preprocess, shots: int) -> CaptionedDataset:
@@ -129,8 +125,8 @@ def kit_round(model, data, loss_fn, epochs: int, device: torch.device) -> tuple[
     """Steps and seconds of one ``fine_tune`` call."""
     now = _clock(device)
     start = now()
-    fine_tune(model, data, loss_fn, None, epochs=epochs, lr=LR, weight_decay=WEIGHT_DECAY, batch_size=64,
-              seed=SEED, device=device, amp=True, progress=False)
+    fine_tune(model, data, loss_fn, None, TrainConfig(epochs=epochs, lr=LR, weight_decay=WEIGHT_DECAY, batch_size=64,
+                                                      seed=SEED, device=str(device), amp=True, progress=False))
     _synchronize(device)
     return epochs * -(-len(data) // 64), now() - start
 

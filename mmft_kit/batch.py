@@ -31,10 +31,8 @@ other values fixed. A parameter whose value is itself a list (``seeds``, ``metho
 
 from __future__ import annotations
 
-import csv
 import functools
 import hashlib
-import io
 import itertools
 import json
 import logging
@@ -51,11 +49,12 @@ import yaml
 
 from . import __version__
 from .dispatch import ClusterOptions, dispatch
-from .errors import InvalidInputError
+from .errors import InvalidInputError, MMFTKitError
 from .io import atomic_write_json, atomic_write_text
 from .notebook.mode import static_environment
 from .notebook.run import read_metrics
-from .params import notebook_params
+from .notebook.params import notebook_params
+from .report import csv_text, markdown_table
 
 KERNEL_NAME = "python3"
 RESULTS_CSV, RESULTS_MD, SUMMARY_MD, RECORD_JSON = "results.csv", "results.md", "summary.md", "batch.json"
@@ -128,13 +127,23 @@ def find_notebooks(paths: Iterable[str | os.PathLike]) -> list[Path]:
     return list(dict.fromkeys(found))
 
 
+def _papermill():
+    """papermill (part of the ``notebooks`` extra), or an error saying how to install it."""
+    try:
+        import papermill
+    except ImportError:
+        raise MMFTKitError("running notebooks needs papermill, part of the 'notebooks' extra: "
+                           "pip install 'mmft_kit[notebooks]' (make install has it)") from None
+    return papermill
+
+
 def notebook_parameters(path: Path) -> dict[str, Any]:
     """The parameters a notebook takes (name → default): its model's fields for the kit's notebooks
-    (:data:`mmft_kit.params.NOTEBOOKS`), else what its ``parameters`` cell assigns."""
+    (:data:`mmft_kit.notebook.NOTEBOOKS`), else what its ``parameters`` cell assigns."""
     model = notebook_params(path.stem)
     if model is not None:
         return {name: field.default for name, field in model.model_fields.items()}
-    import papermill
+    papermill = _papermill()
 
     declared = papermill.inspect_notebook(str(path))
     if not declared:
@@ -253,8 +262,7 @@ def execute(notebook: str | os.PathLike, output: str | os.PathLike, parameters: 
 
     Raises papermill's PapermillExecutionError when a cell fails (the executed copy is written).
     """
-    import papermill
-
+    papermill = _papermill()
     papermill_log = logging.getLogger("papermill")
     if not any(isinstance(f, _DeclaredParameters) for f in papermill_log.filters):
         papermill_log.addFilter(_DeclaredParameters())
@@ -356,20 +364,8 @@ def rows(outcomes: Sequence[Outcome]) -> list[dict[str, Any]]:
     return table
 
 
-def csv_text(table: Sequence[Mapping[str, Any]]) -> str:
-    """``table`` as CSV (columns in first-seen order)."""
-    columns = list(dict.fromkeys(k for row in table for k in row))
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=columns, lineterminator="\n")
-    writer.writeheader()
-    writer.writerows(table)
-    return buffer.getvalue()
-
-
 def tables_markdown(table: Sequence[Mapping[str, Any]]) -> str:
     """One Markdown table per notebook (each with its own metric columns), under a heading each."""
-    from .tables import markdown_table
-
     parts = []
     for notebook in dict.fromkeys(row["notebook"] for row in table):
         own = [{k: v for k, v in row.items() if k != "notebook"} for row in table if row["notebook"] == notebook]

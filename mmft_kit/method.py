@@ -17,13 +17,9 @@ config can check its ``method`` field against the table.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Callable
+from typing import Any, Callable
 
 from .errors import InvalidInputError
-
-if TYPE_CHECKING:  # pragma: no cover
-    from .params.fields import RunParams
-    from .records import RunResult
 
 
 @dataclass(frozen=True)
@@ -45,8 +41,8 @@ class Method:
 
     name: str
     description: str
-    config: type["RunParams"]
-    run: Callable[[Any], "RunResult"]
+    config: type
+    run: Callable[[Any], Any]
     family: str
     trains_weights: bool = True
     uses_captions: bool = False
@@ -54,7 +50,7 @@ class Method:
     metric: str = "accuracy"
     higher_is_better: bool = True
 
-    def make_config(self, **values: Any) -> "RunParams":
+    def make_config(self, **values: Any) -> Any:
         """This method's run config with ``values`` (checked; the method filled in)."""
         return self.config(**{**values, "method": self.name})
 
@@ -103,7 +99,7 @@ def check_config_method(config_class: type, name: str) -> str:
     return name
 
 
-def run(config: "RunParams") -> "RunResult":
+def run(config: Any) -> Any:
     """Run ``config`` with its method's runner: a :class:`~mmft_kit.records.RunResult` with the model and
     the scored head attached."""
     return get_method(config.method).run(config)

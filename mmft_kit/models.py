@@ -51,20 +51,77 @@ def resolve_clip_name(name: str) -> str:
     a folder holding ``open_clip_config.json`` → ``"local-dir:FOLDER"``; anything else unchanged.
     """
     size = embedded_size(name)
-    if (missing := missing_folder(name)) is not None:
-        raise no_such_folder(missing, CLIP_CHOICES)
     if size is not None:
         from .zoo import ensure_clip
 
         return "local-dir:" + str(ensure_clip(size))
-    if Path(name).is_dir():
-        if not (Path(name) / "open_clip_config.json").is_file():
-            raise ModelNotAvailableError(
-                f"folder {name!r} has no open_clip_config.json, so it is not an open_clip model folder. "
-                "Save one with open_clip_config.json (a 'model_cfg' key) beside the weights."
-            )
+    if Path(name).is_dir():  # checked by check_clip_name
         return "local-dir:" + str(Path(name).resolve())
     return name
+
+
+def _check_embedded(name: str, kind: str) -> bool:
+    """True if ``name`` is ``embedded`` / ``embedded:SIZE`` with a known size; False if it is no embedded name."""
+    size = embedded_size(name)
+    if size is None:
+        return False
+    if kind == "clip":
+        from .embedded.clip import CLIP_RECIPES as recipes
+    else:
+        from .embedded.vlm import VLM_RECIPES as recipes
+    if size not in recipes:
+        raise ModelNotAvailableError(
+            f"unknown embedded {kind} size {size!r} in {name!r}; choose one of "
+            + ", ".join(repr(EMBEDDED if s == "default" else f"{EMBEDDED}:{s}") for s in recipes))
+    return True
+
+
+def check_clip_name(name: str, pretrained: str | None = None) -> None:
+    """Raise ModelNotAvailableError unless ``name`` (with ``pretrained``) names a CLIP :func:`load_clip` takes:
+    ``embedded[:SIZE]``, an open_clip folder, ``local-dir:``, ``hf-hub:``, or an open_clip model name with a
+    tag or checkpoint file as ``pretrained``. Builds, loads and downloads nothing."""
+    import open_clip
+
+    if (missing := missing_folder(name)) is not None:
+        raise no_such_folder(missing, CLIP_CHOICES)
+    folder = Path(name.removeprefix("local-dir:")).expanduser()
+    if _check_embedded(name, "clip") or name.startswith(("hf-hub:", "local-dir:")) or folder.is_dir():
+        if pretrained is not None and not Path(pretrained).expanduser().is_file():
+            raise ModelNotAvailableError(f"pretrained={pretrained!r} applies to open_clip model names (or is a "
+                                         f"checkpoint file), not to {name!r}")
+        if not name.startswith((EMBEDDED, "hf-hub:")) and not (folder / "open_clip_config.json").is_file():
+            raise ModelNotAvailableError(
+                f"folder {str(folder)!r} has no open_clip_config.json, so it is not an open_clip model folder. "
+                "Save one with open_clip_config.json (a 'model_cfg' key) beside the weights.")
+        return
+    known = open_clip.list_models()
+    if name.replace("/", "-") not in known:
+        if "/" in name:  # a relative path, or a mistyped name
+            raise no_such_folder(Path(name), f"{CLIP_CHOICES}; nor is {name!r} an open_clip model name")
+        close = difflib.get_close_matches(name, known, n=4)
+        raise ModelNotAvailableError(
+            f"unknown CLIP model {name!r}" + (f"; did you mean {close}?" if close else "")
+            + f" (see open_clip.list_models()). {_LOCAL_ALTERNATIVES}")
+    if pretrained is not None and not Path(pretrained).expanduser().is_file():
+        tags = open_clip.list_pretrained_tags_by_model(name)
+        if pretrained not in tags:
+            raise ModelNotAvailableError(f"{pretrained!r} is neither a pretrained tag of {name} (tags: {tags}) nor "
+                                         f"an existing checkpoint file. {_LOCAL_ALTERNATIVES}")
+
+
+def check_captioner_name(name: str) -> None:
+    """Raise ModelNotAvailableError unless ``name`` names a captioner :func:`load_captioner` takes: ``label``,
+    ``embedded[:SIZE]``, ``openai:MODEL`` (a served model), a model folder, or a hub id ``ORG/NAME`` (whether a
+    hub or served model can be had shows when it is loaded). Builds and loads nothing."""
+    served = name.startswith("openai:") and bool(name.removeprefix("openai:").strip())
+    if name == "label" or served or _check_embedded(name, "vlm") or Path(name).expanduser().is_dir():
+        return
+    parts = name.split("/")
+    if len(parts) == 2 and all(parts) and not any(c.isspace() for c in name):
+        return
+    raise ModelNotAvailableError(
+        f"unknown captioner {name!r}: give 'embedded' (the kit's VLM), 'embedded:ci', 'label' (class-name text "
+        "only), 'openai:MODEL' (a served model), a transformers model folder, or a hub id such as ORG/NAME")
 
 
 def resolve_vlm_name(name: str) -> str:
@@ -91,6 +148,7 @@ def load_captioner(name: str = EMBEDDED, **kwargs):
         A :class:`~mmft_kit.captions.Captioner`.
     """
     name = str(name)
+    check_captioner_name(name)
     folder = resolve_vlm_name(name)
     if folder != name:
         kwargs = {**kwargs, "name": name}
@@ -107,24 +165,11 @@ def load_clip(name: str, pretrained: str | None = None, device: str | torch.devi
     """
     import open_clip
 
+    check_clip_name(name, pretrained)
     limit_hub_timeouts()
     device = resolve_device(device)
     model_name = resolve_clip_name(name)
-    if ":" not in model_name and model_name.replace("/", "-") not in open_clip.list_models():
-        close = difflib.get_close_matches(model_name, open_clip.list_models(), n=5)
-        if "/" in name:  # a relative path, or a mistyped name
-            raise no_such_folder(Path(name), f"{CLIP_CHOICES}; nor is {name!r} an open_clip model name")
-        raise ModelNotAvailableError(
-            f"unknown open_clip model {name!r}" + (f"; did you mean {close}?" if close else "")
-            + f" (see open_clip.list_models()). {_LOCAL_ALTERNATIVES}"
-        )
     if pretrained is not None and ":" not in model_name and not Path(pretrained).is_file():
-        tags = open_clip.list_pretrained_tags_by_model(model_name)
-        if pretrained not in tags:
-            raise ModelNotAvailableError(
-                f"{pretrained!r} is neither a pretrained tag of {model_name} (tags: {tags}) nor an existing "
-                f"checkpoint file. {_LOCAL_ALTERNATIVES}"
-            )
         _require_hub_or_cache(model_name, pretrained)
     try:
         model, _, preprocess = open_clip.create_model_and_transforms(model_name, pretrained=pretrained, device=device)

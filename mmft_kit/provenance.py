@@ -7,7 +7,6 @@ platform, the git commit of the code (when it is a git checkout), the exact trai
 
 from __future__ import annotations
 
-import json
 import os
 import platform
 import subprocess
@@ -19,7 +18,6 @@ from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from .data.few_shot import split_hash
-from .errors import InvalidInputError
 from .io import atomic_write_json
 
 PROVENANCE_NAME = "provenance.json"
@@ -99,12 +97,3 @@ def write_provenance(folder: str | os.PathLike, record: Mapping[str, Any]) -> Pa
     path = Path(folder) / PROVENANCE_NAME
     atomic_write_json(path, dict(record))
     return path
-
-
-def read_provenance(folder: str | os.PathLike) -> dict[str, Any]:
-    """The provenance record saved in ``folder``."""
-    path = Path(folder) / PROVENANCE_NAME
-    if not path.is_file():
-        raise InvalidInputError(f"no {PROVENANCE_NAME} in {folder}: it is written by mmft_kit.train.run(config) "
-                                "with config.output_dir set")
-    return json.loads(path.read_text())

@@ -1,7 +1,7 @@
 """Experiment logs where researchers look: a run's epochs and its result as TensorBoard events or an offline W&B run.
 
-A run config's ``report_to`` (declared once, in :class:`mmft_kit.params.fields.RunParams`) names the
-loggers. Both trainers hand every :class:`~mmft_kit.records.EpochRecord` to :meth:`RunLogger.epoch`
+A run config's ``report_to`` (declared once, in :class:`mmft_kit.params.fields.ReportParams`, part of every run
+config) names the loggers. Both trainers hand every :class:`~mmft_kit.records.EpochRecord` to :meth:`RunLogger.epoch`
 through their epoch hook (``on_epoch``) and the finished :class:`~mmft_kit.records.RunResult` to
 :meth:`RunLogger.finish`. Per epoch: ``train/loss``, ``train/lr``, ``val/<metric>``, ``time/epoch_seconds``
 and the method's numeric ``extra`` figures (``extra/<name>``); at the end ``test/<metric>`` (and
@@ -11,30 +11,17 @@ and the method's numeric ``extra`` figures (``extra/<name>``); at the end ``test
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from .errors import InvalidInputError
 from .records import EpochRecord, RunResult
 
-#: The loggers ``report_to`` may name, each with the package it needs.
-REPORTERS: dict[str, str] = {"tensorboard": "tensorboard", "wandb": "wandb"}
 #: Where logs go when a run has neither ``log_dir`` nor ``output_dir``.
 DEFAULT_LOG_DIR = "runs/logs"
 #: The W&B project offline runs are filed under.
 WANDB_PROJECT = "mmft_kit"
-
-
-def check_reporters(names: Sequence[str]) -> list[str]:
-    """``names`` (loggers of :data:`REPORTERS`) if each one's package is installed; else a ValueError saying
-    what to install."""
-    for name in names:
-        if importlib.util.find_spec(REPORTERS[name]) is None:
-            raise ValueError(f"{name} is not installed: pip install {REPORTERS[name]} "
-                             f"(or the kit's extra: pip install 'mmft_kit[{name}]')")
-    return list(names)
 
 
 def log_folder(config: Any, subject: str) -> Path:

@@ -7,15 +7,13 @@ Notebooks, the batch runner and the benchmarks all call :func:`sweep`.
 
 from __future__ import annotations
 
-import math
 from typing import Callable, Iterable, Sequence
 
-import numpy as np
 from tqdm.auto import tqdm
 
 from .records import RunResult
+from .report import aggregate, mean_se
 from .runtime import bar_options
-from .tables import aggregate
 
 RunOne = Callable[[str, int], RunResult]
 
@@ -59,15 +57,6 @@ def shift_summary(results: Iterable[RunResult]) -> list[dict]:
     if not rows or not all("shifted" in row for row in rows):
         return []
     return aggregate(rows, "method", ["test", "shifted"])
-
-
-def mean_se(values: Sequence[float]) -> tuple[float, float]:
-    """Mean and standard error of the mean (0 for a single value)."""
-    array = np.asarray(values, dtype=float)
-    if array.size == 0:
-        return math.nan, math.nan
-    se = float(array.std(ddof=1) / math.sqrt(array.size)) if array.size > 1 else 0.0
-    return float(array.mean()), se
 
 
 def summarise(results: Iterable[RunResult], key: str = "test") -> dict[str, tuple[float, float, int]]:

@@ -25,6 +25,7 @@ from .captions.preview import caption_preview
 from .embeddings import EmbeddingView
 from .errors import MMFTKitError
 from .io import atomic_write_text
+from .params.base import Params, bounds
 
 _WIDE = widgets.Layout(width="95%")
 
@@ -107,17 +108,25 @@ def show_preview(preview) -> list:
             viz.table(preview.summary)]
 
 
-def prompt_designer(captioner, dataset: str = "glyphs", characteristic: str = "visual", words: int = 50,
-                    template: str | None = None, domain: str | None = None, class_name: str | None = None,
-                    samples: int = 4, seed: int = 0, root: str | None = None,
-                    save_to: str | Path | None = None) -> LivePreview:
+def _slider(params: Params, name: str, description: str | None = None) -> widgets.IntSlider:
+    """A slider over field ``name`` of ``params``, at its value, over the range its model declares."""
+    low, high = bounds(type(params), name)
+    return widgets.IntSlider(value=getattr(params, name), min=low, max=high, description=description or name,
+                             continuous_update=False)
+
+
+def prompt_designer(captioner, params: Params, save_to: str | Path | None = None) -> LivePreview:
     """Edit the caption prompt and see, for sample images of any registry data set, the captions
     ``captioner`` writes with their length and generation time
     (:func:`mmft_kit.captions.preview.caption_preview`).
 
+    ``params``: notebook 01's parameters (dataset, template, characteristic, words, domain, class_name,
+    samples, seed, root): the controls start at their values, the sliders span their declared ranges.
     Controls: data set, template, characteristic, words, domain (blank: the data set's), class
     (blank: each image's own), samples. With ``save_to``, a button saves the template there.
     """
+    p = params
+    dataset, root, seed = p.dataset, p.root, p.seed
     from .captions import load_library, resolve_template
     from .data import list_datasets
     from .train.data import load_split
@@ -126,16 +135,16 @@ def prompt_designer(captioner, dataset: str = "glyphs", characteristic: str = "v
     classes = load_split(dataset, root, "train").classnames
     controls = {
         "dataset": widgets.Dropdown(options=names, value=dataset, description="data set"),
-        "template": widgets.Textarea(value=resolve_template(template), description="template", layout=_WIDE,
+        "template": widgets.Textarea(value=resolve_template(p.template), description="template", layout=_WIDE,
                                      continuous_update=False, rows=3),
-        "characteristic": widgets.Combobox(value=characteristic, options=list(load_library().characteristics),
+        "characteristic": widgets.Combobox(value=p.characteristic, options=list(load_library().characteristics),
                                            description="characteristic", ensure_option=False, continuous_update=False),
-        "words": widgets.IntSlider(value=words, min=5, max=120, step=5, description="words", continuous_update=False),
-        "domain": widgets.Text(value=domain or "", placeholder="(the data set's)", description="domain",
+        "words": _slider(p, "words"),
+        "domain": widgets.Text(value=p.domain or "", placeholder="(the data set's)", description="domain",
                                continuous_update=False),
-        "class_name": widgets.Combobox(value=class_name or "", options=list(classes), placeholder="(each image's own)",
+        "class_name": widgets.Combobox(value=p.class_name or "", options=list(classes), placeholder="(each image's own)",
                                        description="class", ensure_option=False, continuous_update=False),
-        "samples": widgets.IntSlider(value=samples, min=1, max=8, description="samples", continuous_update=False),
+        "samples": _slider(p, "samples"),
     }
 
     def new_classes(change: dict) -> None:

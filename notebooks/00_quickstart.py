@@ -37,7 +37,7 @@
 # %% tags=["parameters"]
 # Change a parameter by assigning it here, for example:  shots = 1
 # (papermill and `mmft_kit batch` inject theirs after this cell). The next cell lists every parameter with its
-# value and meaning; each is declared once, with its default and range, in mmft_kit/params/notebooks.py
+# value and meaning; each is declared once, with its default and range, in mmft_kit/notebook/params.py
 # (Quickstart).
 
 # %% [markdown]
@@ -111,14 +111,14 @@ results = sweep(lambda method, seed: run(config.updated(method=method, seed=seed
 # ## 4 · Compare
 #
 # Bars are the mean test accuracy over seeds, dots single runs. The table gives the mean and the
-# standard deviation over seeds; with one seed the spread is not measured and reads n/a.
+# standard error over seeds; with one seed the spread is not measured and reads n/a.
 
 # %%
 from mmft_kit.sweep import results_table
-from mmft_kit.tables import aggregate, best
+from mmft_kit.report import aggregate, best
 
 rows = results_table(results)
-nb.show(viz.accuracy_figure(rows, key="test"), "accuracy")
+nb.show(viz.accuracy_figure(rows, key="test", dataset=p.dataset, shots=p.shots), "accuracy")
 summary = {row["method"]: row for row in aggregate(rows, "method", ["test"])}
 best_method = best(list(summary.values()), "method", "test")
 print(f"best mean test accuracy: {best_method} ({summary[best_method]['test']:.3f})")

@@ -35,7 +35,7 @@
 # %% tags=["parameters"]
 # Change a parameter by assigning it here, for example:  words = 30
 # (papermill and `mmft_kit batch` inject theirs after this cell). The next cell lists every parameter with its
-# value and meaning; each is declared once, with its default and range, in mmft_kit/params/notebooks.py
+# value and meaning; each is declared once, with its default and range, in mmft_kit/notebook/params.py
 # (PromptDesign).
 
 # %% [markdown]
@@ -79,8 +79,7 @@ vlm = load_captioner(p.captioner)
 
 # %%
 if nb.live:
-    designer = widgets.prompt_designer(vlm, p.dataset, p.characteristic, p.words, p.template, p.domain,
-                                       p.class_name, p.samples, p.seed, p.root, save_to=nb.path("template.txt"))
+    designer = widgets.prompt_designer(vlm, p, save_to=nb.path("template.txt"))
     display(designer)
     preview = designer.result
 else:

@@ -29,7 +29,7 @@
 # %% tags=["parameters"]
 # Change a parameter by assigning it here, for example:  limit = None
 # (papermill and `mmft_kit batch` inject theirs after this cell). The next cell lists every parameter with its
-# value and meaning; each is declared once, with its default and range, in mmft_kit/params/notebooks.py
+# value and meaning; each is declared once, with its default and range, in mmft_kit/notebook/params.py
 # (SyntheticCaptions).
 
 # %% [markdown]

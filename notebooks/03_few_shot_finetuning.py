@@ -38,7 +38,7 @@
 # %% tags=["parameters"]
 # Change a parameter by assigning it here, for example:  methods = ["flyp", "mmft"]
 # (papermill and `mmft_kit batch` inject theirs after this cell). The next cell lists every parameter with its
-# value and meaning; each is declared once, with its default and range, in mmft_kit/params/notebooks.py
+# value and meaning; each is declared once, with its default and range, in mmft_kit/notebook/params.py
 # (FewShotFinetuning).
 
 # %% [markdown]
@@ -83,19 +83,19 @@ nb.show(viz.learning_curves({f"{m} (seed {s})": r.history for (m, s), r in runs.
 # %% [markdown]
 # ## Accuracy
 #
-# Mean and standard deviation over seeds; with one seed the spread is not measured and reads n/a: run
+# Mean and standard error over seeds; with one seed the spread is not measured and reads n/a: run
 # more seeds (or a batch grid over `seeds`) before reading small differences. The best method is the one
 # with the highest mean test accuracy among those that ran.
 
 # %%
 from mmft_kit.sweep import results_table
-from mmft_kit.tables import aggregate, best
+from mmft_kit.report import aggregate, best
 
 rows = results_table(results)
 summary = aggregate(rows, "method", ["test", "val"])
 best_method = best(summary, "method", "test")
 zero_shot = results[0].extra["zeroshot"]
-nb.show(viz.accuracy_figure(rows, key="test", reference=zero_shot), "accuracy")
+nb.show(viz.accuracy_figure(rows, key="test", reference=zero_shot, dataset=p.dataset, shots=p.shots), "accuracy")
 print(f"best mean test accuracy: {best_method} ({max(row['test'] for row in summary):.3f})")
 viz.table(summary)
 
@@ -137,10 +137,10 @@ trained = [m for m in p.methods if runs[m, p.seeds[0]].extra.get("wise_ft")]
 def wise_ft(method):
     r = runs[method, p.seeds[0]]
     return viz.wise_ft_shift_figure(r.extra["wise_ft"], r.extra.get("wise_ft_eval", {}),
-                                    f"WiSE-FT: {method}, seed {r.seed}")
+                                    f"WiSE-FT: {method}, {p.dataset}, {p.shots}-shot, seed {r.seed}")
 
 if shift:
-    nb.show(viz.shift_bars(shift), "shift")
+    nb.show(viz.shift_bars(shift, dataset=p.dataset, shots=p.shots, seeds=p.seeds), "shift")
 if trained and nb.live:
     display(widgets.choice_preview(trained, wise_ft, "method"))
 if trained:
@@ -151,7 +151,7 @@ metrics = {"classes": len(classnames), "shots": p.shots, "seeds": len(p.seeds), 
            "best_method": best_method}
 for row in summary:
     metrics[f"test_accuracy.{row['method']}"] = row["test"]
-    metrics[f"test_accuracy_std.{row['method']}"] = row["test_std"]
+    metrics[f"test_accuracy_se.{row['method']}"] = row["test_se"]
 for row in shift:
     metrics[f"shifted_accuracy.{row['method']}"] = row["shifted"]
 nb.finish(metrics, details={"runs": [r.to_dict() for r in results]})

@@ -30,7 +30,7 @@
 # %% tags=["parameters"]
 # Change a parameter by assigning it here, for example:  projections = ["pca"]
 # (papermill and `mmft_kit batch` inject theirs after this cell). The next cell lists every parameter with its
-# value and meaning; each is declared once, with its default and range, in mmft_kit/params/notebooks.py
+# value and meaning; each is declared once, with its default and range, in mmft_kit/notebook/params.py
 # (EmbeddingVisualisation).
 
 # %% [markdown]
@@ -91,7 +91,8 @@ accuracy = {"before": next(iter(results.values())).extra["zeroshot"],
             **{method: result.test for method, result in results.items()}}
 separation = [{"model": name, "silhouette": separation_score(view.images, view.image_labels),
                "test_accuracy": accuracy[name]} for name, view in views.items()]
-nb.show(viz.accuracy_figure(separation, key="silhouette", label="model"), "separation")
+nb.show(viz.accuracy_figure(separation, key="silhouette", label="model", value_range=(-1.0, 1.0),
+                            dataset=p.dataset, shots=p.shots, seeds=[p.seed]), "separation")
 viz.table(separation)
 
 # %%

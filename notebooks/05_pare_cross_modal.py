@@ -39,7 +39,7 @@
 # %% tags=["parameters"]
 # Change a parameter by assigning it here, for example:  task = "wdbc"
 # (papermill and `mmft_kit batch` inject theirs after this cell). The next cell lists every parameter with its
-# value and meaning; each is declared once, with its default and range, in mmft_kit/params/notebooks.py
+# value and meaning; each is declared once, with its default and range, in mmft_kit/notebook/params.py
 # (PareCrossModal).
 
 # %% [markdown]
@@ -126,7 +126,12 @@ nb.show(viz.score_maps(mech_runs, mech_task.extra["informative"]), "mechanism_sc
 # per variant to `benchmarks/results/pare.md` (`viz.mechanism_auroc` draws its `pare_mechanism.csv`).
 
 # %%
-nb.show(viz.gate_diagnostics(mech_runs), "mechanism_diagnostics")
+from mmft_kit.chance import auroc_chance_band
+
+informative = len(mech_task.extra["informative"])  # chance: a random ranking of the token positions
+chance = auroc_chance_band(informative, mech_task.x_train.shape[1] - informative)
+nb.show(viz.gate_diagnostics(mech_runs, auroc_chance=chance, title=f"mechanism task, seed {p.seeds[0]}"),
+        "mechanism_diagnostics")
 
 # %% [markdown]
 # ## Back to the real task
@@ -157,7 +162,8 @@ for seed in p.seeds:
 # %%
 from mmft_kit.tables import aggregate
 
-nb.show(viz.pare_curves({f"{m} (seed {s})": r for (m, s), r in runs.items()}), "training")
+nb.show(viz.pare_curves({f"{m} (seed {s})": r for (m, s), r in runs.items()},
+                        title=viz.describe_runs(p.task, seeds=p.seeds)), "training")
 rows = [r.summary() for r in runs.values()]
 summary = aggregate(rows, "method", ["test", "val"])
 viz.table(summary)

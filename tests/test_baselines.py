@@ -16,7 +16,7 @@ from mmft_kit.methods import METHODS, methods_of
 from mmft_kit.train import TrainConfig, load_run_data, run
 from mmft_kit.train.data import Preprocessed, evaluation_sets
 from mmft_kit.train.frozen import CACHE_VIEWS, _views
-from mmft_kit.train.run import load_start_model
+from mmft_kit.train.setup import load_start_model
 
 CI_MODEL = "embedded:ci"
 TASK = "badges"

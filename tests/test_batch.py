@@ -18,7 +18,7 @@ from mmft_kit.errors import InvalidInputError
 
 TINY_BODY = """
 from mmft_kit.notebook import start_notebook
-from mmft_kit.params import NotebookParams
+from mmft_kit.notebook import NotebookParams
 class Tiny(NotebookParams):
     seed: int = 0
     words: int = 5
@@ -53,7 +53,7 @@ def notebooks(tmp_path_factory):
                      "interactive = False", TINY_BODY)
     other = _notebook(folder / "other.ipynb", 'seed = 0\noutput_dir = "out"\ninteractive = False',
                       'from mmft_kit.notebook import start_notebook\n'
-                      'from mmft_kit.params import NotebookParams\n'
+                      'from mmft_kit.notebook import NotebookParams\n'
                       'class Other(NotebookParams):\n    seed: int = 0\n'
                       'nb = start_notebook("other", globals(), Other)\n'
                       'nb.finish({"seed_plus_one": nb.params.seed + 1})')

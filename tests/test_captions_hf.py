@@ -163,13 +163,9 @@ def test_cli_captions_with_a_model_folder(tiny_vlm, tmp_path, capsys):
 
 @pytest.mark.slow
 def test_throughput_benchmark_prints_its_ratios_headline_last(tiny_vlm, tmp_path, capsys):
-    import importlib.util
-    from pathlib import Path
+    import importlib
 
-    path = Path(__file__).resolve().parents[1] / "benchmarks" / "caption_throughput.py"
-    spec = importlib.util.spec_from_file_location("caption_throughput", path)
-    bench = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(bench)
+    bench = importlib.import_module("benchmarks.caption_throughput")
     out = tmp_path / "figures.json"
     figures = bench.main(["--captioner", str(tiny_vlm), "--images", "4", "--batch-size", "2", "--requests", "4",
                           "--latency", "0.05", "--concurrency", "4", "--rounds", "1", "--out", str(out)])

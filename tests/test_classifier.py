@@ -127,7 +127,8 @@ def test_saving_at_a_wise_ft_alpha_saves_the_interpolated_weights_and_head(flyp_
     from dataclasses import replace
 
     from mmft_kit.inference import prompt_head
-    from mmft_kit.train.run import load_start_model, save_classifier_of
+    from mmft_kit.train.run import save_classifier_of
+    from mmft_kit.train.setup import load_start_model
 
     result, _ = flyp_run
     start, _, tokenizer = load_start_model(CI_MODEL)

@@ -2,19 +2,14 @@
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
+import importlib
 
 import pytest
-
-SCRIPT = Path(__file__).parents[1] / "benchmarks" / "gpu_check.py"
 
 
 @pytest.mark.slow
 def test_gpu_check_smoke_runs_both_loops_and_prints_the_ratio_last(capsys):
-    spec = importlib.util.spec_from_file_location("gpu_check", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    module = importlib.import_module("benchmarks.gpu_check")
     result = module.main(["--smoke", "--steps", "2", "--batch-size", "4", "--captions", "4", "--max-new-tokens", "3"])
     lines = capsys.readouterr().out.strip().splitlines()
     assert lines[-1] == f"ratio={result['ratio']:.3f}" and result["ratio"] > 0

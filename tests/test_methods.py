@@ -89,3 +89,16 @@ def test_a_pare_runs_model_gives_its_reported_metric(body, source):
     result = fit(task, PareConfig(method="pare", epochs=2, batch_size=16, progress=False), body=body, source=source)
     assert evaluate(result.model, task, "test") == pytest.approx(result.test)
     assert 1 - _accuracy(task.y_test, predict(result.model, task.x_test).argmax(1)) == pytest.approx(result.test)
+
+
+def test_a_method_registered_outside_runs_in_the_few_shot_benchmarks_tiny_mode(tmp_path):
+    import importlib
+
+    bench = importlib.import_module("benchmarks.few_shot")
+    bench.main(["--clip", CI_MODEL, "--captioner", "label", "--datasets", "glyphs", "--methods", toy_method.NAME,
+                "zeroshot", "--shots", "1", "--seeds", "0", "--epochs", "1", "--workers", "1", "--out",
+                str(tmp_path)])
+    rows = (tmp_path / "few_shot.csv").read_text().splitlines()
+    assert rows[0] == "dataset,method,shots,seed,accuracy" and len(rows) == 3
+    assert any(row.startswith(f"glyphs,{toy_method.NAME},1,0,") for row in rows)
+    assert f"| shots | zeroshot | {toy_method.NAME} |" in (tmp_path / "few_shot.md").read_text()

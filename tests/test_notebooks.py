@@ -17,8 +17,7 @@ import pytest
 from mmft_kit import batch
 from mmft_kit.errors import DatasetNotFoundError, InvalidInputError, ModelNotAvailableError
 from mmft_kit.notebook import METRICS_NAME, is_live, read_metrics, static_environment
-from mmft_kit.params import NOTEBOOKS
-from mmft_kit.params.checks import check_resources
+from mmft_kit.notebook import NOTEBOOKS, check_resources
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS_DIR = ROOT / "notebooks"
@@ -125,7 +124,7 @@ def test_bad_types_and_ranges_are_reported_together():
     message = str(caught.value)
     for text in ("shots = 'many'", "epochs = 0: Input should be greater than or equal to 1",
                  "lr = -1.0: Input should be greater than 0", "methods[1] = 'svm'", "unknown method 'svm'",
-                 "interactive = 'maybe'", "shotz: unknown; did you mean 'shots'?", "mmft_kit/params/notebooks.py"):
+                 "interactive = 'maybe'", "shotz: unknown; did you mean 'shots'?", "mmft_kit/notebook/params.py"):
         assert text in message
 
 
@@ -162,10 +161,10 @@ def test_more_shots_than_a_class_has_fails_before_training():
 
 
 def test_the_default_methods_come_from_the_registry_with_the_strong_cheap_baselines():
-    from mmft_kit.train import METHODS
+    from mmft_kit.methods import methods_of
 
     every = NOTEBOOKS["03_few_shot_finetuning"]().methods
-    assert every == list(METHODS)[:len(every)] and {"linear_probe", "lp_pp"} <= set(every)
+    assert every == [*methods_of("clip"), *methods_of("frozen")] and {"linear_probe", "lp_pp"} <= set(every)
     assert {"zeroshot", "flyp", "mmft", "linear_probe", "lp_pp"} <= set(NOTEBOOKS["00_quickstart"]().methods)
     assert NOTEBOOKS["00_quickstart"](methods="flyp").methods == ["flyp"]
 
@@ -327,7 +326,7 @@ def test_few_shot_finetuning_reports_every_method(runs):
     m = record["metrics"]
     methods = SMALL["03_few_shot_finetuning"]["methods"]
     for method in methods:  # one seed: the spread is not measured
-        assert _unit(m[f"test_accuracy.{method}"]) and m[f"test_accuracy_std.{method}"] is None
+        assert _unit(m[f"test_accuracy.{method}"]) and m[f"test_accuracy_se.{method}"] is None
     assert m["zeroshot_accuracy"] == m["test_accuracy.zeroshot"]
     assert m["best_method"] == max(methods, key=lambda method: m[f"test_accuracy.{method}"])
     assert m["classes"] == 8 and m["shots"] == 1

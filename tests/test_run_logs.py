@@ -10,7 +10,7 @@ import pytest
 
 from mmft_kit.__main__ import main
 from mmft_kit.errors import InvalidInputError
-from mmft_kit.params import NOTEBOOKS
+from mmft_kit.notebook.params import NOTEBOOKS
 from mmft_kit.run_logs import read_scalars
 from mmft_kit.train import TrainConfig
 

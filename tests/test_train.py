@@ -19,7 +19,7 @@ from mmft_kit.inference import caption_prototype_head, prompt_head
 from mmft_kit.records import RunResult as RunRecord
 from mmft_kit.methods import METHODS, methods_of
 from mmft_kit.train import TrainConfig, ZeroShotInitClassifier, fine_tune, load_run_data, run
-from mmft_kit.train.run import load_start_model
+from mmft_kit.train.setup import load_start_model
 from mmft_kit.text import clean_classname
 
 CI_MODEL = "embedded:ci"
@@ -112,8 +112,8 @@ def _tiny_fit(evaluate, **kwargs):
     torch.manual_seed(0)
     model = nn.Linear(2, 3)
     loss = lambda m, x, texts, y: F.cross_entropy(m(x), y)
-    return model, fine_tune(model, _Tiny(), loss, evaluate, epochs=4, lr=0.1, batch_size=4, seed=3,
-                            progress=False, **kwargs)
+    return model, fine_tune(model, _Tiny(), loss, evaluate,
+                            TrainConfig(epochs=4, lr=0.1, batch_size=4, seed=3, progress=False, **kwargs))
 
 
 def test_the_best_validation_state_is_kept():
@@ -139,17 +139,17 @@ def test_an_interrupted_run_resumes_to_the_same_weights(tmp_path):
     evaluate_then_stop.calls = 0
 
     with pytest.raises(KeyboardInterrupt):
-        _tiny_fit(evaluate_then_stop, checkpoint_dir=tmp_path)
+        _tiny_fit(evaluate_then_stop, output_dir=str(tmp_path))
     assert (tmp_path / "checkpoint.pt").is_file() and (tmp_path / "best_model.pt").is_file()
-    resumed_model, resumed = _tiny_fit(lambda m: float(m.bias.detach().sum()), checkpoint_dir=tmp_path)
+    resumed_model, resumed = _tiny_fit(lambda m: float(m.bias.detach().sum()), output_dir=str(tmp_path))
     whole_model, whole = _tiny_fit(lambda m: float(m.bias.detach().sum()))
     assert [r.epoch for r in resumed.history] == [1, 2, 3, 4]
     assert [r.loss for r in resumed.history] == pytest.approx([r.loss for r in whole.history], abs=1e-6)
     for key, value in whole_model.state_dict().items():
         assert torch.allclose(resumed_model.state_dict()[key], value, atol=1e-6)
     with pytest.raises(InvalidInputError, match="other settings"):
-        fine_tune(nn.Linear(2, 3), _Tiny(), lambda m, x, t, y: m(x).sum(), epochs=5, checkpoint_dir=tmp_path,
-                  progress=False)
+        fine_tune(nn.Linear(2, 3), _Tiny(), lambda m, x, t, y: m(x).sum(), None,
+                  TrainConfig(epochs=5, output_dir=str(tmp_path), progress=False))
 
 
 def test_provenance_is_saved_beside_the_results(store, tmp_path):

@@ -3,34 +3,22 @@
 from __future__ import annotations
 
 import csv
-import importlib.util
+import importlib
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
-SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "few_shot.py"
-
 
 @pytest.fixture(scope="module")
 def bench():
-    spec = importlib.util.spec_from_file_location("few_shot_benchmark", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return importlib.import_module("benchmarks.few_shot")
 
 
 def _rows(values: dict[tuple[str, str, int], list[float]]) -> list[dict]:
     return [{"dataset": d, "method": m, "shots": s, "seed": seed, "accuracy": a}
             for (d, m, s), accs in values.items() for seed, a in enumerate(accs)]
-
-
-def test_mean_and_standard_error(bench):
-    assert bench.mean_se([0.5]) == (0.5, 0.0)
-    mean, se = bench.mean_se([0.2, 0.4, 0.6])
-    assert mean == pytest.approx(0.4) and se == pytest.approx(0.2 / 3**0.5)
 
 
 def test_comparison_counts_wins_and_names_losses(bench):

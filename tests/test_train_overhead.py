@@ -2,20 +2,15 @@
 
 from __future__ import annotations
 
-import importlib.util
+import importlib
 import json
-from pathlib import Path
 
 import pytest
-
-SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "train_overhead.py"
 
 
 @pytest.mark.slow  # three loops on the ci CLIP architecture: ~20 s on 2 busy cores
 def test_benchmark_prints_the_ratio_last_and_writes_its_figures(tmp_path, capsys):
-    spec = importlib.util.spec_from_file_location("train_overhead", SCRIPT)
-    bench = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(bench)
+    bench = importlib.import_module("benchmarks.train_overhead")
     out = tmp_path / "overhead.json"
     result = bench.main(["--size", "ci", "--shots", "8", "--rounds", "2", "--out", str(out)])
     lines = capsys.readouterr().out.strip().splitlines()

@@ -138,3 +138,60 @@ def test_gate_diagnostics_and_score_maps_read_the_epoch_extras():
     maps = viz.score_maps(runs, informative=[2])
     grid = maps.axes[0].images[0].get_array()
     assert grid.shape == (3, 3) and grid[0].tolist() == pytest.approx([-1 / 3, -1 / 3, 2 / 3])  # centred per epoch
+
+
+# -- what a figure says about its runs -------------------------------------------------------------
+def test_accuracy_figure_titles_the_runs_and_draws_error_bars_only_where_n_exceeds_one():
+    rows = [{"method": "a", "seed": s, "test": t} for s, t in enumerate((0.4, 0.6, 0.5))] + \
+           [{"method": "b", "seed": 0, "test": 0.9}]
+    ax = viz.accuracy_figure(rows, reference=0.2, dataset="glyphs", shots=4).axes[0]
+    assert ax.get_title() == "test accuracy\nglyphs, 4-shot, seeds 0–2, n = 1–3 per method"
+    assert ax.get_ylabel() == "test accuracy" and ax.get_ylim()[0] == 0.0
+    bars = [c for c in ax.containers if type(c).__name__ == "ErrorbarContainer"][0]
+    segments = bars.lines[2][0].get_segments()
+    se = np.std([0.4, 0.6, 0.5], ddof=1) / np.sqrt(3)  # ±1 standard error
+    assert np.allclose(segments[0][:, 1], [0.5 - se, 0.5 + se])
+    assert np.isnan(segments[1]).all()  # one run: no bar
+    one = viz.accuracy_figure([{"method": "a", "seed": 0, "test": 0.5}]).axes[0]
+    assert not [c for c in one.containers if type(c).__name__ == "ErrorbarContainer"]
+    assert one.get_title().endswith("seed 0, n = 1 per method (one run: no spread)")
+
+
+def test_a_silhouette_axis_spans_minus_one_to_one():
+    rows = [{"model": "before", "silhouette": -0.2}, {"model": "after", "silhouette": 0.3}]
+    ax = viz.accuracy_figure(rows, key="silhouette", label="model", value_range=(-1.0, 1.0)).axes[0]
+    low, high = ax.get_ylim()
+    assert low <= -1.0 and high >= 1.0 and "−1 … 1" in ax.get_ylabel()
+
+
+def test_identical_curves_stay_distinguishable():
+    same = {"pare (seed 0)": _pare_run([10, 8, 6]), "pare (seed 1)": _pare_run([10, 8, 6])}
+    lam_ax = viz.pare_curves(same, title="PaRe, seeds 0, 1").axes[0]
+    first, second = lam_ax.lines
+    assert (first.get_linestyle(), first.get_marker()) != (second.get_linestyle(), second.get_marker())
+    assert [t.get_text() for t in lam_ax.get_legend().get_texts()] == ["pare (seed 0)",
+                                                                      "pare (seed 1) (= pare (seed 0))"]
+    assert lam_ax.get_ylim() == (0.0, 1.0)
+
+
+def test_auroc_panels_shade_the_chance_range_of_one_run():
+    from mmft_kit.chance import auroc_chance_band
+
+    band = auroc_chance_band(4, 12)
+    panel = viz.gate_diagnostics({"random gate": _pare_run([4, 4, 4])}, auroc_chance=band).axes[3]
+    shaded = [p for p in panel.patches if p.get_label().startswith("chance")]
+    assert len(shaded) == 1 and "0.16–0.84" in shaded[0].get_label()
+    rows = [{"variant": "random gate", "seed": 0, "auroc": 0.30}, {"variant": "relaxed", "seed": 0, "auroc": 0.8}]
+    ax = viz.mechanism_auroc(rows, auroc_chance=band).axes[0]
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["random gate\n(n = 1)", "relaxed\n(n = 1)"]
+    assert any(p.get_label().startswith("chance") for p in ax.patches)
+
+
+def test_a_characteristic_without_a_word_list_is_not_measured():
+    records = [CaptionRecord(0, "c", "shape", "a round c"), CaptionRecord(1, "c", "context", "a c on a table")]
+    rows = {r["characteristic"]: r for r in caption_statistics(records)}
+    assert rows["shape"]["characteristic_word_rate"] == 1.0 and rows["context"]["characteristic_word_rate"] is None
+    assert rows["all"]["characteristic_word_rate"] == 1.0  # over the captions it could measure
+    mentions = viz.caption_figure(records, list(rows.values())).axes[1]
+    assert "not\nmeasured" in [t.get_text() for t in mentions.texts]
+    assert np.isnan(mentions.patches[3].get_height())  # no bar at 0.000 for context

@@ -19,3 +19,10 @@ def test_shift_bars_one_pair_per_method():
     fig = shift_bars([{"method": "mmft", "test": 0.5, "shifted": 0.4},
                       {"method": "lp_pp", "test": 0.6, "shifted": 0.3}])
     assert len(fig.axes[0].patches) == 4
+
+
+def test_shift_bars_title_the_runs_and_show_their_spread():
+    rows = [{"method": "mmft", "test": 0.5, "test_se": 0.05, "shifted": 0.4, "shifted_se": 0.02, "runs": 3}]
+    ax = shift_bars(rows, dataset="glyphs", shots=4, seeds=[0, 1, 2]).axes[0]
+    assert ax.get_title().endswith("glyphs, 4-shot, seeds 0–2, n = 3 per method")
+    assert len([c for c in ax.containers if type(c).__name__ == "ErrorbarContainer"]) == 2

@@ -10,11 +10,13 @@ from mmft_kit import widgets
 from mmft_kit.captions.preview import CaptionPreview
 from mmft_kit.data import get_dataset
 from mmft_kit.embeddings import EmbeddingView
+from mmft_kit.notebook.params import PromptDesign
 
 
 @pytest.fixture
 def designer(tmp_path, captioner):
-    return widgets.prompt_designer(captioner, "glyphs", samples=2, save_to=tmp_path / "template.txt")
+    return widgets.prompt_designer(captioner, PromptDesign(dataset="glyphs", samples=2),
+                                   save_to=tmp_path / "template.txt")
 
 
 def test_designer_shows_captions_on_start(designer):
@@ -129,3 +131,12 @@ def test_gate_explorer_follows_k_and_the_samples():
     before = explorer.result.sources.clone()
     explorer.controls["start"].value = 3
     assert not torch.equal(explorer.result.sources, before) and explorer.renders == 3
+
+
+def test_sliders_span_the_declared_ranges(designer):
+    from mmft_kit.params.base import bounds
+
+    for name in ("words", "samples"):
+        slider = designer.controls[name]
+        assert (slider.min, slider.max) == bounds(PromptDesign, name)
+    assert bounds(PromptDesign, "words") == (1, 500)

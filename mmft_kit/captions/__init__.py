@@ -5,7 +5,9 @@ The kit's own model names (``embedded``) are resolved above this package: load a
 name with :func:`mmft_kit.models.load_captioner`.
 """
 
-from .backends import CaptionRequest, CaptionResult, Captioner, HFCaptioner, LabelCaptioner, make_captioner
+from .backends import HFCaptioner
+from .base import CaptionRequest, CaptionResult, Captioner, LabelCaptioner
+from .factory import make_captioner
 from .generate import (
     CaptionReport,
     caption_dataset,

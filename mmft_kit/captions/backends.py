@@ -5,8 +5,10 @@
 * :class:`LabelCaptioner`: writes "a photo of a {class}." (the text FLYP trains on);
 * :class:`~mmft_kit.captions.served.OpenAICaptioner`: a served model behind an OpenAI-compatible
   chat-completions endpoint (vLLM, SGLang, LMDeploy, Ollama, OpenAI, Gemini), many requests in flight;
-* :func:`make_captioner`: ``"label"``, ``"openai:MODEL"``, a hub id or a folder. The kit's own
-  names (``"embedded"``) are resolved above this package, by :func:`mmft_kit.models.load_captioner`.
+* :func:`~mmft_kit.captions.factory.make_captioner`: ``"label"``, ``"openai:MODEL"``, a hub id or a folder. The
+  kit's own names (``"embedded"``) are resolved above this package, by :func:`mmft_kit.models.load_captioner`.
+
+The base class, the request and result records and the label captioner are in :mod:`.base`.
 
 Sampling is reproducible per item: each (image, prompt) draws its tokens from its own random
 generator, seeded from the captioner's seed, the image's digest and the prompt, so a caption does
@@ -18,106 +20,21 @@ from __future__ import annotations
 
 import copy
 import hashlib
-import inspect
 import os
 import re
-from abc import ABC, abstractmethod
 from pathlib import Path
-from dataclasses import dataclass
-from typing import Any, Iterable, Iterator, Sequence
+from typing import Any, Sequence
 
 import torch
 from PIL import Image
 
 from ..errors import InvalidInputError, ModelNotAvailableError
 from ..runtime import hub_reachable, limit_hub_timeouts, resolve_device
-from ..text import CLASS_TEMPLATE, class_prompt
+from .base import CaptionRequest, CaptionResult, Captioner, LabelCaptioner  # noqa: F401  (re-exported)
 from .store import image_digest
 
 _THINK = re.compile(r"<think>.*?</think>", flags=re.DOTALL)
 _DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
-
-
-@dataclass
-class CaptionRequest:
-    """One caption to make: an image, its prompt, its class name, and the caller's ``tag`` (returned as is)."""
-
-    image: Image.Image
-    prompt: str
-    classname: str
-    tag: Any = None
-
-
-@dataclass
-class CaptionResult:
-    """The answer to one request: the caption, or ``None`` and why it could not be made."""
-
-    request: CaptionRequest
-    caption: str | None
-    error: str = ""
-
-
-class Captioner(ABC):
-    """One interface for every caption backend."""
-
-    #: A short name for reports.
-    name: str
-    #: How many (image, prompt) pairs :func:`~mmft_kit.captions.caption_dataset` hands over at once.
-    batch_size: int
-
-    @property
-    @abstractmethod
-    def settings(self) -> dict[str, Any]:
-        """Everything that decides the captions (model, revision, generation settings): part of the store key."""
-
-    @abstractmethod
-    def caption(
-        self, images: Sequence[Image.Image], prompts: Sequence[str], classnames: Sequence[str] | None = None
-    ) -> list[str]:
-        """One caption per (image, prompt); ``classnames`` are the images' classes (used by the label backend)."""
-
-    def stream(self, requests: Iterable[CaptionRequest]) -> Iterator[list[CaptionResult]]:
-        """Caption ``requests`` (read lazily), yielding results in groups as soon as they are made.
-
-        This default runs :meth:`caption` on ``batch_size`` requests at a time and yields each
-        batch; an empty answer becomes a failed result. Served back ends override it to keep many
-        requests in flight and yield each answer as it arrives.
-        """
-        batch: list[CaptionRequest] = []
-        for request in requests:
-            batch.append(request)
-            if len(batch) == self.batch_size:
-                yield self._run_batch(batch)
-                batch = []
-        if batch:
-            yield self._run_batch(batch)
-
-    def _run_batch(self, batch: list[CaptionRequest]) -> list[CaptionResult]:
-        captions = self.caption([r.image for r in batch], [r.prompt for r in batch], [r.classname for r in batch])
-        if len(captions) != len(batch):
-            raise InvalidInputError(f"captioner {self.name!r} gave {len(captions)} captions for {len(batch)} prompts")
-        return [
-            CaptionResult(r, c.strip()) if c and c.strip() else CaptionResult(r, None, "empty caption from the model")
-            for r, c in zip(batch, captions)
-        ]
-
-
-class LabelCaptioner(Captioner):
-    """Writes "a photo of a {class}." whatever the image and prompt (FLYP's training text)."""
-
-    name = "label"
-    batch_size = 1024
-
-    @property
-    def settings(self) -> dict[str, Any]:
-        return {"backend": "label", "text": CLASS_TEMPLATE}
-
-    def caption(
-        self, images: Sequence[Image.Image], prompts: Sequence[str], classnames: Sequence[str] | None = None
-    ) -> list[str]:
-        if classnames is None or len(classnames) != len(prompts):
-            raise InvalidInputError("the label captioner needs one class name per prompt (classnames=...)")
-        return [class_prompt(name) for name in classnames]
 
 
 def _offline() -> bool:
@@ -309,32 +226,3 @@ class HFCaptioner(Captioner):
             for text in self.processor.batch_decode(new_tokens, skip_special_tokens=True):
                 captions.append(" ".join(_THINK.sub("", text).split()))
         return captions
-
-
-def make_captioner(spec: str | os.PathLike, **kwargs: Any) -> Captioner:
-    """A captioner from its spelling: ``"label"``, ``"openai:MODEL"``, a transformers hub id or a model folder.
-
-    Args:
-        spec: which captioner. ``openai:MODEL`` asks the served ``MODEL`` at ``base_url`` (or
-            ``$OPENAI_BASE_URL``) through the openai client.
-        **kwargs: settings of the chosen back end (:class:`HFCaptioner`, or
-            :class:`~mmft_kit.captions.served.OpenAICaptioner`); those it does not take are ignored, so
-            one command line can carry the settings of every back end. ``None`` values mean "default".
-
-    Returns:
-        The captioner.
-    """
-    spec = str(spec)
-    if spec == "label":
-        return LabelCaptioner()
-    if spec.startswith("openai:"):
-        from .served import OpenAICaptioner
-
-        return _construct(OpenAICaptioner, kwargs, model=spec.removeprefix("openai:"))
-    return _construct(HFCaptioner, kwargs, model=spec)
-
-
-def _construct(cls: type, kwargs: dict[str, Any], **fixed: Any) -> Captioner:
-    accepted = inspect.signature(cls.__init__).parameters
-    chosen = {k: v for k, v in kwargs.items() if k in accepted and v is not None}
-    return cls(**fixed, **chosen)

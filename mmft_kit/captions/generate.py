@@ -27,8 +27,9 @@ from tqdm.auto import tqdm
 from ..data.images import to_rgb
 from ..data.items import dataset_image, dataset_info, dataset_label, dataset_name, item_path
 from ..errors import InvalidInputError, MMFTKitError, UnreadableImageError
+from ..params.fields import PAPER_WORDS
 from ..runtime import bar_options
-from .backends import CaptionRequest, Captioner
+from .base import CaptionRequest, Captioner
 from .prompts import build_prompt, default_characteristics, resolve_template
 from .store import CaptionStore, append_jsonl, image_digest
 from .world_check import WorldCheck
@@ -70,7 +71,7 @@ def _slug(text: str) -> str:
 
 
 def default_store_path(
-    dataset: str, captioner: str, folder: str | os.PathLike, words: int = 50, template: str | None = None
+    dataset: str, captioner: str, folder: str | os.PathLike, words: int = PAPER_WORDS, template: str | None = None
 ) -> Path:
     """Where the captions of ``dataset`` by ``captioner`` are kept when no store is named.
 
@@ -78,7 +79,7 @@ def default_store_path(
         dataset: the data set's name (as given to :func:`mmft_kit.data.get_dataset`).
         captioner: the captioner's spelling (``embedded``, ``label``, ``openai:MODEL``, a hub id or folder).
         folder: the folder of default stores (the kit uses ``<cache>/captions``).
-        words: words asked per caption; a value other than 50 gets its own store.
+        words: words asked per caption; a value other than the paper's 50 gets its own store.
         template: the prompt template (name, file or text); any but the default gets its own store.
 
     Returns:
@@ -87,7 +88,7 @@ def default_store_path(
     """
     subject = Path(dataset).name if "/" in dataset or os.sep in dataset else dataset
     name = f"{_slug(subject)}--{_slug(captioner)}"
-    if int(words) != 50:
+    if int(words) != PAPER_WORDS:
         name += f"--w{int(words)}"
     text = resolve_template(template)
     if text != resolve_template(None):
@@ -162,7 +163,7 @@ def caption_dataset(
     captioner: Captioner,
     store: CaptionStore | str | os.PathLike,
     characteristics: Sequence[str] | None = None,
-    words: int = 50,
+    words: int = PAPER_WORDS,
     template: str | os.PathLike | None = None,
     limit: int | None = None,
     shard: tuple[int, int] | str | None = None,

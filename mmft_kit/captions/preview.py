@@ -8,6 +8,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from ..params.fields import PAPER_WORDS
 from .generate import dataset_image, dataset_info, dataset_label
 from .prompts import build_prompt
 from .statistics import caption_statistics
@@ -43,7 +44,8 @@ class CaptionSample:
         return len(self.caption.split())
 
 
-def preview_captions(dataset, indices: Sequence[int], captioner, characteristic: str = "visual", words: int = 50,
+def preview_captions(dataset, indices: Sequence[int], captioner, characteristic: str = "visual",
+                     words: int = PAPER_WORDS,
                      template: str | None = None, domain: str | None = None,
                      class_name: str | None = None) -> list[CaptionSample]:
     """Caption the images at ``indices`` one by one (to time each) with the prompt these settings make.
@@ -77,7 +79,7 @@ class CaptionPreview:
 
 
 def caption_preview(dataset, captioner, characteristics: Sequence[str] = ("visual",), samples: int = 4,
-                    seed: int = 0, words: int = 50, template: str | None = None, domain: str | None = None,
+                    seed: int = 0, words: int = PAPER_WORDS, template: str | None = None, domain: str | None = None,
                     class_name: str | None = None, root: str | None = None) -> CaptionPreview:
     """Caption ``samples`` images of ``dataset`` (a data set or a registry name) once per characteristic.
 

@@ -16,6 +16,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from ..errors import InvalidInputError
+from ..params.fields import PAPER_WORDS
 from ..text import clean_classname
 
 #: The prompt data shipped with the kit.
@@ -130,7 +131,7 @@ def build_prompt(
     class_name: str,
     domain: str,
     characteristic: str = "visual",
-    words: int = 50,
+    words: int = PAPER_WORDS,
     template: str | os.PathLike | None = None,
 ) -> str:
     """The caption prompt for one image of class ``class_name`` (cleaned: lower case, ``_``/``-`` → space).

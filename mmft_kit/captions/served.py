@@ -31,7 +31,7 @@ import openai
 from PIL import Image
 
 from ..errors import InvalidInputError, ModelNotAvailableError
-from .backends import CaptionRequest, CaptionResult, Captioner
+from .base import CaptionRequest, CaptionResult, Captioner
 from .store import image_digest
 
 _THINK = re.compile(r"<think>.*?</think>", flags=re.DOTALL)

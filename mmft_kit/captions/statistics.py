@@ -29,9 +29,10 @@ def words_of(text: str) -> list[str]:
     return _WORD.findall(text.lower())
 
 
-def characteristic_words(characteristic: str) -> frozenset[str]:
-    """Words that talk about ``characteristic``: :data:`CHARACTERISTIC_WORDS`, else the name's own words."""
-    return CHARACTERISTIC_WORDS.get(characteristic.lower(), frozenset(words_of(characteristic)))
+def characteristic_words(characteristic: str) -> frozenset[str] | None:
+    """Words that talk about ``characteristic`` (:data:`CHARACTERISTIC_WORDS`); None for a characteristic
+    without a word list, whose captions are then not measured (not counted as never on topic)."""
+    return CHARACTERISTIC_WORDS.get(characteristic.lower())
 
 
 def mentions_class(caption: str, class_name: str) -> bool:
@@ -57,9 +58,18 @@ def caption_records(dataset, captions: Sequence[Sequence[str]], characteristics:
             for i, own in enumerate(captions) for c, caption in zip(characteristics, own)]
 
 
+def _word_rate(tokens: Sequence[set[str]], records: Sequence) -> float | None:
+    """The share of captions using their characteristic's words, over those whose characteristic has a word
+    list; None (not measured) when none has."""
+    hits = [bool(t & words) for t, r in zip(tokens, records)
+            if (words := characteristic_words(r.characteristic)) is not None]
+    return float(np.mean(hits)) if hits else None
+
+
 def caption_statistics(records: Iterable, clip_scores: Sequence[float] | None = None) -> list[dict]:
     """Per characteristic and for ``all``: captions, mean and median words, vocabulary, the share of captions
-    naming the class and using the characteristic's words, and (given one per record) the mean CLIP score.
+    naming the class and using the characteristic's words (None, not measured, for characteristics without
+    a word list in :data:`CHARACTERISTIC_WORDS`), and (given one per record) the mean CLIP score.
 
     Args:
         records: items with ``class_name``, ``characteristic`` and ``caption`` (:class:`CaptionRecord`,
@@ -90,8 +100,7 @@ def caption_statistics(records: Iterable, clip_scores: Sequence[float] | None = 
             "median_words": float(np.median(lengths)),
             "vocabulary": len(set().union(*tokens)),
             "class_name_rate": float(np.mean([mentions_class(r.caption, r.class_name) for r in group])),
-            "characteristic_word_rate": float(np.mean([bool(t & characteristic_words(r.characteristic))
-                                                       for t, r in zip(tokens, group)])),
+            "characteristic_word_rate": _word_rate(tokens, group),
         })
         if clip_scores is not None:
             rows[-1]["clip_score"] = float(np.mean([clip_scores[i] for i in positions]))

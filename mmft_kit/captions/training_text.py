@@ -13,6 +13,7 @@ import torch
 from torch.utils.data import Dataset
 
 from ..errors import InvalidInputError
+from ..params.fields import PAPER_WORDS
 from ..text import class_prompt, with_class_prefix
 from ..data.items import dataset_image, dataset_info, dataset_label
 from .generate import UNREADABLE_IMAGE_ERRORS
@@ -65,7 +66,7 @@ def _make_hint(dataset, store: CaptionStore, characteristics: Sequence[str]) -> 
     command = (
         f"python -m mmft_kit caption --dataset {shlex.quote(str(name))} --store {shlex.quote(str(store.path))} "
         f"--captioner {shlex.quote(str(captioner))} --characteristics {' '.join(characteristics)} "
-        f"--words {settings.get('words', 50)}"
+        f"--words {settings.get('words', PAPER_WORDS)}"
     )
     return f"make them with: {command} (with the same --split and --template as before)"
 

@@ -13,7 +13,7 @@ from typing import TextIO
 
 from PIL import Image
 
-from .backends import Captioner
+from .base import Captioner
 
 #: The side in pixels of the world's renders, the images the embedded captioner was trained on.
 WORLD_SIDE = 32

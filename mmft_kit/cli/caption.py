@@ -1,22 +1,24 @@
 """``python -m mmft_kit caption``: caption a data set into a caption store (resumable, shardable), and
-``python -m mmft_kit caption export``: write a store as Parquet, open_clip CSV or WebDataset shards."""
+``python -m mmft_kit caption export``: write a store as Parquet, open_clip CSV or WebDataset shards.
+
+Every option is a field of :class:`~mmft_kit.params.captions.CaptionJob` (or
+:class:`~mmft_kit.params.captions.CaptionExport`), declared there once.
+"""
 
 from __future__ import annotations
 
 import argparse
 
-EXPORT_FORMATS = ("parquet", "csv", "wds")
-
-
-def _data_options(parser: argparse.ArgumentParser, required: bool) -> None:
-    parser.add_argument("--dataset", required=required,
-                        help="data set name (e.g. glyphs, digits, DTD) or ImageFolder path")
-    parser.add_argument("--split", default="train", help="data set split (default: train)")
-    parser.add_argument("--root", default=None, help="folder holding the data sets")
+#: Option names that differ from their field's name.
+FLAGS = {"caption_store": "--store", "caption_batch_size": "--batch-size"}
+#: The options of the back ends, in their own groups.
+IN_PROCESS = ("caption_batch_size", "device", "dtype")
+SERVED = ("base_url", "api_key_env", "concurrency", "timeout", "max_retries")
 
 
 def register(subparsers) -> None:
-    from ..params import CaptionerParams, add_arguments
+    from ..params import add_arguments
+    from ..params.captions import CaptionExport, CaptionJob
 
     parser = subparsers.add_parser(
         "caption",
@@ -38,52 +40,12 @@ def register(subparsers) -> None:
         ),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    _data_options(parser, required=False)
-    parser.add_argument("--store", default=None,
-                        help="caption store file (JSONL), made if missing (default: for an image folder "
-                             "runs/captions/<folder name>--<captioner>.jsonl; for the kit's and the paper's data "
-                             "sets a file per data set and captioner in the kit's cache; printed at the end)")
-    parser.add_argument("--captioner", default="embedded",
-                        help="embedded (the kit's VLM; embedded:SIZE for another size), label (class-name text only), "
-                             "openai:MODEL (a served model, see --base-url), a transformers hub id or a model folder "
-                             "(default: embedded)")
-    parser.add_argument("--characteristics", nargs="+", default=None,
-                        help="characteristics to describe, one caption each (default: visual shape texture, "
-                             "from the kit's templates.json)")
-    parser.add_argument("--words", type=int, default=50, help="words asked for per caption (default: 50)")
-    add_arguments(parser, CaptionerParams, ["domain"])
-    parser.add_argument("--template", default=None,
-                        help="prompt template: a name from templates.json, a template string, or a file")
-    parser.add_argument("--temperature", type=float, default=0.2,
-                        help="sampling temperature; 0: greedy (default: 0.2, as in the paper)")
-    parser.add_argument("--max-new-tokens", type=int, default=None,
-                        help="longest caption in tokens (default: the model's generation config, else 256)")
-    parser.add_argument("--seed", type=int, default=0, help="sampling seed (default: 0)")
-    parser.add_argument("--limit", type=int, default=None, help="caption only the first N images")
-    parser.add_argument("--shard", default=None,
-                        help="i/n: take every n-th image from the i-th (0-based); shards can share one store "
-                             "(default under torchrun: RANK/WORLD_SIZE)")
-    parser.add_argument("--strict", action="store_true",
-                        help="stop at the first image that cannot be read or captioned (default: skip and list it)")
-    parser.add_argument("--overwrite", action="store_true",
-                        help="start the store afresh if it was made with other settings")
-    parser.add_argument("--quiet", action="store_true", help="no progress bar")
-    local = parser.add_argument_group("in-process models (embedded, hub ids, folders)")
-    local.add_argument("--batch-size", type=int, default=16, help="captions generated at once (default: 16)")
-    local.add_argument("--device", default=None, help="torch device (default: CUDA when present, else CPU)")
-    local.add_argument("--dtype", default=None, choices=("float32", "float16", "bfloat16"),
-                       help="model dtype (default: bfloat16 on CUDA, else float32)")
-    served = parser.add_argument_group("served models (--captioner openai:MODEL)")
-    served.add_argument("--base-url", default=None,
-                        help="OpenAI-compatible endpoint, e.g. http://localhost:8000/v1 (default: $OPENAI_BASE_URL, "
-                             "else OpenAI)")
-    served.add_argument("--api-key-env", default="OPENAI_API_KEY",
-                        help="environment variable holding the API key (default: OPENAI_API_KEY; local servers "
-                             "need none)")
-    served.add_argument("--concurrency", type=int, default=8, help="requests in flight (default: 8)")
-    served.add_argument("--timeout", type=float, default=60.0, help="seconds per request (default: 60)")
-    served.add_argument("--max-retries", type=int, default=5,
-                        help="resends of a request that meets a 429, 5xx, time-out or bad reply (default: 5)")
+    backend = set(IN_PROCESS + SERVED)
+    add_arguments(parser, CaptionJob, [n for n in CaptionJob.model_fields if n not in backend], flags=FLAGS)
+    add_arguments(parser.add_argument_group("in-process models (embedded, hub ids, folders)"), CaptionJob, IN_PROCESS,
+                  flags=FLAGS)
+    add_arguments(parser.add_argument_group("served models (--captioner openai:MODEL)"), CaptionJob, SERVED,
+                  flags=FLAGS)
     parser.set_defaults(run=run)
 
     actions = parser.add_subparsers(dest="action", metavar="[export]")
@@ -93,26 +55,8 @@ def register(subparsers) -> None:
                     "WebDataset shards (image, txt, json with every caption). CSV and WebDataset need the data "
                     "set the captions were made for (--dataset); its images are matched by content.",
     )
-    export.add_argument("--store", required=True, help="the caption store (JSONL)")
-    _data_options(export, required=False)
-    export.add_argument("--to", required=True, help="output folder")
-    export.add_argument("--formats", nargs="+", choices=EXPORT_FORMATS, default=list(EXPORT_FORMATS),
-                        help="what to write (default: all)")
-    export.add_argument("--no-class-prefix", action="store_true",
-                        help="titles are the bare captions (default: 'a photo of a {class}. {caption}')")
-    export.add_argument("--shard-size", type=int, default=1000, help="samples per WebDataset shard (default: 1000)")
-    export.add_argument("--csv-separator", type=_separator, default=None, metavar="CHAR",
-                        help="the CSV's column separator: one character, or 'tab' (default: tab, what open_clip's "
-                             "training reads without its flag of the same name; pandas reads it with sep='\\t')")
+    add_arguments(export, CaptionExport, flags=FLAGS)
     export.set_defaults(run=run_export)
-
-
-def _separator(text: str) -> str:
-    """A CSV separator from the command line: one character; ``tab`` or ``\\t`` for a tab."""
-    separator = "\t" if text in ("tab", "\\t") else text
-    if len(separator) != 1:
-        raise argparse.ArgumentTypeError(f"give one character, or 'tab'; got {text!r}")
-    return separator
 
 
 def _device(device: str | None) -> str | None:
@@ -129,27 +73,19 @@ def _device(device: str | None) -> str | None:
 def run(args: argparse.Namespace) -> int:
     from ..captions import caption_dataset, parse_shard
     from ..data import get_dataset
-    from ..errors import InvalidInputError
     from ..models import load_captioner
-    from ..params import CaptionerParams, from_arguments
+    from ..params import from_arguments
+    from ..params.captions import CaptionJob
     from ..train.captions import default_store
 
-    if not args.dataset:
-        raise InvalidInputError("give the data set to caption: --dataset NAME (or an ImageFolder path)")
-    shard = parse_shard(args.shard) if args.shard else None
-    domain = from_arguments(CaptionerParams, args, ["domain"]).domain
-    dataset = get_dataset(args.dataset, root=args.root, split=args.split, domain=domain)
-    store = args.store or default_store(args.dataset, args.root, args.captioner, args.words, args.template)
-    captioner = load_captioner(
-        args.captioner, device=_device(args.device), batch_size=args.batch_size, temperature=args.temperature,
-        max_new_tokens=args.max_new_tokens, seed=args.seed, dtype=args.dtype, base_url=args.base_url,
-        api_key_env=args.api_key_env, concurrency=args.concurrency, timeout=args.timeout,
-        max_retries=args.max_retries,
-    )
+    job = from_arguments(CaptionJob, args)
+    shard = parse_shard(job.shard) if job.shard else None
+    dataset = get_dataset(job.dataset, root=job.root, split=job.split, domain=job.domain)
+    store = job.caption_store or default_store(job.dataset, job.root, job.captioner, job.words, job.template)
+    captioner = load_captioner(job.captioner, **{**job.captioner_options(), "device": _device(job.device)})
     report = caption_dataset(
-        dataset, captioner, store, characteristics=args.characteristics, words=args.words,
-        template=args.template, limit=args.limit, shard=shard, progress=not args.quiet, overwrite=args.overwrite,
-        strict=args.strict,
+        dataset, captioner, store, characteristics=job.characteristics, words=job.words, template=job.template,
+        limit=job.limit, shard=shard, progress=not job.quiet, overwrite=job.overwrite, strict=job.strict,
     )
     print(report.summary())
     return 0
@@ -159,25 +95,26 @@ def run_export(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from ..captions import CaptionStore
-    from ..captions.export import CSV_SEPARATOR, to_csv, to_parquet, to_webdataset
+    from ..captions.export import to_csv, to_parquet, to_webdataset
     from ..data import get_dataset
     from ..errors import InvalidInputError
+    from ..params import from_arguments
+    from ..params.captions import CaptionExport
 
-    store, folder = CaptionStore(args.store), Path(args.to)
-    needs_images = sorted(set(args.formats) - {"parquet"})
-    if needs_images and not args.dataset:
+    job = from_arguments(CaptionExport, args)
+    store, folder = CaptionStore(job.caption_store), Path(job.to)
+    needs_images = sorted(set(job.formats) - {"parquet"})
+    if needs_images and not job.dataset:
         raise InvalidInputError(f"{' and '.join(needs_images)} need the images: give --dataset (and --split, --root)")
-    dataset = get_dataset(args.dataset, root=args.root, split=args.split) if needs_images else None
-    prefix = not args.no_class_prefix
-    stem = Path(args.store).stem
-    if "parquet" in args.formats:
+    dataset = get_dataset(job.dataset, root=job.root, split=job.split) if needs_images else None
+    stem = Path(job.caption_store).stem
+    if "parquet" in job.formats:
         print(f"parquet: {to_parquet(store, folder / f'{stem}.parquet')} ({len(store)} captions)")
-    if "csv" in args.formats:
-        separator = args.csv_separator or CSV_SEPARATOR
-        path = to_csv(store, dataset, folder / f"{stem}.csv", class_prefix=prefix, separator=separator)
-        shown = "tab" if separator == "\t" else repr(separator)
+    if "csv" in job.formats:
+        path = to_csv(store, dataset, folder / f"{stem}.csv", class_prefix=job.class_prefix, separator=job.csv_separator)
+        shown = "tab" if job.csv_separator == "\t" else repr(job.csv_separator)
         print(f"csv: {path} (separator {shown})")
-    if "wds" in args.formats:
-        shards = to_webdataset(store, dataset, folder / f"{stem}-wds", args.shard_size, class_prefix=prefix)
+    if "wds" in job.formats:
+        shards = to_webdataset(store, dataset, folder / f"{stem}-wds", job.shard_size, class_prefix=job.class_prefix)
         print(f"wds: {len(shards)} shard(s) in {folder / f'{stem}-wds'}")
     return 0

@@ -11,7 +11,7 @@ from typing import Any, Mapping
 
 from ..errors import InvalidInputError
 from ..io import atomic_write_json
-from ..params import NotebookParams
+from .params import NotebookParams
 
 #: The file every notebook writes its headline metrics to, in its output folder.
 METRICS_NAME = "metrics.json"
@@ -63,7 +63,8 @@ class NotebookRun:
         print(f"{self.name}: {len(record['metrics'])} metrics and {len(self.figures)} figures in {self.output_dir} "
               f"({record['seconds']:.0f} s)")
         for key, value in record["metrics"].items():
-            print(f"  {key}: {value:.4f}" if isinstance(value, float) else f"  {key}: {value}")
+            shown = f"{value:.4f}" if isinstance(value, float) else "n/a (not measured)" if value is None else value
+            print(f"  {key}: {shown}")
 
 
 def read_metrics(folder: str | os.PathLike) -> dict:

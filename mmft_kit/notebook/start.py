@@ -7,9 +7,9 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from ..errors import InvalidInputError
-from ..params import NotebookParams, notebook_params
-from ..params.checks import check_resources
+from .checks import check_resources
 from .mode import configure_progress, is_live
+from .params import NotebookParams, notebook_params
 from .run import NotebookRun
 
 
@@ -49,19 +49,19 @@ def start_notebook(name: str, namespace: Mapping[str, Any], model: type[Notebook
 
     Args:
         name: the notebook's name (its file stem), which names its parameter model
-            (:data:`mmft_kit.params.NOTEBOOKS`).
+            (:data:`mmft_kit.notebook.NOTEBOOKS`).
         namespace: where the parameters were assigned — the notebook's ``globals()``: every field of
             the model found there is taken (the parameters cell's and papermill's assignments), the
             others keep their declared defaults.
         model: the parameter model of a notebook the kit does not register (a subclass of
-            :class:`~mmft_kit.params.NotebookParams`); None: the registered one.
+            :class:`~mmft_kit.notebook.NotebookParams`); None: the registered one.
 
     Returns:
         The run: ``.params`` (validated), ``.live``, ``.path(...)``, ``.show(...)``, ``.finish(...)``.
     """
     model = model or notebook_params(name)
     if model is None:
-        raise InvalidInputError(f"no parameter model for notebook {name!r}; add one to mmft_kit/params/notebooks.py")
+        raise InvalidInputError(f"no parameter model for notebook {name!r}; add one to mmft_kit/notebook/params.py")
     print(environment_line())
     given = {key: namespace[key] for key in model.model_fields if key in namespace}
     params = model(**given)

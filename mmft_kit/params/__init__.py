@@ -1,20 +1,21 @@
-"""Typed parameter declarations shared by the notebooks, the trainer's config, the batch runner and the CLIs.
+"""Typed parameter declarations shared by the run configs, the notebooks, the batch runner and the CLIs.
 
-* :mod:`.base` — :class:`Params` (pydantic; reads command-line text; one readable error), and
-  :func:`add_arguments` / :func:`from_arguments`, which derive a command line from a model;
-* :mod:`.fields` — the groups of fields (data, CLIP, captioner, few-shot, seeds, optimiser) that
+* :mod:`.base` — :class:`Params` (pydantic; reads command-line text; one readable error),
+  :func:`add_arguments` / :func:`from_arguments`, which derive a command line from a model, and
+  :func:`redefault` / :func:`bounds`, which reuse a declaration;
+* :mod:`.fields` — the groups of fields (run, data, CLIP, captioner, few-shot, seeds, optimiser) that
   models inherit, each field declared once;
-* :mod:`.notebooks` — one model per notebook (:data:`NOTEBOOKS`);
-* :mod:`.checks` — checks against the registry and the disk (data sets, models, class sizes).
+* :mod:`.captions` — the caption command's parameters.
+
+The notebooks' models live with the notebook support (:mod:`mmft_kit.notebook.params`).
 """
 
-from .base import Params, add_arguments, from_arguments, from_text
-from .fields import (PAPER_SETTINGS, CaptionerParams, ClipParams, DataParams, FewShotParams, OptimParams, SeedParams,
-                     SeedsParams)
-from .notebooks import NOTEBOOKS, NotebookParams, notebook_params
+from .base import Params, add_arguments, bounds, from_arguments, from_text, redefault
+from .fields import (PAPER_SETTINGS, PAPER_WORDS, CaptionerParams, ClipParams, DataParams, DeviceParams, FewShotParams,
+                     OptimParams, RunParams, SeedParams, SeedsParams)
 
 __all__ = [
-    "NOTEBOOKS", "PAPER_SETTINGS", "CaptionerParams", "ClipParams", "DataParams", "FewShotParams", "NotebookParams",
-    "OptimParams", "Params", "SeedParams", "SeedsParams", "add_arguments", "from_arguments", "from_text",
-    "notebook_params",
+    "PAPER_SETTINGS", "PAPER_WORDS", "CaptionerParams", "ClipParams", "DataParams", "DeviceParams", "FewShotParams",
+    "OptimParams", "Params", "RunParams", "SeedParams", "SeedsParams", "add_arguments", "bounds", "from_arguments",
+    "from_text", "redefault",
 ]

@@ -86,6 +86,20 @@ def redefault(model: type[Params], name: str, default: Any) -> FieldInfo:
     return FieldInfo.merge_field_infos(model.model_fields[name], default=default)
 
 
+def bounds(model: type[Params], name: str) -> tuple[float | None, float | None]:
+    """The closed range ``(low, high)`` field ``name`` of ``model`` declares (``ge``/``le``, or ``gt``/``lt``
+    for integers as the next integer); None where it is open. Sliders take their range from here."""
+    low = high = None
+    for constraint in model.model_fields[name].metadata:
+        low = getattr(constraint, "ge", low)
+        high = getattr(constraint, "le", high)
+        if getattr(constraint, "gt", None) is not None:
+            low = constraint.gt + 1 if isinstance(constraint.gt, int) else constraint.gt
+        if getattr(constraint, "lt", None) is not None:
+            high = constraint.lt - 1 if isinstance(constraint.lt, int) else constraint.lt
+    return low, high
+
+
 def describe_errors(cls: type[Params], exc: ValidationError) -> str:
     """One readable message for every problem of ``exc``: each field with its value and what it must be."""
     lines = []
@@ -104,18 +118,21 @@ def describe_errors(cls: type[Params], exc: ValidationError) -> str:
 
 
 def add_arguments(parser: argparse.ArgumentParser, model: type[Params], names: Sequence[str] | None = None,
-                  defaults: Mapping[str, Any] | None = None) -> None:
+                  defaults: Mapping[str, Any] | None = None, flags: Mapping[str, str] | None = None) -> None:
     """Add one ``--name`` option per field of ``model`` (``names`` only, when given) to ``parser``.
 
     Options take text (lists: several values; booleans are ``--x`` / ``--no-x`` flags);
     :func:`from_arguments` hands it to the model,
     which converts and checks it, so ranges and defaults stay in the declaration. ``defaults``
-    replace the model's default for this command line.
+    replace the model's default for this command line; ``flags`` give a field another option name
+    (``{"caption_store": "--store"}``).
     """
     for name in names or list(model.model_fields):
         field = model.model_fields[name]
         default = (defaults or {}).get(name, field.default)
-        flag, help_text = f"--{name.replace('_', '-')}", f"{field.description or name} (default: {default})"
+        flag = (flags or {}).get(name, f"--{name.replace('_', '-')}")
+        given = "required" if field.is_required() and name not in (defaults or {}) else f"default: {default}"
+        help_text = f"{field.description or name} ({given})"
         if field.annotation is bool:  # --amp / --no-amp
             parser.add_argument(flag, dest=name, action=argparse.BooleanOptionalAction, default=argparse.SUPPRESS,
                                 help=help_text)

@@ -8,6 +8,7 @@ Defaults are the kit's (chosen on validation data for the embedded models, see
 
 from __future__ import annotations
 
+import importlib.util
 from typing import Annotated, Any, Literal
 
 from pydantic import Field, field_validator
@@ -17,6 +18,8 @@ from .base import Params
 
 #: The MMFT authors' optimisation on ViT-B/32 (AdamW, cosine per step to 0 without warm-up, 50 epochs).
 PAPER_SETTINGS = {"lr": 1e-5, "weight_decay": 1e-4, "batch_size": 64, "epochs": 50}
+#: The paper's word budget per caption: the default of :attr:`CaptionerParams.words` and of every caption function.
+PAPER_WORDS = 50
 
 Seed = Annotated[int, Field(ge=0)]
 
@@ -46,12 +49,13 @@ class CaptionerParams(Params):
                                                    "'embedded:ci', 'label', a model folder or a hub id")
     template: str | None = Field(None, description="the caption template: None for the paper's, "
                                                    "a template string or a file holding one")
-    words: int = Field(50, ge=1, le=500, description="the word budget asked for in the prompt")
+    words: int = Field(PAPER_WORDS, ge=1, le=500, description="the word budget asked for in the prompt")
     domain: str | None = Field(None, description="the prompt's {domain}, what kind of photos these are (e.g. "
                                                  "'pets', 'satellite'); None: the data set's own ('general objects' "
                                                  "for an image folder)")
-    caption_store: str | None = Field(None, description="JSONL caption store; None: the kit's shared store "
-                                                        "for this data set and captioner")
+    caption_store: str | None = Field(None, description="JSONL caption store; None: for an image folder "
+                                                        "runs/captions/<folder name>--<captioner>.jsonl, else the "
+                                                        "kit's shared store for this data set and captioner")
 
 
 class FewShotParams(Params):
@@ -66,6 +70,10 @@ class SeedParams(Params):
     seed: Seed = Field(0, description="the seed of the few-shot draw, the samples and the run")
 
 
+#: The experiment loggers ``report_to`` may name, each with the package it needs (:mod:`mmft_kit.run_logs`).
+REPORTERS: dict[str, str] = {"tensorboard": "tensorboard", "wandb": "wandb"}
+
+
 class ReportParams(Params):
     """Experiment logs besides the JSON record (:mod:`mmft_kit.run_logs`)."""
 
@@ -78,12 +86,20 @@ class ReportParams(Params):
     @field_validator("report_to")
     @classmethod
     def _loggers_are_installed(cls, names: list[str]) -> list[str]:
-        from ..run_logs import check_reporters
+        for name in names:
+            if importlib.util.find_spec(REPORTERS[name]) is None:
+                raise ValueError(f"{name} is not installed: pip install {REPORTERS[name]} "
+                                 f"(or the kit's extra: pip install 'mmft_kit[{name}]')")
+        return names
 
-        return check_reporters(names)
+
+class DeviceParams(Params):
+    """Where torch computes."""
+
+    device: str | None = Field(None, description="torch device (None: CUDA when present, else CPU)")
 
 
-class RunParams(ReportParams, SeedParams):
+class RunParams(ReportParams, DeviceParams, SeedParams):
     """What every run config has: the method, the seed, where it runs and where its outputs go.
 
     ``method`` is checked against :data:`mmft_kit.method.METHODS`: a config serves the methods
@@ -91,7 +107,6 @@ class RunParams(ReportParams, SeedParams):
     """
 
     method: str = Field(description="what to run; see mmft_kit.methods.METHODS")
-    device: str | None = Field(None, description="torch device (None: CUDA when present, else CPU)")
     progress: bool = Field(True, description="tqdm bars (their look: tqdm's own TQDM_* settings)")
     output_dir: str | None = Field(None, description="checkpoints (resumable), results and provenance go here")
     eval_batch_size: int = Field(256, ge=1, description="samples per evaluation step")

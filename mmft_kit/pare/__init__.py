@@ -15,11 +15,11 @@ Quick use::
 Importing the package registers its methods (family ``pare``) in :data:`mmft_kit.method.METHODS`.
 """
 
+from ..method import Method, register_method
 from .align import align_embedder, mmd, otdd
 from .bodies import load_body, tiny_vit
-from ..method import Method, register_method
-from .config import (MIX_WEIGHTS, SOURCE_OBJECTIVES, GateParams, PareConfig, PareParams, PareTaskParams, resolve_config,
-                     task_kind)
+from .config import (MIX_WEIGHTS, SOURCE_OBJECTIVES, GateParams, PareConfig, PareOptimParams, PareParams,
+                     PareTaskParams, resolve_config, task_kind)
 from .body import HFEncoderBody, OpenClipViTBody, TokenBody, as_body, randomize_
 from .embedders import PatchEmbed2D, SeqEmbed1D, TabularTokenizer, TargetEmbedder, make_embedder, srcinit
 from .diagnostics import GateMonitor
@@ -28,7 +28,7 @@ from .mechanism import gate_auroc, informative_mask, mechanism_task
 from .metrics import METRICS, get_metric
 from .model import PaReModel, build_pare_model
 from .replace import gumbel_topk, relaxed_replace, replace_patches, replacement_count, select_patches, topk_mask
-from .source import SourceData, source_from_arrays, world_source
+from .source import SourceData, world_source
 from .targets import (TASKS, TargetTask, darcy_task, get_target_task, signal_task, spherical_task, tabular_task,
                       task_from_arrays, task_from_datasets)
 from .train import METHODS, MIXING, PareRunResult, evaluate, fit, pare_loss, random_streams, run
@@ -49,12 +49,12 @@ for _method in (
 
 __all__ = [
     "METHODS", "METRICS", "MIXING", "MIX_WEIGHTS", "SOURCE_OBJECTIVES", "TASKS", "GateMonitor", "GateParams",
-    "HFEncoderBody", "OpenClipViTBody", "PaReModel", "PareConfig", "PareParams", "PareRunResult", "PareTaskParams",
+    "HFEncoderBody", "OpenClipViTBody", "PaReModel", "PareConfig", "PareOptimParams", "PareParams", "PareRunResult", "PareTaskParams",
     "PatchEmbed2D", "PatchGate", "SeqEmbed1D", "SourceData", "TabularTokenizer", "TargetEmbedder", "TargetTask",
     "TokenBody", "align_embedder", "as_body", "build_pare_model", "darcy_task", "evaluate", "fit", "gate_auroc",
     "get_metric", "get_target_task", "gumbel_topk", "informative_mask", "load_body", "make_embedder", "mechanism_task",
     "mmd", "otdd", "pare_loss", "random_streams", "randomize_", "relaxed_replace", "replace_patches",
-    "replacement_count", "resolve_config", "run", "select_patches", "signal_task", "source_from_arrays",
+    "replacement_count", "resolve_config", "run", "select_patches", "signal_task",
     "spherical_task", "srcinit", "tabular_task", "task_from_arrays", "task_from_datasets", "task_kind", "tiny_vit",
     "topk_mask", "world_source",
 ]

@@ -13,10 +13,22 @@ def tiny_vit(width: int = 64, layers: int = 2, heads: int = 2, image_size: int =
                              mlp_ratio=4.0, output_dim=width)
 
 
+#: The body :func:`tiny_vit` builds (random weights, for tests and smoke runs).
+TINY_RANDOM = "tiny-random"
+
+
+def check_body_name(spec: str) -> None:
+    """Raise ModelNotAvailableError unless :func:`load_body` takes ``spec``; loads nothing."""
+    if spec != TINY_RANDOM:
+        from ..models import check_clip_name
+
+        check_clip_name(spec)
+
+
 def load_body(spec: str) -> nn.Module:
     """The image tower of a CLIP named as :func:`mmft_kit.models.load_clip` takes it (``"embedded"``,
     ``"embedded:ci"``, open_clip names, ``local-dir:`` folders), or ``"tiny-random"`` → :func:`tiny_vit`."""
-    if spec == "tiny-random":
+    if spec == TINY_RANDOM:
         return tiny_vit()
     from ..models import load_clip
 

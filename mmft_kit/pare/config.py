@@ -30,13 +30,12 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field
 
 from ..errors import InvalidInputError
 from ..params.base import Params, redefault
 from ..params.fields import OptimParams, RunParams
 from .replace import GUMBEL_TAU
-from .targets import TASKS
 
 #: The authors' (begin, end) as fractions of the target's tokens, by task kind (3136 Swin / 64 RoBERTa tokens).
 AUTHOR_SCHEDULES: dict[str, tuple[float, float]] = {
@@ -64,14 +63,6 @@ class PareTaskParams(Params):
                                                    "(spherical, darcy, signals, mechanism, ...)")
     body: str = Field("embedded", description="the pretrained body: the image tower of 'embedded', 'embedded:ci', "
                                               "an open_clip name, or 'tiny-random'")
-
-    @field_validator("task")
-    @classmethod
-    def _known_task(cls, name: str) -> str:
-        if name not in TASKS:
-            raise ValueError(f"unknown PaRe target task {name!r}; built-in tasks are {sorted(TASKS)}")
-        return name
-
 
 class GateParams(Params):
     """How PaRe's gate learns."""
@@ -101,19 +92,24 @@ class PareParams(GateParams, PareTaskParams):
     gate_log_samples: int = Field(128, ge=1, description="validation samples the gate diagnostics score")
 
 
-class PareConfig(RunParams, OptimParams, PareParams):
+class PareOptimParams(OptimParams):
+    """The optimiser's settings with PaRe's defaults: 20 epochs, weight decay 0.01."""
+
+    epochs: int = redefault(OptimParams, "epochs", 20)
+    weight_decay: float = redefault(OptimParams, "weight_decay", 0.01)
+
+
+class PareConfig(RunParams, PareOptimParams, PareParams):
     """One run of a PaRe-family method (``scratch``, ``finetune``, ``orca``, ``pare``, ``pare_random_gate``).
 
     ``None`` fields take the task kind's value (see :func:`resolve_config`). AdamW with the authors'
-    linear warm-up and decay; PaRe's defaults: 20 epochs, weight decay 0.01.
+    linear warm-up and decay (:class:`PareOptimParams`).
     """
 
     what = "PareConfig settings"
     fix = "Fix them where the config is made (notebook 05's parameters, the benchmark's settings)."
 
     method: str = redefault(RunParams, "method", "pare")
-    epochs: int = redefault(OptimParams, "epochs", 20)
-    weight_decay: float = redefault(OptimParams, "weight_decay", 0.01)
 
     @property
     def gumbel_epochs(self) -> int:

@@ -72,20 +72,3 @@ def object_mask(attrs: Attributes, size: int) -> np.ndarray:
     x, y = _grid(size)
     dx, dy = _OFFSET[attrs.position]
     return _shape_mask(attrs.shape, x - dx, y - dy, _RADIUS[attrs.size])
-
-
-def source_from_arrays(images: np.ndarray | torch.Tensor, labels: Sequence[int],
-                       classnames: Sequence[str] | None = None) -> SourceData:
-    """Source data from the user's images: uint8 ``(n, H, W, 3)`` (normalised here) or float ``(n, 3, H, W)``."""
-    if isinstance(images, np.ndarray) and images.dtype == np.uint8:
-        tensor = normalise_images(images)
-    else:
-        tensor = torch.as_tensor(images).float()
-    if tensor.dim() != 4 or tensor.shape[1] != 3:
-        raise InvalidInputError(
-            f"source images must be (n, 3, H, W) floats or (n, H, W, 3) uint8; got {tuple(tensor.shape)}")
-    labels_t = torch.as_tensor(np.asarray(labels), dtype=torch.long)
-    if len(labels_t) != len(tensor):
-        raise InvalidInputError(f"{len(tensor)} source images but {len(labels_t)} labels")
-    names = list(classnames) if classnames is not None else [str(i) for i in range(int(labels_t.max()) + 1)]
-    return SourceData(tensor, labels_t, names)

@@ -275,8 +275,13 @@ TASKS: dict[str, Callable[..., TargetTask]] = {
 }
 
 
-def get_target_task(name: str, **kwargs) -> TargetTask:
-    """Build a built-in task by name (see :data:`TASKS`)."""
+def check_task_name(name: str) -> None:
+    """Raise DatasetNotFoundError unless ``name`` is a built-in task (see :data:`TASKS`); builds nothing."""
     if name not in TASKS:
         raise DatasetNotFoundError(f"unknown PaRe target task {name!r}; built-in tasks are {sorted(TASKS)}")
+
+
+def get_target_task(name: str, **kwargs) -> TargetTask:
+    """Build a built-in task by name (see :data:`TASKS`)."""
+    check_task_name(name)
     return TASKS[name](**kwargs)

@@ -25,7 +25,8 @@ from .data import Preprocessed, RunData, load_run_data
 from .frozen import run_frozen
 from .loop import FitResult, fine_tune
 from .methods import ZeroShotInitClassifier, class_head, feature_head, loss_function, trainable_model
-from .run import RunResult, load_start_model, run_fine_tuning, zero_shot_accuracy
+from .run import RunResult, run_fine_tuning
+from .setup import RunSetup, load_start_model, set_up, zero_shot_accuracy
 from ..method import run  # noqa: E402, I001  (after the submodule .run: mmft_kit.train.run is this function)
 
 for _method in (
@@ -51,8 +52,8 @@ for _method in (
     register_method(_method)
 
 __all__ = [
-    "METHODS", "FitResult", "Preprocessed", "RunData", "RunResult", "TrainConfig", "ZeroShotInitClassifier",
-    "caption_command", "class_head", "feature_head", "fine_tune", "load_captions", "load_run_data",
-    "load_start_model", "loss_function", "run", "run_fine_tuning", "run_frozen", "store_path", "trainable_model",
-    "zero_shot_accuracy",
+    "METHODS", "FitResult", "Preprocessed", "RunData", "RunResult", "RunSetup", "TrainConfig",
+    "ZeroShotInitClassifier", "caption_command", "class_head", "feature_head", "fine_tune", "load_captions",
+    "load_run_data", "load_start_model", "loss_function", "run", "run_fine_tuning", "run_frozen", "set_up",
+    "store_path", "trainable_model", "zero_shot_accuracy",
 ]

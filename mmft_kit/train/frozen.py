@@ -20,15 +20,14 @@ from ..baselines import fit_linear_probe, fit_lp_pp, fit_tip_adapter, fit_tip_ad
 from ..baselines.heads import FeatureHead
 from ..data import split_hash
 from ..inference import encode_images, prompt_head
-from ..runtime import resolve_device, seed_everything
-from ..text import prompt_template
 from .augment import tip_adapter_transform
 from ..errors import InvalidInputError
 from ..run_logs import RunLogger
 from .config import TrainConfig
-from .data import Preprocessed, RunData, evaluation_sets, load_run_data
-from .evalsets import class_subset, head_accuracy, load_eval_sets
-from .run import RunResult, load_start_model, provenance, save_classifier_of, save_run, zero_shot_accuracy
+from .data import Preprocessed, RunData
+from .evalsets import class_subset, head_accuracy
+from .run import RunResult, provenance, save_classifier_of, save_run
+from .setup import set_up
 
 #: Augmented views of the few-shot images averaged into Tip-Adapter's cache keys (the authors' 10).
 CACHE_VIEWS = 10
@@ -98,15 +97,9 @@ def run_frozen(config: TrainConfig) -> RunResult:
     The result's ``model`` is the start model and its ``head`` the fitted baseline head (the one tested).
     """
     method = baseline(config.method)
-    start = time.perf_counter()
-    seed_everything(config.seed)
-    device = resolve_device(config.device)
-    clip, preprocess, tokenizer = load_start_model(config.clip, config.pretrained, device)
-    data = load_run_data(config)
-    val, test = evaluation_sets(config, data, preprocess)
-    extra_sets = load_eval_sets(config.eval_set_names, config.root, preprocess, data.classnames)
-    template = prompt_template(config.prompt_full_stop)
-    zeroshot = zero_shot_accuracy(config, clip, tokenizer, test)
+    setup = set_up(config)
+    clip, preprocess, tokenizer, data = setup.clip, setup.preprocess, setup.tokenizer, setup.data
+    val, test, extra_sets, zeroshot, template = setup.val, setup.test, setup.extra_sets, setup.zeroshot, setup.template
     base = (config.clip, config.pretrained, config.root)
 
     def features_of(name: str, split: str, dataset) -> tuple[torch.Tensor, torch.Tensor]:
@@ -130,9 +123,9 @@ def run_frozen(config: TrainConfig) -> RunResult:
     result = RunResult(
         method=config.method, seed=config.seed, metric="accuracy", higher_is_better=True, test=test_accuracy,
         val=float(info["val_accuracy"]), best_epoch=int(info.get("best_epoch", 0)),
-        seconds=time.perf_counter() - start, history=[], config=config.to_dict(),
+        seconds=time.perf_counter() - setup.started, history=[], config=config.to_dict(),
         extra={"zeroshot": zeroshot, "wise_ft": None, "eval": evals, "baseline": info},
-        provenance=provenance(config, data, None, device), model=clip, head=head, tokenizer=tokenizer,
+        provenance=provenance(config, data, None, setup.device), model=clip, head=head, tokenizer=tokenizer,
         preprocess=preprocess, data=data)
     RunLogger(config, config.dataset, "accuracy").finish(result)  # no epochs: the test figures alone
     if config.output_dir is not None:

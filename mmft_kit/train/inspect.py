@@ -11,7 +11,8 @@ from ..inference import encode_images
 from ..text import class_prompt
 from .data import Preprocessed
 from .methods import class_head
-from .run import RunResult, load_start_model
+from .run import RunResult
+from .setup import load_start_model
 
 
 def predictions(result: RunResult) -> tuple[np.ndarray, np.ndarray]:

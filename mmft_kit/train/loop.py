@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import io
 import math
-import os
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -37,6 +36,7 @@ from ..io import atomic_write_bytes
 from ..optim import decay_groups, make_scheduler
 from ..records import EpochRecord
 from ..runtime import bar_options, resolve_device
+from .config import TrainConfig
 from .methods import LossFn
 
 CHECKPOINT_NAME = "checkpoint.pt"
@@ -194,29 +194,17 @@ def fine_tune(
     model: nn.Module,
     train_data: Dataset,
     loss_fn: LossFn,
-    evaluate: Callable[[nn.Module], float] | None = None,
-    *,
-    epochs: int = 50,
-    lr: float = 1e-5,
-    weight_decay: float = 1e-4,
-    schedule: str = "cosine",
-    warmup_steps: int = 0,
-    batch_size: int = 64,
-    seed: int = 42,
-    device: str | torch.device | None = None,
-    amp: bool = True,
-    eval_every: int = 1,
-    num_workers: int = 0,
-    checkpoint_dir: str | os.PathLike | None = None,
+    evaluate: Callable[[nn.Module], float] | None,
+    config: TrainConfig,
     signature: dict | None = None,
-    progress: bool = True,
-    clamp_logit_scale: bool = True,
     on_epoch: Callable[[EpochRecord], None] | None = None,
 ) -> FitResult:
     """Train every parameter of ``model`` that requires grad; return and load the best-validation weights.
 
     ``train_data`` yields ``(image, text, label)`` (the text as a string, or as token ids);
-    ``loss_fn(model, images, texts, labels)`` gives the loss. ``batch_size`` is the global
+    ``loss_fn(model, images, texts, labels)`` gives the loss. The settings are ``config``'s (epochs,
+    lr, weight_decay, schedule, warmup_steps, batch_size, seed, device, amp, eval_every, num_workers,
+    progress, clamp_logit_scale; its ``output_dir`` holds the checkpoints). ``batch_size`` is the global
     batch, split evenly over the ranks under torch.distributed. ``evaluate(model)`` → validation
     accuracy, called every ``eval_every`` epochs and after the last (on rank 0 alone); the
     weights of the first epoch with the highest accuracy are kept in memory (the last epoch's
@@ -224,20 +212,22 @@ def fine_tune(
     (:func:`mmft_kit.optim.decay_groups`) and the ``schedule`` of :func:`mmft_kit.optim.make_scheduler`
     stepped per iteration (by default cosine from ``lr`` to 0 without warm-up); AMP (float16) when
     ``amp`` and on CUDA.
-    With ``checkpoint_dir`` a checkpoint is written atomically after every epoch (and the best
+    With an ``output_dir`` a checkpoint is written atomically after every epoch (and the best
     weights whenever they improve), and a run with the same settings (``signature`` adds
     the caller's) resumes from it. ``clamp_logit_scale``: clamp the logit scale at 100 after every step
     (open_clip's training); ``False`` leaves it free, as the MMFT authors' code does. ``on_epoch(record)`` is
     called with each epoch's :class:`~mmft_kit.records.EpochRecord` on rank 0 (the experiment loggers' hook).
     """
-    if epochs < 1 or eval_every < 1 or batch_size < 1:
-        raise InvalidInputError(f"epochs, eval_every and batch_size must be ≥ 1; got {epochs}, {eval_every}, {batch_size}")
+    epochs, lr, weight_decay, batch_size, seed = config.epochs, config.lr, config.weight_decay, config.batch_size, \
+        config.seed
+    schedule, warmup_steps, eval_every = config.schedule, config.warmup_steps, config.eval_every
+    checkpoint_dir = config.output_dir
     if len(train_data) == 0:
         raise InvalidInputError("no training images: the training set is empty")
-    device = _device_of(device)
+    device = _device_of(config.device)
     model.to(device)
-    use_amp = amp and device.type == "cuda"
-    loader, sampler = _loader(train_data, batch_size, seed, num_workers, pin_memory=device.type == "cuda")
+    use_amp = config.amp and device.type == "cuda"
+    loader, sampler = _loader(train_data, batch_size, seed, config.num_workers, pin_memory=device.type == "cuda")
     optimizer = torch.optim.AdamW(decay_groups(model.named_parameters(), weight_decay), lr=lr,
                                   fused=device.type in _FUSED_ADAMW)
     scheduler = make_scheduler(optimizer, schedule, epochs * len(loader), warmup_steps)
@@ -250,14 +240,14 @@ def fine_tune(
     trained = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None) \
         if _distributed() else model
 
-    progress = progress and is_main_process()
+    progress = config.progress and is_main_process()
     bar = tqdm(range(state.epoch + 1, epochs + 1), desc="fine-tuning", **bar_options(progress),
                initial=state.epoch, total=epochs)
     for epoch in bar:
         start = time.perf_counter()
         _start_epoch(train_data, sampler, epoch)
         loss = _train_epoch(trained, loader, loss_fn, optimizer, scheduler, scaler, device, use_amp, progress,
-                            clamp_logit_scale)
+                            config.clamp_logit_scale)
         val = None
         if evaluate is not None and (epoch % eval_every == 0 or epoch == epochs):
             val = on_main_process(lambda: float(evaluate(model)))

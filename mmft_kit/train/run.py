@@ -3,10 +3,8 @@ provenance; and the run result, record and folder every CLIP method (frozen base
 
 from __future__ import annotations
 
-import copy
 import time
 from dataclasses import dataclass, field
-from functools import lru_cache
 from pathlib import Path
 from typing import Any, Callable
 
@@ -18,24 +16,24 @@ from ..captions import CaptionedDataset, training_text
 from ..classifier import model_config, save_classifier
 from ..data import image_folder_path
 from ..data.few_shot import write_split
-from ..inference import ENSEMBLE_TEMPLATES, accuracy, prompt_head
+from ..inference import ENSEMBLE_TEMPLATES, accuracy
 from ..method import get_method
-from ..models import load_clip, resolve_clip_name
+from ..models import resolve_clip_name
 from ..provenance import build_provenance, split_record, write_provenance
 from ..records import EpochRecord, save_record
 from ..records import RunResult as RunRecord
 from ..run_logs import RunLogger
-from ..runtime import resolve_device, seed_everything
 from ..text import prompt_template
 from ..wiseft import interpolate_weights, wise_ft_curve
 from .captions import load_captions
 from .augment import open_clip_train_transform
 from .config import TrainConfig
-from .data import (Preprocessed, RunData, TokenizedTexts, evaluation_sets, load_run_data, prompts_per_index,
+from .data import (Preprocessed, RunData, TokenizedTexts, prompts_per_index,
                    run_split, texts_by_class)
-from .evalsets import load_eval_sets, model_accuracy
+from .evalsets import model_accuracy
 from .loop import FitResult, cpu_state, fine_tune, is_main_process, on_main_process
 from .methods import class_head, feature_head, loss_function, recipe, trainable_model
+from .setup import set_up
 
 #: The run's images in CoOp's split format (see :func:`mmft_kit.data.few_shot.write_split`).
 SPLIT_NAME = "split.json"
@@ -75,30 +73,6 @@ class RunResult(RunRecord):
         return get_method(self.method).make_config(**self.config)
 
 
-@lru_cache(maxsize=2)
-def _cached_clip(name: str, pretrained: str | None):
-    return load_clip(name, pretrained, device="cpu")
-
-
-def load_start_model(name: str, pretrained: str | None = None, device: str | torch.device | None = None):
-    """``(model, preprocess, tokenizer)`` like :func:`mmft_kit.models.load_clip`: a fresh copy of the start
-    weights each call (loaded from disk once per process)."""
-    model, preprocess, tokenizer = _cached_clip(name, pretrained)
-    return copy.deepcopy(model).to(resolve_device(device)), preprocess, tokenizer
-
-
-_ZERO_SHOT: dict[tuple, float] = {}
-
-
-def zero_shot_accuracy(config: TrainConfig, model: nn.Module, tokenizer: Callable, test: Preprocessed) -> float:
-    """Test accuracy of the start model with the single-prompt head (computed once per model and data set)."""
-    key = (config.clip, config.pretrained, config.dataset, config.root, config.prompt_full_stop)
-    if key not in _ZERO_SHOT:
-        head = prompt_head(model, tokenizer, test.classnames, (prompt_template(config.prompt_full_stop),))
-        _ZERO_SHOT[key] = accuracy(model, head, test, batch_size=config.eval_batch_size)
-    return _ZERO_SHOT[key]
-
-
 def training_texts(config: TrainConfig, data: RunData) -> tuple[list[list[str]], dict | None]:
     """Per few-shot image, its texts: captions for ``mmft`` (with the store's record), else the class prompt
     (for ``flyp_templates="random80"``: CLIP's 80 templates, one drawn per visit)."""
@@ -124,16 +98,10 @@ def run_fine_tuning(config: TrainConfig) -> RunResult:
     with ``config.output_dir`` writes ``results.json``, ``provenance.json`` and the checkpoints there.
     """
     method = recipe(config.method)
-    start = time.perf_counter()
-    seed_everything(config.seed)
-    device = resolve_device(config.device)
-    clip, preprocess, tokenizer = load_start_model(config.clip, config.pretrained, device)
-    data = load_run_data(config)
+    setup = set_up(config)
+    clip, preprocess, tokenizer, data = setup.clip, setup.preprocess, setup.tokenizer, setup.data
+    val, test, extra_sets, zeroshot, template = setup.val, setup.test, setup.extra_sets, setup.zeroshot, setup.template
     texts, store_record = training_texts(config, data)
-    val, test = evaluation_sets(config, data, preprocess)
-    extra_sets = load_eval_sets(config.eval_set_names, config.root, preprocess, data.classnames)
-    zeroshot = on_main_process(lambda: zero_shot_accuracy(config, clip, tokenizer, test))
-    template = prompt_template(config.prompt_full_stop)
     model = trainable_model(config.method, clip, tokenizer, data.classnames, template)
     prototypes = _prototype_texts(config, data, texts) if method.texts == "captions" else []
 
@@ -185,9 +153,9 @@ def run_fine_tuning(config: TrainConfig) -> RunResult:
 
     result = RunResult(
         method=config.method, seed=config.seed, metric="accuracy", higher_is_better=True, test=test_accuracy,
-        val=val_accuracy, best_epoch=best_epoch, seconds=time.perf_counter() - start, history=history,
+        val=val_accuracy, best_epoch=best_epoch, seconds=time.perf_counter() - setup.started, history=history,
         config=config.to_dict(), extra=extra,
-        provenance=provenance(config, data, store_record, device), model=model,
+        provenance=provenance(config, data, store_record, setup.device), model=model,
         head=method.feature_head(model, head), tokenizer=tokenizer, preprocess=preprocess, data=data,
         texts_by_class=prototypes)
     log.finish(result)
@@ -228,14 +196,8 @@ def save_classifier_of(result: RunResult, start_state: dict[str, torch.Tensor] |
 def _fine_tune(config: TrainConfig, model: nn.Module, train_data: TokenizedTexts, tokenizer: Callable,
                evaluate: Callable[[nn.Module], float], signature: dict,
                on_epoch: Callable[[EpochRecord], None] | None = None) -> FitResult:
-    return fine_tune(
-        model, train_data, loss_function(config.method, tokenizer, config.w), evaluate, epochs=config.epochs,
-        lr=config.lr, weight_decay=config.weight_decay, schedule=config.schedule, warmup_steps=config.warmup_steps,
-        batch_size=config.batch_size, seed=config.seed, device=config.device,
-        amp=config.amp, eval_every=config.eval_every, num_workers=config.num_workers,
-        checkpoint_dir=config.output_dir, signature=signature, progress=config.progress,
-        clamp_logit_scale=config.clamp_logit_scale, on_epoch=on_epoch,
-    )
+    return fine_tune(model, train_data, loss_function(config.method, tokenizer, config.w), evaluate, config, signature,
+                     on_epoch)
 
 
 def _signature(config: TrainConfig, data: RunData, store_record: dict | None) -> dict:

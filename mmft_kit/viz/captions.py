@@ -26,7 +26,8 @@ def preview_figure(preview) -> Figure:
 def caption_figure(records: Sequence[Any], statistics: Sequence[Mapping[str, Any]], matched: Any = None,
                    shuffled: Any = None) -> Figure:
     """Caption lengths per characteristic, how often captions name the class and their characteristic's
-    words, and (when given) image–caption CLIP scores against shuffled pairs.
+    words ("not measured" where the characteristic has no word list), and (when given) image–caption CLIP
+    scores against shuffled pairs.
 
     Args:
         records: items with ``characteristic`` and ``caption`` (:class:`mmft_kit.captions.statistics.CaptionRecord`).
@@ -44,8 +45,12 @@ def caption_figure(records: Sequence[Any], statistics: Sequence[Mapping[str, Any
     axes[0].legend(fontsize=8)
     x = np.arange(len(stats))
     axes[1].bar(x - 0.2, [r["class_name_rate"] for r in stats], 0.4, label="names the class")
-    axes[1].bar(x + 0.2, [r["characteristic_word_rate"] for r in stats], 0.4, label="uses its characteristic's words")
+    rates = [r["characteristic_word_rate"] for r in stats]
+    axes[1].bar(x + 0.2, [np.nan if v is None else v for v in rates], 0.4, label="uses its characteristic's words")
+    for i in np.flatnonzero([v is None for v in rates]):
+        axes[1].text(x[i] + 0.2, 0.03, "not\nmeasured", ha="center", va="bottom", fontsize=7, color="dimgrey")
     axes[1].set_xticks(x, [r["characteristic"] for r in stats])
+    axes[1].set_xlim(-0.6, len(stats) - 0.4)
     axes[1].set(title="what captions mention", ylabel="share of captions", ylim=(0, 1.3))
     axes[1].legend(fontsize=8, loc="upper center")
     if matched is not None:

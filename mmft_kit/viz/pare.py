@@ -15,13 +15,15 @@ from matplotlib.figure import Figure
 
 from ..records import RunResult
 from .images import as_picture
+from .style import chance_band, describe_runs, plot_series
 
 
-#: Per-epoch figures of :class:`~mmft_kit.pare.diagnostics.GateMonitor` drawn by :func:`gate_diagnostics`.
-DIAGNOSTICS = (("gate_weight_change", "relative weight change ‖θ − θ₀‖ / ‖θ₀‖"),
-               ("gate_rank_corr", "rank correlation with initial scores"),
-               ("source_acc_mixed", "source head accuracy on mixed inputs"),
-               ("gate_auroc", "gate AUROC for informative tokens"))
+#: Per-epoch figures of :class:`~mmft_kit.pare.diagnostics.GateMonitor` drawn by :func:`gate_diagnostics`,
+#: with each measure's range (None: open).
+DIAGNOSTICS = (("gate_weight_change", "relative weight change ‖θ − θ₀‖ / ‖θ₀‖", (0.0, None)),
+               ("gate_rank_corr", "rank correlation with initial scores", (-1.05, 1.05)),
+               ("source_acc_mixed", "source head accuracy on mixed inputs", (0.0, 1.0)),
+               ("gate_auroc", "gate AUROC for informative tokens", (0.0, 1.0)))
 
 
 def _series(run: RunResult, key: str) -> tuple[list[int], list[float]]:
@@ -31,32 +33,37 @@ def _series(run: RunResult, key: str) -> tuple[list[int], list[float]]:
     return [x for x, _ in points], [y for _, y in points]
 
 
-def gate_diagnostics(runs: Mapping[str, RunResult]) -> Figure:
+def gate_diagnostics(runs: Mapping[str, RunResult], auroc_chance: tuple[float, float] | None = None,
+                     title: str = "") -> Figure:
     """Per labelled run: the gate's weight change, rank correlation, source accuracy on mixed inputs,
     gate AUROC (where the task has ground truth), and target / source score spread, per epoch.
 
     Args:
         runs: label → a PaRe run (``pare`` or ``pare_random_gate``).
+        auroc_chance: the range a random gate's AUROC falls in for one run
+            (:func:`mmft_kit.chance.auroc_chance_band`), shaded on the AUROC panel; None: only 0.5 is marked.
+        title: the figure's title (task, seed).
 
     Returns:
-        A figure of five panels.
+        A figure of five panels; runs with equal curves are marked so in the legends.
     """
-    fig, axes = plt.subplots(1, 5, figsize=(19, 3.4))
-    for label, run in runs.items():
-        for ax, (key, title) in zip(axes, DIAGNOSTICS):
-            xs, ys = _series(run, key)
-            if ys:
-                ax.plot(xs, ys, marker="o", ms=3, label=label)
-            ax.set(title=title, xlabel="epoch")
-        for key, style in (("gate_target_std", "-"), ("gate_source_std", "--")):
-            xs, ys = _series(run, key)
-            if ys:
-                axes[4].plot(xs, ys, style, marker="o", ms=3, label=f"{label} ({key.split('_')[1]})")
+    fig, axes = plt.subplots(1, 5, figsize=(19, 3.6))
+    for ax, (key, panel, limits) in zip(axes, DIAGNOSTICS):
+        plot_series(ax, [(label, *_series(run, key)) for label, run in runs.items() if _series(run, key)[1]])
+        ax.set(title=panel, xlabel="epoch", ylim=limits)
+    spreads = [(f"{label} ({key.split('_')[1]})", *_series(run, key)) for label, run in runs.items()
+               for key in ("gate_target_std", "gate_source_std") if _series(run, key)[1]]
+    plot_series(axes[4], spreads)
     axes[4].set(title="score spread (std) of target / source tokens", xlabel="epoch")
-    axes[3].axhline(0.5, color="grey", lw=0.8, ls=":")
+    if auroc_chance is not None:
+        chance_band(axes[3], auroc_chance, f"chance, one run (95 %: {auroc_chance[0]:.2f}–{auroc_chance[1]:.2f})")
+    else:
+        axes[3].axhline(0.5, color="grey", lw=0.8, ls=":")
     for ax in axes:
         if ax.get_legend_handles_labels()[0]:
             ax.legend(fontsize=7)
+    if title:
+        fig.suptitle(title, fontsize=10)
     fig.tight_layout()
     return fig
 
@@ -90,46 +97,62 @@ def score_maps(runs: Mapping[str, RunResult], informative: Sequence[int] | None 
     return fig
 
 
-def mechanism_auroc(rows: Sequence[Mapping]) -> Figure:
-    """Final gate AUROC per variant and seed (``rows`` of ``variant``, ``seed``, ``auroc``), chance marked."""
+def mechanism_auroc(rows: Sequence[Mapping], auroc_chance: tuple[float, float] | None = None) -> Figure:
+    """Final gate AUROC per variant and seed (``rows`` of ``variant``, ``seed``, ``auroc``): the runs as dots,
+    their mean as a bar, the number of seeds under each variant, and chance.
+
+    Args:
+        rows: one mapping per run.
+        auroc_chance: the range a random gate's AUROC falls in for one run
+            (:func:`mmft_kit.chance.auroc_chance_band`), shaded; None: only 0.5 is marked.
+    """
     variants = list(dict.fromkeys(r["variant"] for r in rows))
-    fig, ax = plt.subplots(figsize=(1.6 + 1.3 * len(variants), 3.4))
+    fig, ax = plt.subplots(figsize=(1.6 + 1.3 * len(variants), 3.6))
+    counts = []
     for i, variant in enumerate(variants):
         values = [r["auroc"] for r in rows if r["variant"] == variant]
-        ax.scatter(np.full(len(values), i, dtype=float), values, alpha=0.7)
-        ax.plot([i - 0.25, i + 0.25], [np.mean(values)] * 2, color="black")
-    ax.axhline(0.5, color="grey", ls=":", lw=1)
-    ax.set_xticks(range(len(variants)), variants)
-    ax.set(ylabel="gate AUROC (informative vs noise)", ylim=(0, 1), title="What the gate learned (mechanism task)")
+        counts.append(len(values))
+        ax.scatter(np.full(len(values), i, dtype=float), values, alpha=0.7, zorder=3)
+        ax.plot([i - 0.25, i + 0.25], [np.mean(values)] * 2, color="black", zorder=3)
+    if auroc_chance is not None:
+        chance_band(ax, auroc_chance, "chance, one run (95 %)")
+        ax.legend(fontsize=7, loc="lower right")
+    else:
+        ax.axhline(0.5, color="grey", ls=":", lw=1)
+    ax.set_xticks(range(len(variants)), [f"{v}\n(n = {n})" for v, n in zip(variants, counts)])
+    ax.set(ylabel="gate AUROC (informative vs noise)", ylim=(0, 1))
+    ax.set_title(f"What the gate learned (mechanism task)\n{describe_runs(seeds=[r['seed'] for r in rows])}",
+                 fontsize=9)
     fig.tight_layout()
     return fig
 
 
-def pare_curves(runs: Mapping[str, RunResult]) -> Figure:
+def pare_curves(runs: Mapping[str, RunResult], title: str = "") -> Figure:
     """Per run of :func:`mmft_kit.pare.fit`: λ = k / N, training loss and validation metric per epoch.
 
     Args:
         runs: label → a PaRe run; its epochs carry ``k`` and ``lam`` in ``extra``.
+        title: the figure's title (task, seeds).
 
     Returns:
-        Three panels; λ only for runs that replace patches.
+        Three panels; λ only for runs that replace patches. Every run has its own line style and
+        marker, and a run whose curve equals an earlier one's says so in the legend.
     """
-    fig, axes = plt.subplots(1, 3, figsize=(13, 3.3))
-    metric = "metric"
-    for label, run in runs.items():
-        epochs = [e.epoch for e in run.history]
-        metric = run.metric
-        if any(e.extra.get("k") for e in run.history):
-            axes[0].plot(epochs, [e.extra["lam"] for e in run.history], marker="o", ms=3, label=label)
-        axes[1].plot(epochs, [e.loss for e in run.history], marker="o", ms=3, label=label)
-        xs, ys = _series(run, "val")
-        axes[2].plot(xs, ys, marker="o", ms=3, label=label)
-    axes[0].set(title="λ = k / N (share of replaced patches)", xlabel="epoch", ylabel="λ", ylim=(0, None))
+    fig, axes = plt.subplots(1, 3, figsize=(13, 3.5))
+    metric = next((run.metric for run in runs.values()), "metric")
+    plot_series(axes[0], [(label, [e.epoch for e in run.history], [e.extra["lam"] for e in run.history])
+                          for label, run in runs.items() if any(e.extra.get("k") for e in run.history)])
+    plot_series(axes[1], [(label, [e.epoch for e in run.history], [e.loss for e in run.history])
+                          for label, run in runs.items()])
+    plot_series(axes[2], [(label, *_series(run, "val")) for label, run in runs.items()])
+    axes[0].set(title="λ = k / N (share of replaced patches)", xlabel="epoch", ylabel="λ", ylim=(0, 1))
     axes[1].set(title="training loss", xlabel="epoch")
     axes[2].set(title=f"validation {metric} (lower is better)", xlabel="epoch")
     for ax in axes:
         if ax.get_legend_handles_labels()[0]:
             ax.legend(fontsize=8)
+    if title:
+        fig.suptitle(title, fontsize=10)
     fig.tight_layout()
     return fig
 

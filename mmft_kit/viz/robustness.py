@@ -11,6 +11,7 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from ..errors import InvalidInputError
+from .style import describe_runs
 
 Curve = Sequence[tuple[float, float]]
 
@@ -52,17 +53,33 @@ def wise_ft_shift_figure(test_curve: Curve, shifted_curves: Mapping[str, Curve],
 
 
 def shift_bars(rows: Sequence[Mapping[str, float]], methods_key: str = "method", test_key: str = "test",
-               shifted_key: str = "shifted") -> Figure:
-    """Bars of in-distribution and mean shifted accuracy per method (``rows``: one mapping per method)."""
+               shifted_key: str = "shifted", *, dataset: str | None = None, shots: int | str | None = None,
+               seeds: Sequence[int] | None = None) -> Figure:
+    """Bars of in-distribution and mean shifted accuracy per method.
+
+    Args:
+        rows: one mapping per method (:func:`mmft_kit.sweep.shift_summary`); where a row has ``runs`` > 1
+            and ``<key>_se``, the bar gets ±1 standard error.
+        methods_key, test_key, shifted_key: the keys read.
+        dataset, shots, seeds: what was run, for the title.
+
+    Returns:
+        The figure, titled with the data set, shots, seeds and runs per method.
+    """
     if not rows:
         raise InvalidInputError("no rows to plot")
     names = [str(r[methods_key]) for r in rows]
+    counts = [int(r.get("runs", 1)) for r in rows]
     x = np.arange(len(names))
-    fig, ax = plt.subplots(figsize=(max(5, 1.1 * len(names)), 3.5))
-    ax.bar(x - 0.2, [r[test_key] for r in rows], 0.4, label="in distribution")
-    ax.bar(x + 0.2, [r[shifted_key] for r in rows], 0.4, label="shifted (mean)")
+    fig, ax = plt.subplots(figsize=(max(5, 1.1 * len(names)), 3.7))
+    for offset, key, label in ((-0.2, test_key, "in distribution"), (0.2, shifted_key, "shifted (mean)")):
+        spread = [r.get(f"{key}_se") if n > 1 else None for r, n in zip(rows, counts)]
+        ax.bar(x + offset, [r[key] for r in rows], 0.4, label=label,
+               yerr=[np.nan if s is None else s for s in spread], capsize=4 if any(n > 1 for n in counts) else 0)
     ax.set_xticks(x, names, rotation=30, ha="right")
-    ax.set_ylabel("accuracy")
-    ax.legend()
+    ax.set(ylabel="accuracy", ylim=(0, 1.05))
+    ax.set_title("in-distribution and shifted accuracy" + (" (±1 s.e. over runs)" if max(counts) > 1 else "")
+                 + f"\n{describe_runs(dataset, shots, seeds, counts)}", fontsize=9)
+    ax.legend(fontsize=8)
     fig.tight_layout()
     return fig

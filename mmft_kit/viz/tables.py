@@ -7,9 +7,8 @@ from typing import Any, Mapping, Sequence
 from ..tables import markdown_table
 
 
-def table(rows: Sequence[Mapping[str, Any]], columns: Sequence[str] | None = None, digits: int = 3,
-          missing: str = "n/a"):
-    """``rows`` as a Markdown table a notebook displays; None values read ``missing``."""
+def table(rows: Sequence[Mapping[str, Any]], columns: Sequence[str] | None = None, digits: int = 3):
+    """``rows`` as a Markdown table a notebook displays."""
     from IPython.display import Markdown
 
-    return Markdown(markdown_table(rows, columns, digits, missing))
+    return Markdown(markdown_table(rows, columns, digits))

@@ -8,57 +8,43 @@ against the same model before it runs anything.
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Callable, ClassVar, Literal, TypeVar
+from typing import Annotated, Any, ClassVar, Literal, TypeVar
 
-from pydantic import AfterValidator, Field, model_validator
+from pydantic import AfterValidator, Field
 
-from .base import Params
-from .fields import (CaptionerParams, ClipParams, DataParams, FewShotParams, OptimParams, ReportParams, SeedParams,
-                     SeedsParams)
+from ..embeddings import PROJECTIONS
+from ..method import check_config_method
+from ..methods import methods_of
+from ..params.base import Params
+from ..params.fields import (CaptionerParams, ClipParams, DataParams, FewShotParams, OptimParams, ReportParams,
+                             SeedParams, SeedsParams)
+from ..pare.config import GateParams, PareConfig, PareOptimParams, PareTaskParams
+from ..train.config import TrainConfig
+from ..train.methods import RECIPES
 
 
 def _train_method(name: str) -> str:
-    from ..method import check_config_method
-    from ..train import TrainConfig
-
     return check_config_method(TrainConfig, name)
 
 
 def _pare_method(name: str) -> str:
-    from ..method import check_config_method
-    from ..pare import PareConfig
-
     return check_config_method(PareConfig, name)
 
 
-def every_train_method() -> list[str]:
-    """Every registered method that runs with :class:`~mmft_kit.train.TrainConfig` (fine-tuned and frozen
-    baselines alike), in registration order: 03's default."""
-    from ..methods import METHODS
-    from ..train import TrainConfig
-
-    return [name for name, method in METHODS.items() if issubclass(TrainConfig, method.config)]
-
-
-def quickstart_methods() -> list[str]:
-    """00's default: the start model, FLYP, MMFT and every frozen-feature baseline of the registry (the linear
-    probe and LP++ among them), cheap next to fine-tuning and often the ones to beat."""
-    from ..methods import methods_of
-
-    return ["zeroshot", "flyp", "mmft", *methods_of("frozen")]
-
-
-def _methods_default(values: Any, default: Callable[[], list[str]]) -> Any:
-    """``values`` with ``methods`` filled from the registry (``default()``) when it is missing or None."""
-    if isinstance(values, dict) and values.get("methods") is None:
-        return {**values, "methods": default()}
-    return values
+def _text_tower_method(name: str) -> str:
+    """``name`` if it is a fine-tuned CLIP method that trains the text tower and classifies with it."""
+    recipe = RECIPES.get(_train_method(name))
+    if recipe is None or recipe.loss is None or recipe.classifier:
+        raise ValueError(f"{name!r} trains no text tower; choose from "
+                         f"{[n for n, r in RECIPES.items() if r.loss is not None and not r.classifier]}")
+    return name
 
 
 P = TypeVar("P", bound=Params)
 TrainMethod = Annotated[str, AfterValidator(_train_method)]
 PareMethod = Annotated[str, AfterValidator(_pare_method)]
-Projection = Literal["pca", "tsne", "umap"]
+TextTowerMethod = Annotated[str, AfterValidator(_text_tower_method)]
+Projection = Literal[PROJECTIONS]
 Samples = Annotated[int, Field(ge=1, le=64)]
 
 
@@ -68,7 +54,7 @@ class NotebookParams(Params):
     notebook: ClassVar[str]
     what: ClassVar[str] = "notebook parameters"
     fix: ClassVar[str] = ("Fix them in the parameters cell, or in the batch grid / command line (-p NAME VALUE); "
-                          "every parameter is declared in mmft_kit/params/notebooks.py.")
+                          "every parameter is declared in mmft_kit/notebook/params.py.")
 
     output_dir: str | None = Field(None, description="where figures and metrics.json go (None: runs/<notebook>)")
     interactive: bool | None = Field(None, description="live widgets (True) or static figures (False); None: live "
@@ -88,14 +74,10 @@ class Quickstart(NotebookParams, ReportParams, OptimParams, SeedsParams, FewShot
     """00: caption, fine-tune, compare with the baselines."""
 
     notebook: ClassVar[str] = "00_quickstart"
-    methods: list[TrainMethod] | None = Field(
-        None, min_length=1, description="methods to compare (None: zeroshot, flyp, mmft and every frozen-feature "
-                                        "baseline of the registry)")
-
-    @model_validator(mode="before")
-    @classmethod
-    def _default_methods(cls, values: Any) -> Any:
-        return _methods_default(values, quickstart_methods)
+    methods: list[TrainMethod] = Field(["zeroshot", "flyp", "mmft", *methods_of("frozen")], min_length=1,
+                                       description="methods to compare (default: the start model, FLYP, MMFT and "
+                                                   "every frozen-feature baseline, the linear probe and LP++ among "
+                                                   "them)")
 
 
 class PromptDesign(NotebookParams, SeedParams, CaptionerParams, DataParams):
@@ -124,14 +106,9 @@ class FewShotFinetuning(NotebookParams, ReportParams, OptimParams, SeedsParams, 
     """03: every method at one number of shots over several seeds."""
 
     notebook: ClassVar[str] = "03_few_shot_finetuning"
-    methods: list[TrainMethod] | None = Field(
-        None, min_length=1, description="methods to run (None: every method of mmft_kit.train.METHODS, the frozen "
-                                        "baselines too)")
-
-    @model_validator(mode="before")
-    @classmethod
-    def _default_methods(cls, values: Any) -> Any:
-        return _methods_default(values, every_train_method)
+    methods: list[TrainMethod] = Field([*methods_of("clip"), *methods_of("frozen")], min_length=1,
+                                       description="methods to run (default: every fine-tuned and frozen-feature "
+                                                   "method of mmft_kit.methods.METHODS; a registered one too)")
 
 
 class EmbeddingVisualisation(NotebookParams, OptimParams, SeedParams, FewShotParams, CaptionerParams, ClipParams,
@@ -139,28 +116,20 @@ class EmbeddingVisualisation(NotebookParams, OptimParams, SeedParams, FewShotPar
     """04: the embedding space before and after fine-tuning."""
 
     notebook: ClassVar[str] = "04_embedding_visualisation"
-    methods: list[Literal["flyp", "flyp_ens", "mmft"]] = Field(["flyp", "mmft"], min_length=1,
-                                                               description="methods with a text tower to compare")
+    methods: list[TextTowerMethod] = Field(["flyp", "mmft"], min_length=1,
+                                           description="methods with a text tower to compare")
     projections: list[Projection] = Field(["pca", "tsne", "umap"], min_length=1,
                                           description="2-D projections (umap only where umap-learn is installed)")
     classes: list[str] | None = Field(None, description="class names to draw (None: every class)")
 
 
-class PareCrossModal(NotebookParams, ReportParams, SeedsParams):
+class PareCrossModal(NotebookParams, ReportParams, PareOptimParams, SeedsParams, GateParams, PareTaskParams):
     """05: PaRe against plain fine-tuning on a target task."""
 
     notebook: ClassVar[str] = "05_pare_cross_modal"
-    task: str = Field("spherical", description="PaRe target task: spherical, darcy, signals, wdbc, iris, wine")
-    body: str = Field("embedded", description="the pretrained body: the image tower of 'embedded', "
-                                              "'embedded:ci', an open_clip name")
     methods: list[PareMethod] = Field(["finetune", "pare", "pare_random_gate"], min_length=1,
-                                      description="on the target task, of scratch, finetune, orca, pare, "
-                                                  "pare_random_gate")
-    epochs: int = Field(20, ge=1, description="training epochs on the target task")
-    batch_size: int = Field(32, ge=1, description="samples per training step")
-    lr: float = Field(3e-4, gt=0, description="learning rate on the target task")
-    gate_signal: Literal["authors", "relaxed"] = Field(
-        "authors", description="how the gate learns on the target task: the authors' rule or the relaxed replacement")
+                                      description="methods on the target task: the PaRe family of "
+                                                  "mmft_kit.methods.METHODS")
     mechanism_epochs: int = Field(10, ge=1, description="training epochs on the mechanism task (0.1-1 min each on "
                                                         "2 CPU cores)")
     mechanism_train: int = Field(384, ge=16, description="training samples of the mechanism task")
