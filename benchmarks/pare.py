@@ -35,6 +35,7 @@ import torch
 
 from mmft_kit.io import atomic_write_json, atomic_write_text
 from mmft_kit.pare import PareConfig, fit, get_target_task, load_body, resolve_config, world_source
+from mmft_kit.pare.mechanism import MECHANISM
 from mmft_kit.records import RunResult
 from mmft_kit.report import save_figure
 from mmft_kit.sweep import paired_difference, summarise, sweep
@@ -46,18 +47,11 @@ TASKS = {
     "darcy": (dict(n_train=200, n_val=100, n_test=200, progress=False), dict(epochs=8, batch_size=32)),
     "spherical": (dict(per_class=(30, 20, 40)), dict(epochs=8, batch_size=32)),
 }
-MECHANISM = (dict(n_train=384, n_val=256, n_test=256), dict(epochs=10, batch_size=32, lr=1e-3, select="last"))
 #: Gate options: the authors' (gate trained in the first sixth of epochs) and the relaxed signal
 #: (gate trained throughout, ten times the learning rate).
 GATE_OPTIONS = {
     "authors": dict(gate_signal="authors"),
     "relaxed": dict(gate_signal="relaxed", gumbel_frac=1.0, gate_lr_scale=10.0),
-}
-#: Mechanism variants: both gate signals with the same training time and gate learning rate, and the control.
-MECHANISM_VARIANTS = {
-    "authors": ("pare", dict(gate_signal="authors", gumbel_frac=1.0, gate_lr_scale=10.0)),
-    "relaxed": ("pare", dict(gate_signal="relaxed", gumbel_frac=1.0, gate_lr_scale=10.0)),
-    "random_gate": ("pare_random_gate", dict(gumbel_frac=1.0)),
 }
 LR_GRID = (3e-4, 1e-3)
 MIX_SCALES = (1.0, 1 / 3)  # times the authors' mixing weight for the task kind
@@ -89,15 +83,14 @@ def mechanism(args, body, source) -> list[dict]:
     """Part 1: final gate AUROC per variant and seed."""
     path = args.out / "pare_mechanism.runs.jsonl"
     done = {(r["extra"]["variant"], r["seed"]): r for r in _load_jsonl(path)}
-    task_kwargs, settings = MECHANISM
-    task = get_target_task("mechanism", **task_kwargs)
-    if args.quick:
-        settings = dict(settings, epochs=2)
+    task = get_target_task("mechanism", **MECHANISM.task)
+    quick = dict(epochs=2) if args.quick else {}
     rows = []
     for seed in args.mechanism_seeds:
-        for variant, (method, options) in MECHANISM_VARIANTS.items():
+        for variant in MECHANISM.variants:
             if (variant, seed) not in done:
-                result = _run(task, method, {**settings, **options}, body, source, seed)
+                result = fit(task, MECHANISM.config(variant, seed=seed, progress=False, **quick), body=body,
+                             source=source)
                 result.extra["variant"] = variant
                 done[(variant, seed)] = result.to_dict()
                 _append_jsonl(path, result.to_dict())
@@ -254,7 +247,7 @@ def report(out: Path, meta: dict | None = None) -> str:
     mech_runs = _load_jsonl(out / "pare_mechanism.runs.jsonl")
     first = {r["extra"]["variant"]: RunResult.from_dict(r) for r in reversed(mech_runs)}
     if first:
-        informative = get_target_task("mechanism", **MECHANISM[0]).extra["informative"]
+        informative = get_target_task("mechanism", **MECHANISM.task).extra["informative"]
         first = {v: r for v, r in first.items() if r.seed == min(x.seed for x in first.values())}
         save_figure(score_maps(first, informative), out / "pare_mechanism_maps.png")
     if (out / "pare.hparams.json").is_file():

@@ -58,9 +58,9 @@ p = nb.params
 
 # %%
 from mmft_kit import viz
-from mmft_kit.train import TrainConfig, load_run_data, store_path
+from mmft_kit.train import load_run_data, store_path
 
-config = p.config(TrainConfig, seed=p.seeds[0], make_captions=True)
+config = p.run_config("mmft", seed=p.seeds[0])
 data = load_run_data(config)
 print(f"{len(data.classnames)} classes of {data.domain}: {', '.join(data.classnames)}")
 print(f"train: {len(data.few_shot)} images ({p.shots} per class); validation: {len(data.val)}; "
@@ -77,15 +77,14 @@ print(f"train: {len(data.few_shot)} images ({p.shots} per class); validation: {l
 # %%
 from mmft_kit.captions import build_prompt, caption_dataset, captions_for_dataset
 from mmft_kit.models import load_captioner
-from mmft_kit.captions.preview import sample_indices
+from mmft_kit.captions.preview import caption_rows
 
 print("prompt for the first image:", build_prompt(data.classnames[data.few_shot.targets[0]], data.domain, "visual"))
 store = store_path(config)
 report = caption_dataset(data.few_shot, load_captioner(p.captioner), store)
 print(report.summary())
 captions = captions_for_dataset(data.few_shot, store)
-viz.table([{"class": data.classnames[data.few_shot.targets[i]], "captions of one image": " / ".join(captions[i])}
-           for i in sample_indices(data.few_shot, len(data.classnames))])
+viz.table(caption_rows(data.few_shot, captions, data.classnames))
 
 # %% [markdown]
 # ## 3 · Fine-tune, and the baselines
@@ -98,11 +97,9 @@ viz.table([{"class": data.classnames[data.few_shot.targets[i]], "captions of one
 # Same data, same model, same optimiser: only the text and the head differ.
 
 # %%
-from mmft_kit.sweep import sweep
-from mmft_kit.train import run
+from mmft_kit.notebook.runs import run_methods
 
-results = sweep(lambda method, seed: run(config.updated(method=method, seed=seed)), ["zeroshot", "flyp", "mmft"],
-                p.seeds, on_result=lambda r: print(f"{r.method:8s} seed {r.seed}: test accuracy {r.test:.3f}"))
+results = run_methods(p)
 
 # %% [markdown]
 # ## 4 · Compare
@@ -110,13 +107,12 @@ results = sweep(lambda method, seed: run(config.updated(method=method, seed=seed
 # Bars are the mean test accuracy over seeds, dots single runs.
 
 # %%
+from mmft_kit.report import aggregate
 from mmft_kit.sweep import results_table
-from mmft_kit.tables import aggregate
 
 rows = results_table(results)
 nb.show(viz.accuracy_figure(rows, key="test"), "accuracy")
-summary = {row["method"]: row for row in aggregate(rows, "method", ["test"])}
-viz.table(list(summary.values()))
+viz.table(aggregate(rows, "method", ["test"]))
 
 # %% [markdown]
 # On the world tasks a class is a *rule* over what the images show (say, a star with stripes), and the
@@ -126,8 +122,6 @@ viz.table(list(summary.values()))
 # runs every method over several seeds.
 
 # %%
-accuracy = {method: row["test"] for method, row in summary.items()}
-nb.finish({"zeroshot_accuracy": accuracy["zeroshot"], "flyp_accuracy": accuracy["flyp"],
-           "mmft_accuracy": accuracy["mmft"], "mmft_gain_over_flyp": accuracy["mmft"] - accuracy["flyp"],
-           "captions": sum(len(c) for c in captions)},
-          details={"runs": rows})
+from mmft_kit.report import run_metrics
+
+nb.finish(run_metrics(results, [("mmft", "flyp")]), captions=len(sum(captions, [])), details={"runs": rows})

@@ -59,15 +59,10 @@ p = nb.params
 
 # %%
 from mmft_kit import viz, widgets
-from mmft_kit.sweep import sweep
-from mmft_kit.train import TrainConfig, run
+from mmft_kit.notebook.runs import first_seed, histories, run_methods, wise_ft_traced
 
-results = sweep(lambda method, seed: run(p.config(TrainConfig, method=method, seed=seed, make_captions=True,
-                                                 eval_sets=["shifted"], wise_ft=True)),
-                p.methods, p.seeds,
-                on_result=lambda r: print(f"{r.method:9s} seed {r.seed}: test accuracy {r.test:.3f} "
-                                          f"(best epoch {r.best_epoch}, {r.seconds:.0f} s)"))
-runs = {(r.method, r.seed): r for r in results}
+results = run_methods(p)
+runs = first_seed(results)
 
 # %% [markdown]
 # ## Learning curves
@@ -76,24 +71,22 @@ runs = {(r.method, r.seed): r for r in results}
 # comparable with each other (different texts, different terms); their shapes are.
 
 # %%
-nb.show(viz.learning_curves({f"{m} (seed {s})": r.history for (m, s), r in runs.items() if r.history}),
-        "learning_curves")
+nb.show(viz.learning_curves(histories(results)), "learning_curves")
 
 # %% [markdown]
 # ## Accuracy
 #
-# Mean and standard deviation over seeds; with one seed the spread is zero, run more seeds (or a
+# Mean and standard error over seeds; with one seed the spread is zero, run more seeds (or a
 # batch grid over `seeds`) before reading small differences.
 
 # %%
+from mmft_kit.report import aggregate, run_metrics, run_records
 from mmft_kit.sweep import results_table
-from mmft_kit.tables import aggregate
 
 rows = results_table(results)
-summary = aggregate(rows, "method", ["test", "val"])
-zero_shot = results[0].extra["zeroshot"]
-nb.show(viz.accuracy_figure(rows, key="test", reference=zero_shot), "accuracy")
-viz.table(summary)
+metrics = run_metrics(results)
+nb.show(viz.accuracy_figure(rows, key="test", reference=metrics.get("zeroshot_accuracy")), "accuracy")
+viz.table(aggregate(rows, "method", ["test", "val"]))
 
 # %% [markdown]
 # ## Confusion matrix
@@ -104,15 +97,14 @@ viz.table(summary)
 # %%
 from mmft_kit.train.inspect import predictions
 
-best = max(summary, key=lambda row: row["test"])["method"]
 classnames = results[0].data.classnames
 
 def confusion(method):
-    return viz.confusion_figure(*predictions(runs[method, p.seeds[0]]), classnames, f"{method}, seed {p.seeds[0]}")
+    return viz.confusion_figure(*predictions(runs[method]), classnames, f"{method}, seed {runs[method].seed}")
 
 if nb.live:
     display(widgets.choice_preview(p.methods, confusion, "method"))
-nb.show(confusion(best), "confusion", display=not nb.live)
+nb.show(confusion(metrics["best_method"]), "confusion", display=not nb.live)
 
 # %% [markdown]
 # ## Under distribution shift
@@ -124,29 +116,22 @@ nb.show(confusion(best), "confusion", display=not nb.live)
 # right panel for the α that keeps most of both.
 
 # %%
-from mmft_kit.sweep import shift_summary
+from mmft_kit.report import shift_summary
 
 shift = shift_summary(results)
-trained = [m for m in p.methods if runs[m, p.seeds[0]].extra.get("wise_ft")]
+traced = wise_ft_traced(results)
 
 def wise_ft(method):
-    r = runs[method, p.seeds[0]]
+    r = runs[method]
     return viz.wise_ft_shift_figure(r.extra["wise_ft"], r.extra.get("wise_ft_eval", {}),
                                     f"WiSE-FT: {method}, seed {r.seed}")
 
 if shift:
     nb.show(viz.shift_bars(shift), "shift")
-if trained and nb.live:
-    display(widgets.choice_preview(trained, wise_ft, "method"))
-if trained:
-    nb.show(wise_ft(max(trained, key=lambda m: runs[m, p.seeds[0]].test)), "wise_ft", display=not nb.live)
+if traced and nb.live:
+    display(widgets.choice_preview(traced, wise_ft, "method"))
+if traced:
+    nb.show(wise_ft(max(traced, key=lambda m: runs[m].test)), "wise_ft", display=not nb.live)
 
 # %%
-metrics = {"classes": len(classnames), "shots": p.shots, "seeds": len(p.seeds), "zeroshot_accuracy": zero_shot,
-           "best_method": best}
-for row in summary:
-    metrics[f"test_accuracy.{row['method']}"] = row["test"]
-    metrics[f"test_accuracy_std.{row['method']}"] = row["test_std"]
-for row in shift:
-    metrics[f"shifted_accuracy.{row['method']}"] = row["shifted"]
-nb.finish(metrics, details={"runs": [r.to_dict() for r in results]})
+nb.finish(metrics, classes=len(classnames), shots=p.shots, details={"runs": run_records(results)})
