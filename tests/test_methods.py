@@ -114,7 +114,8 @@ def test_a_method_registered_outside_runs_in_a_two_point_batch(tmp_path, monkeyp
 
     root = Path(__file__).resolve().parents[1]
     monkeypatch.setenv(PLUGINS_ENV, "toy_method")  # the kernels import it with the registry
-    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(root / "tests"), str(root), os.environ.get("PYTHONPATH", "")]))
+    paths = [str(root / "tests"), str(root), os.environ.get("PYTHONPATH", "")]
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(paths))
     grid = batch.Grid(fixed={"clip": CI_MODEL, "captioner": "label", "methods": [toy_method.NAME], "shots": 1},
                       axes={"seeds": [[0], [1]]})
     report = batch.run_batch([root / "notebooks" / "03_few_shot_finetuning.ipynb"], grid, name="toy",

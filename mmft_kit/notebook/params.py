@@ -148,7 +148,8 @@ class PareCrossModal(NotebookParams, PareOptimParams, SeedsParams, GateParams, P
                                   description="training epochs on the mechanism task (0.1-1 min each on 2 CPU cores; "
                                               "default: mmft_kit.pare.MECHANISM's)")
     mechanism_train: int = Field(MECHANISM.task["n_train"], ge=16,
-                                 description="training samples of the mechanism task (default: mmft_kit.pare.MECHANISM's)")
+                                 description="training samples of the mechanism task (default: "
+                                             "mmft_kit.pare.MECHANISM's)")
     samples: Samples = Field(4, description="samples in the gate figure")
 
 
