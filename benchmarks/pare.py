@@ -36,6 +36,8 @@ import torch
 from mmft_kit.io import atomic_write_json, atomic_write_text
 from mmft_kit.pare import PareConfig, fit, get_target_task, load_body, resolve_config, world_source
 from mmft_kit.pare.mechanism import MECHANISM
+from mmft_kit.params import SeedsParams, add_arguments, read_arguments
+from mmft_kit.pare.config import PareTaskParams
 from mmft_kit.records import RunResult
 from mmft_kit.report import save_figure
 from mmft_kit.sweep import paired_difference, summarise, sweep
@@ -54,6 +56,9 @@ GATE_OPTIONS = {
     "relaxed": dict(gate_signal="relaxed", gumbel_frac=1.0, gate_lr_scale=10.0),
 }
 LR_GRID = (3e-4, 1e-3)
+#: Options declared by the kit's models, with this benchmark's defaults (and --quick's).
+OPTIONS = ((SeedsParams, ("seeds",)), (PareTaskParams, ("body",)))
+DEFAULTS, QUICK = {"seeds": list(range(10)), "body": "embedded:ci"}, {"seeds": [0, 1]}
 MIX_SCALES = (1.0, 1 / 3)  # times the authors' mixing weight for the task kind
 TUNING_SEED = 100
 
@@ -263,24 +268,26 @@ def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="2 epochs, 2 seeds, one task (smoke run)")
     parser.add_argument("--tasks", nargs="+", default=list(TASKS), choices=list(TASKS))
-    parser.add_argument("--seeds", type=int, default=10, help="benchmark seeds 0..N-1")
     parser.add_argument("--reverse-seeds", action="store_true",
                         help="run the seeds last first (a second process on the same task meets the first halfway)")
     parser.add_argument("--mechanism-seeds", type=int, default=5, help="mechanism seeds 0..N-1")
-    parser.add_argument("--body", default="embedded:ci", help="'embedded', 'embedded:ci', an open_clip name/folder")
     parser.add_argument("--out", type=Path, default=None, help="results folder")
     parser.add_argument("--parts", nargs="+", default=["mechanism", "tasks"], choices=["mechanism", "tasks"],
                         help="which parts to run (separate processes may run separate parts / tasks)")
     parser.add_argument("--report", action="store_true", help="only rewrite tables and plots from saved runs")
+    for model, names in OPTIONS:  # declared by the kit's parameter models, with this benchmark's defaults
+        add_arguments(parser, model, names, DEFAULTS)
     args = parser.parse_args(argv)
+    for model, names in OPTIONS:
+        read_arguments(args, model, names, {**DEFAULTS, **(QUICK if args.quick else {})})
     if args.quick:
-        args.tasks, args.seeds, args.mechanism_seeds = args.tasks[:1], 2, 2
+        args.tasks, args.mechanism_seeds = args.tasks[:1], 2
     args.out = args.out or (RESULTS / "quick" if args.quick else RESULTS)
     args.out.mkdir(parents=True, exist_ok=True)
     if args.report:
         print(report(args.out))
         return
-    args.seeds, args.mechanism_seeds = list(range(args.seeds)), list(range(args.mechanism_seeds))
+    args.mechanism_seeds = list(range(args.mechanism_seeds))
     if args.reverse_seeds:
         args.seeds.reverse()
     torch.set_num_threads(1)
