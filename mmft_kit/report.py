@@ -146,6 +146,16 @@ def paired_table(results: Iterable[RunResult], pairs: Sequence[tuple[str, str]])
     return rows
 
 
+def group_metrics(rows: Sequence[Mapping[str, Any]], by: str, overall_keys: Sequence[str],
+                  group_keys: Sequence[str], overall: str = "all") -> dict[str, Any]:
+    """A summary table (one row per group, named by ``by``, and one ``overall`` row) as flat metrics: each of
+    ``overall_keys`` of the overall row as ``KEY``, each of ``group_keys`` of the other rows as ``NAME.KEY``."""
+    named = {row[by]: row for row in rows}
+    metrics = {key: named[overall][key] for key in overall_keys}
+    metrics.update({f"{name}.{key}": row[key] for name, row in named.items() if name != overall for key in group_keys})
+    return metrics
+
+
 def run_records(results: Iterable[RunResult]) -> list[dict[str, Any]]:
     """Each run's whole record as JSON-able values (a notebook's ``details``)."""
     return [r.to_dict() for r in results]
