@@ -145,7 +145,7 @@ def read_arguments(args: argparse.Namespace, model: type[Params], names: Sequenc
                    defaults: Mapping[str, Any] | None = None) -> None:
     """Set ``args.NAME`` for each of ``names`` (options :func:`add_arguments` added) to the value ``model``
     checked: given on the command line, else ``defaults``, else the declared default."""
-    checked = from_arguments(model, args, names, defaults)
+    checked = from_arguments(model, args, names, {n: v for n, v in (defaults or {}).items() if n in names})
     for name in names:
         setattr(args, name, getattr(checked, name))
 
