@@ -30,24 +30,33 @@ from mmft_kit.captions.served import OpenAICaptioner
 from mmft_kit.data import dataset_image, dataset_info, dataset_label, get_dataset
 from mmft_kit.io import atomic_write_json
 from mmft_kit.models import load_captioner
+from mmft_kit.params import CaptionerParams, DataParams, add_arguments, read_arguments
+from mmft_kit.params.captions import CaptionerSettings
 
 RESULTS = Path(__file__).resolve().parent / "results" / "caption_throughput.json"
+#: Options declared by the kit's models, with this benchmark's defaults (the ci VLM on glyphs' val split, the CPU).
+OPTIONS = ((CaptionerParams, ("captioner",)), (DataParams, ("dataset",)),
+           (CaptionerSettings, ("caption_batch_size", "concurrency", "device")))
+DEFAULTS = {"captioner": "embedded:ci", "dataset": "glyphs", "caption_batch_size": 16, "concurrency": 8,
+            "device": "cpu"}
+FLAGS = {"caption_batch_size": "--batch-size"}
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--captioner", default="embedded:ci", help="in-process captioner (default: embedded:ci)")
-    parser.add_argument("--dataset", default="glyphs", help="images to caption (default: glyphs, val split)")
     parser.add_argument("--images", type=int, default=32, help="images per in-process measurement (default: 32)")
-    parser.add_argument("--batch-size", type=int, default=16, help="batched generation's batch (default: 16)")
     parser.add_argument("--requests", type=int, default=48, help="requests per served measurement (default: 48)")
     parser.add_argument("--latency", type=float, default=0.2, help="seconds the server adds per reply (default: 0.2)")
-    parser.add_argument("--concurrency", type=int, default=8, help="requests in flight (default: 8)")
     parser.add_argument("--rounds", type=int, default=2, help="interleaved in-process rounds (default: 2)")
     parser.add_argument("--threads", type=int, default=1, help="torch threads (default: 1)")
-    parser.add_argument("--device", default="cpu", help="torch device (default: cpu)")
     parser.add_argument("--out", type=Path, default=RESULTS, help=f"figures file (default: {RESULTS})")
-    return parser.parse_args(argv)
+    for model, names in OPTIONS:  # declared by the kit's parameter models, with this benchmark's defaults
+        add_arguments(parser, model, names, DEFAULTS, flags=FLAGS)
+    args = parser.parse_args(argv)
+    for model, names in OPTIONS:
+        read_arguments(args, model, names, DEFAULTS)
+    args.batch_size = args.caption_batch_size
+    return args
 
 
 def _rate(count: int, seconds: float) -> float:

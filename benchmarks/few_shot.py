@@ -120,7 +120,8 @@ OVERRIDES = ("lr", "w")
 CAPTION_DEFAULTS = {"caption_batch_size": 32}
 
 
-def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+def build_parser() -> argparse.ArgumentParser:
+    """The benchmark's command line (options declared by the kit's models carry their declarations)."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_arguments(parser, TrainConfig, CONFIG_OPTIONS, DEFAULTS)
     add_arguments(parser, Grid, defaults=GRID_DEFAULTS, flags=FLAGS)
@@ -133,6 +134,11 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--out", type=Path, default=RESULTS, help="results folder")
     parser.add_argument("--hparams", type=Path, default=None, help="tuned values (default: OUT/few_shot.hparams.json)")
     parser.add_argument("--tune", action="store_true", help="choose lr per method and mmft's w on validation data")
+    return parser
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    parser = build_parser()
     args = parser.parse_args(argv)
     args.config = from_arguments(TrainConfig, args, CONFIG_OPTIONS, DEFAULTS, progress=False)  # checked
     vars(args).update({name: getattr(args.config, name) for name in CONFIG_OPTIONS})

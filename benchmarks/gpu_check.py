@@ -34,26 +34,32 @@ from mmft_kit.embedded.vlm import (
 )
 from mmft_kit.io import atomic_write_json
 from mmft_kit.losses import MMFTLoss
+from mmft_kit.params import OptimParams, add_arguments, read_arguments
+from mmft_kit.params.captions import CaptionerSettings
 from mmft_kit.train import TrainConfig, fine_tune, loss_function
 
 RESULTS = Path(__file__).resolve().parent / "results"
+#: Options declared by the kit's models; the defaults of the full check and of --smoke.
+OPTIONS = ((OptimParams, ("batch_size",)), (CaptionerSettings, ("caption_batch_size", "max_new_tokens")))
+FULL = dict(steps=60, batch_size=256, captions=1024, caption_batch_size=128, max_new_tokens=80)
+SMOKE = dict(steps=3, batch_size=8, captions=8, caption_batch_size=128, max_new_tokens=8)
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--smoke", action="store_true", help="a tiny CLIP and a few steps, on CPU when no GPU")
     parser.add_argument("--steps", type=int, default=None, help="fine-tuning steps each way (default 60; smoke 3)")
-    parser.add_argument("--batch-size", type=int, default=None, help="images per step (default 256; smoke 8)")
     parser.add_argument("--captions", type=int, default=None, help="images to caption (default 1024; smoke 8)")
-    parser.add_argument("--caption-batch-size", type=int, default=128, help="images per captioning batch")
-    parser.add_argument("--max-new-tokens", type=int, default=None, help="caption length cap (default 80; smoke 8)")
     parser.add_argument("--model", default="ViT-B-32", help="open_clip architecture (random weights)")
+    for model, names in OPTIONS:  # declared by the kit's parameter models; the defaults by mode
+        add_arguments(parser, model, names, {n: f"{FULL[n]}; smoke {SMOKE[n]}" for n in names})
     args = parser.parse_args(argv)
-    defaults = dict(steps=3, batch_size=8, captions=8, max_new_tokens=8) if args.smoke else \
-        dict(steps=60, batch_size=256, captions=1024, max_new_tokens=80)
-    for name, value in defaults.items():
+    defaults = SMOKE if args.smoke else FULL
+    for model, names in OPTIONS:
+        read_arguments(args, model, names, defaults)
+    for name in ("steps", "captions"):
         if getattr(args, name) is None:
-            setattr(args, name, value)
+            setattr(args, name, defaults[name])
     return args
 
 

@@ -35,6 +35,9 @@ import torch
 
 from mmft_kit.io import atomic_write_json, atomic_write_text
 from mmft_kit.pare import PareConfig, fit, get_target_task, load_body, resolve_config, world_source
+from mmft_kit.pare.mechanism import MECHANISM
+from mmft_kit.params import SeedsParams, add_arguments, read_arguments
+from mmft_kit.pare.config import PareTaskParams
 from mmft_kit.records import RunResult
 from mmft_kit.report import save_figure
 from mmft_kit.sweep import paired_difference, summarise, sweep
@@ -46,20 +49,16 @@ TASKS = {
     "darcy": (dict(n_train=200, n_val=100, n_test=200, progress=False), dict(epochs=8, batch_size=32)),
     "spherical": (dict(per_class=(30, 20, 40)), dict(epochs=8, batch_size=32)),
 }
-MECHANISM = (dict(n_train=384, n_val=256, n_test=256), dict(epochs=10, batch_size=32, lr=1e-3, select="last"))
 #: Gate options: the authors' (gate trained in the first sixth of epochs) and the relaxed signal
 #: (gate trained throughout, ten times the learning rate).
 GATE_OPTIONS = {
     "authors": dict(gate_signal="authors"),
     "relaxed": dict(gate_signal="relaxed", gumbel_frac=1.0, gate_lr_scale=10.0),
 }
-#: Mechanism variants: both gate signals with the same training time and gate learning rate, and the control.
-MECHANISM_VARIANTS = {
-    "authors": ("pare", dict(gate_signal="authors", gumbel_frac=1.0, gate_lr_scale=10.0)),
-    "relaxed": ("pare", dict(gate_signal="relaxed", gumbel_frac=1.0, gate_lr_scale=10.0)),
-    "random_gate": ("pare_random_gate", dict(gumbel_frac=1.0)),
-}
 LR_GRID = (3e-4, 1e-3)
+#: Options declared by the kit's models, with this benchmark's defaults (and --quick's).
+OPTIONS = ((SeedsParams, ("seeds",)), (PareTaskParams, ("body",)))
+DEFAULTS, QUICK = {"seeds": list(range(10)), "body": "embedded:ci"}, {"seeds": [0, 1]}
 MIX_SCALES = (1.0, 1 / 3)  # times the authors' mixing weight for the task kind
 TUNING_SEED = 100
 
@@ -89,15 +88,14 @@ def mechanism(args, body, source) -> list[dict]:
     """Part 1: final gate AUROC per variant and seed."""
     path = args.out / "pare_mechanism.runs.jsonl"
     done = {(r["extra"]["variant"], r["seed"]): r for r in _load_jsonl(path)}
-    task_kwargs, settings = MECHANISM
-    task = get_target_task("mechanism", **task_kwargs)
-    if args.quick:
-        settings = dict(settings, epochs=2)
+    task = get_target_task("mechanism", **MECHANISM.task)
+    quick = dict(epochs=2) if args.quick else {}
     rows = []
     for seed in args.mechanism_seeds:
-        for variant, (method, options) in MECHANISM_VARIANTS.items():
+        for variant in MECHANISM.variants:
             if (variant, seed) not in done:
-                result = _run(task, method, {**settings, **options}, body, source, seed)
+                result = fit(task, MECHANISM.config(variant, seed=seed, progress=False, **quick), body=body,
+                             source=source)
                 result.extra["variant"] = variant
                 done[(variant, seed)] = result.to_dict()
                 _append_jsonl(path, result.to_dict())
@@ -258,7 +256,7 @@ def report(out: Path, meta: dict | None = None) -> str:
     mech_runs = _load_jsonl(out / "pare_mechanism.runs.jsonl")
     first = {r["extra"]["variant"]: RunResult.from_dict(r) for r in reversed(mech_runs)}
     if first:
-        informative = get_target_task("mechanism", **MECHANISM[0]).extra["informative"]
+        informative = get_target_task("mechanism", **MECHANISM.task).extra["informative"]
         first = {v: r for v, r in first.items() if r.seed == min(x.seed for x in first.values())}
         save_figure(score_maps(first, informative), out / "pare_mechanism_maps.png")
     if (out / "pare.hparams.json").is_file():
@@ -274,24 +272,26 @@ def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="2 epochs, 2 seeds, one task (smoke run)")
     parser.add_argument("--tasks", nargs="+", default=list(TASKS), choices=list(TASKS))
-    parser.add_argument("--seeds", type=int, default=10, help="benchmark seeds 0..N-1")
     parser.add_argument("--reverse-seeds", action="store_true",
                         help="run the seeds last first (a second process on the same task meets the first halfway)")
     parser.add_argument("--mechanism-seeds", type=int, default=5, help="mechanism seeds 0..N-1")
-    parser.add_argument("--body", default="embedded:ci", help="'embedded', 'embedded:ci', an open_clip name/folder")
     parser.add_argument("--out", type=Path, default=None, help="results folder")
     parser.add_argument("--parts", nargs="+", default=["mechanism", "tasks"], choices=["mechanism", "tasks"],
                         help="which parts to run (separate processes may run separate parts / tasks)")
     parser.add_argument("--report", action="store_true", help="only rewrite tables and plots from saved runs")
+    for model, names in OPTIONS:  # declared by the kit's parameter models, with this benchmark's defaults
+        add_arguments(parser, model, names, DEFAULTS)
     args = parser.parse_args(argv)
+    for model, names in OPTIONS:
+        read_arguments(args, model, names, {**DEFAULTS, **(QUICK if args.quick else {})})
     if args.quick:
-        args.tasks, args.seeds, args.mechanism_seeds = args.tasks[:1], 2, 2
+        args.tasks, args.mechanism_seeds = args.tasks[:1], 2
     args.out = args.out or (RESULTS / "quick" if args.quick else RESULTS)
     args.out.mkdir(parents=True, exist_ok=True)
     if args.report:
         print(report(args.out))
         return
-    args.seeds, args.mechanism_seeds = list(range(args.seeds)), list(range(args.mechanism_seeds))
+    args.mechanism_seeds = list(range(args.mechanism_seeds))
     if args.reverse_seeds:
         args.seeds.reverse()
     torch.set_num_threads(1)

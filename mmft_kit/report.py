@@ -113,13 +113,92 @@ def save_figure(figure, path: str | Path, dpi: int = 100, **options: Any) -> Pat
     return Path(path)
 
 
-def run_metrics(results: Iterable[RunResult], key: str = "test", name: str | None = None) -> dict[str, float]:
-    """A notebook's headline metrics from run records: per method, ``NAME.METHOD`` (mean of ``key`` over its
-    seeds) and ``NAME_se.METHOD`` (its standard error; None for one seed); ``name`` defaults to ``key``."""
+def run_metrics(results: Iterable[RunResult], pairs: Sequence[tuple[str, str]] = ()) -> dict[str, Any]:
+    """A notebook's headline metrics from its run records, one flat dict.
+
+    Per method (first-seen order): ``test.METHOD`` (mean over its seeds) and ``test_se.METHOD`` (standard
+    error), ``shifted.METHOD`` (mean accuracy over the further evaluation sets, when the runs have them);
+    ``best_method`` (by mean test metric, in the metric's direction); ``seeds``; ``zeroshot_accuracy``
+    (the start model's, when the runs measured it); and for each ``(a, b)`` of ``pairs`` whose methods both
+    ran, ``paired.a − b``: the mean difference paired by seed.
+    """
+    results = list(results)
+    if not results:
+        return {}
     rows = [r.summary() for r in results]
-    name = name or key
-    metrics: dict[str, float] = {}
-    for row in aggregate(rows, "method", [key]):
-        metrics[f"{name}.{row['method']}"] = row[key]
-        metrics[f"{name}_se.{row['method']}"] = row[f"{key}_se"]
+    keys = ["test"] + (["shifted"] if all("shifted" in row for row in rows) else [])
+    table = aggregate(rows, "method", keys)
+    metrics: dict[str, Any] = {"seeds": len({r.seed for r in results})}
+    for row in table:
+        metrics.update({f"{key}.{row['method']}": row[key] for key in keys})
+        metrics[f"test_se.{row['method']}"] = row["test_se"]
+    metrics["best_method"] = best(table, "method", "test", results[0].higher_is_better)
+    zeroshot = [r.extra["zeroshot"] for r in results if r.extra.get("zeroshot") is not None]
+    if zeroshot:
+        metrics["zeroshot_accuracy"] = zeroshot[0]
+    ran = {r.method for r in results}
+    for a, b in pairs:
+        if {a, b} <= ran:
+            metrics[f"paired.{a} − {b}"] = paired_difference(results, a, b)[0]
     return metrics
+
+
+def paired_table(results: Iterable[RunResult], pairs: Sequence[tuple[str, str]]) -> list[dict[str, Any]]:
+    """One row per ``(a, b)`` of ``pairs`` whose methods both ran: ``a − b`` paired by seed (mean, s.e., seeds)."""
+    results = list(results)
+    ran = {r.method for r in results}
+    rows = []
+    for a, b in pairs:
+        if {a, b} <= ran:
+            mean, se, seeds = paired_difference(results, a, b)
+            rows.append({"difference": f"{a} − {b}", "mean": mean, "se": se, "seeds": seeds})
+    return rows
+
+
+def group_metrics(rows: Sequence[Mapping[str, Any]], by: str, overall_keys: Sequence[str],
+                  group_keys: Sequence[str], overall: str = "all") -> dict[str, Any]:
+    """A summary table (one row per group, named by ``by``, and one ``overall`` row) as flat metrics: each of
+    ``overall_keys`` of the overall row as ``KEY``, each of ``group_keys`` of the other rows as ``NAME.KEY``."""
+    named = {row[by]: row for row in rows}
+    metrics = {key: named[overall][key] for key in overall_keys}
+    metrics.update({f"{name}.{key}": row[key] for name, row in named.items() if name != overall for key in group_keys})
+    return metrics
+
+
+def run_records(results: Iterable[RunResult]) -> list[dict[str, Any]]:
+    """Each run's whole record as JSON-able values (a notebook's ``details``)."""
+    return [r.to_dict() for r in results]
+
+
+def row_metrics(rows: Sequence[Mapping[str, Any]], by: str, keys: Sequence[str]) -> dict[str, Any]:
+    """A table's cells as flat metrics: ``KEY.NAME`` for each row (named by its ``by`` value) and key."""
+    return {f"{key}.{row[by]}": row[key] for row in rows for key in keys if key in row}
+
+
+def shift_summary(results: Iterable[RunResult]) -> list[dict]:
+    """Per method (first-seen order): mean in-distribution (``test``) and mean shifted accuracy (the
+    runs' further evaluation sets, ``extra["eval"]``) over seeds; empty when no run has such sets."""
+    rows = [r.summary() for r in results]
+    if not rows or not all("shifted" in row for row in rows):
+        return []
+    return aggregate(rows, "method", ["test", "shifted"])
+
+
+def summarise(results: Iterable[RunResult], key: str = "test") -> dict[str, tuple[float, float, int]]:
+    """Per method: (mean, standard error, number of seeds) of ``key``."""
+    by_method: dict[str, list[float]] = {}
+    for r in results:
+        by_method.setdefault(r.method, []).append(getattr(r, key))
+    return {m: (*mean_se(v), len(v)) for m, v in by_method.items()}
+
+
+def paired_difference(results: Iterable[RunResult], method_a: str, method_b: str,
+                      key: str = "test") -> tuple[float, float, int]:
+    """``a − b`` paired by seed: (mean, standard error, number of shared seeds)."""
+    values: dict[str, dict[int, float]] = {method_a: {}, method_b: {}}
+    for r in results:
+        if r.method in values:
+            values[r.method][r.seed] = getattr(r, key)
+    seeds = sorted(set(values[method_a]) & set(values[method_b]))
+    diffs = [values[method_a][s] - values[method_b][s] for s in seeds]
+    return (*mean_se(diffs), len(seeds))

@@ -1,7 +1,7 @@
 """Sweeps: one configuration × methods × seeds → run results and a table.
 
 Every method of a sweep runs with the same seeds, so results pair up by seed and a comparison
-is a paired difference (:func:`paired_difference`), not a difference of two noisy means.
+is a paired difference (:func:`mmft_kit.report.paired_difference`), not a difference of two noisy means.
 Notebooks, the batch runner and the benchmarks all call :func:`sweep`.
 """
 
@@ -12,7 +12,7 @@ from typing import Callable, Iterable, Sequence
 from tqdm.auto import tqdm
 
 from .records import RunResult
-from .report import aggregate, mean_se
+from .report import paired_difference, shift_summary, summarise  # noqa: F401  (their old home)
 from .runtime import bar_options
 
 RunOne = Callable[[str, int], RunResult]
@@ -48,32 +48,3 @@ def sweep(run_one: RunOne, methods: Sequence[str], seeds: Sequence[int],
 def results_table(results: Iterable[RunResult]) -> list[dict]:
     """One flat row per run (see :meth:`RunResult.summary`)."""
     return [r.summary() for r in results]
-
-
-def shift_summary(results: Iterable[RunResult]) -> list[dict]:
-    """Per method (first-seen order): mean in-distribution (``test``) and mean shifted accuracy (the
-    runs' further evaluation sets, ``extra["eval"]``) over seeds; empty when no run has such sets."""
-    rows = [r.summary() for r in results]
-    if not rows or not all("shifted" in row for row in rows):
-        return []
-    return aggregate(rows, "method", ["test", "shifted"])
-
-
-def summarise(results: Iterable[RunResult], key: str = "test") -> dict[str, tuple[float, float, int]]:
-    """Per method: (mean, standard error, number of seeds) of ``key``."""
-    by_method: dict[str, list[float]] = {}
-    for r in results:
-        by_method.setdefault(r.method, []).append(getattr(r, key))
-    return {m: (*mean_se(v), len(v)) for m, v in by_method.items()}
-
-
-def paired_difference(results: Iterable[RunResult], method_a: str, method_b: str,
-                      key: str = "test") -> tuple[float, float, int]:
-    """``a − b`` paired by seed: (mean, standard error, number of shared seeds)."""
-    values: dict[str, dict[int, float]] = {method_a: {}, method_b: {}}
-    for r in results:
-        if r.method in values:
-            values[r.method][r.seed] = getattr(r, key)
-    seeds = sorted(set(values[method_a]) & set(values[method_b]))
-    diffs = [values[method_a][s] - values[method_b][s] for s in seeds]
-    return (*mean_se(diffs), len(seeds))

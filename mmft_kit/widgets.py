@@ -142,7 +142,8 @@ def prompt_designer(captioner, params: Params, save_to: str | Path | None = None
         "words": _slider(p, "words"),
         "domain": widgets.Text(value=p.domain or "", placeholder="(the data set's)", description="domain",
                                continuous_update=False),
-        "class_name": widgets.Combobox(value=p.class_name or "", options=list(classes), placeholder="(each image's own)",
+        "class_name": widgets.Combobox(value=p.class_name or "", options=list(classes),
+                                       placeholder="(each image's own)",
                                        description="class", ensure_option=False, continuous_update=False),
         "samples": _slider(p, "samples"),
     }

@@ -58,9 +58,9 @@ p = nb.params
 
 # %%
 from mmft_kit import viz
-from mmft_kit.train import TrainConfig, load_run_data, store_path
+from mmft_kit.train import load_run_data, store_path
 
-config = p.config(TrainConfig, seed=p.seeds[0], make_captions=True)
+config = p.run_config("mmft", seed=p.seeds[0])
 data = load_run_data(config)
 print(f"{len(data.classnames)} classes of {data.domain}: {', '.join(data.classnames)}")
 print(f"train: {len(data.few_shot)} images ({p.shots} per class); validation: {len(data.val)}; "
@@ -77,15 +77,14 @@ print(f"train: {len(data.few_shot)} images ({p.shots} per class); validation: {l
 # %%
 from mmft_kit.captions import build_prompt, caption_dataset, captions_for_dataset
 from mmft_kit.models import load_captioner
-from mmft_kit.captions.preview import sample_indices
+from mmft_kit.captions.preview import caption_rows
 
 print("prompt for the first image:", build_prompt(data.classnames[data.few_shot.targets[0]], data.domain, "visual"))
 store = store_path(config)
 report = caption_dataset(data.few_shot, load_captioner(p.captioner), store)
 print(report.summary())
 captions = captions_for_dataset(data.few_shot, store)
-viz.table([{"class": data.classnames[data.few_shot.targets[i]], "captions of one image": " / ".join(captions[i])}
-           for i in sample_indices(data.few_shot, len(data.classnames))])
+viz.table(caption_rows(data.few_shot, captions, data.classnames))
 
 # %% [markdown]
 # ## 3 · Fine-tune, and the baselines
@@ -101,11 +100,9 @@ viz.table([{"class": data.classnames[data.few_shot.targets[i]], "captions of one
 # Same data, same model: the fine-tuned methods share the optimiser and differ only in the text and the head.
 
 # %%
-from mmft_kit.sweep import sweep
-from mmft_kit.train import run
+from mmft_kit.notebook.runs import run_methods
 
-results = sweep(lambda method, seed: run(config.updated(method=method, seed=seed)), p.methods, p.seeds,
-                on_result=lambda r: print(f"{r.method:13s} seed {r.seed}: test accuracy {r.test:.3f}"))
+results = run_methods(p)
 
 # %% [markdown]
 # ## 4 · Compare
@@ -114,15 +111,15 @@ results = sweep(lambda method, seed: run(config.updated(method=method, seed=seed
 # standard error over seeds; with one seed the spread is not measured and reads n/a.
 
 # %%
+from mmft_kit.report import aggregate
 from mmft_kit.sweep import results_table
-from mmft_kit.report import aggregate, best
+from mmft_kit.report import run_metrics
 
 rows = results_table(results)
+metrics = run_metrics(results, [("mmft", "flyp")])
 nb.show(viz.accuracy_figure(rows, key="test", dataset=p.dataset, shots=p.shots), "accuracy")
-summary = {row["method"]: row for row in aggregate(rows, "method", ["test"])}
-best_method = best(list(summary.values()), "method", "test")
-print(f"best mean test accuracy: {best_method} ({summary[best_method]['test']:.3f})")
-viz.table(list(summary.values()))
+print(f"best mean test accuracy: {metrics['best_method']} ({metrics['test.' + metrics['best_method']]:.3f})")
+viz.table(aggregate(rows, "method", ["test"]))
 
 # %% [markdown]
 # On the world tasks a class is a *rule* over what the images show (say, a star with stripes), and the
@@ -135,8 +132,4 @@ viz.table(list(summary.values()))
 # `03_few_shot_finetuning` runs every method over several seeds.
 
 # %%
-accuracy = {method: row["test"] for method, row in summary.items()}
-gain = {"mmft_gain_over_flyp": accuracy["mmft"] - accuracy["flyp"]} if {"mmft", "flyp"} <= set(accuracy) else {}
-nb.finish({**{f"{method}_accuracy": value for method, value in accuracy.items()}, **gain,
-           "best_method": best_method, "captions": sum(len(c) for c in captions)},
-          details={"runs": rows})
+nb.finish(metrics, captions=len(sum(captions, [])), details={"runs": rows})

@@ -118,11 +118,8 @@ atomic_write_text(template_file, chosen_template + "\n")
 print(f"saved; next: 02_synthetic_captions with template = {str(template_file)!r}")
 
 # %%
-overall = {row["characteristic"]: row for row in comparison.summary}
-metrics = {"samples": p.samples, "mean_words": overall["all"]["mean_words"],
-           "seconds_per_caption": overall["all"]["seconds_per_caption"],
-           "class_name_rate": overall["all"]["class_name_rate"]}
-metrics.update({f"{name}.{key}": row[key] for name, row in overall.items() if name != "all"
-                for key in ("mean_words", "characteristic_word_rate")})
-nb.finish(metrics, details={"template": chosen_template, "preview": preview.summary,
-                            "comparison": comparison.summary})
+from mmft_kit.report import group_metrics
+
+nb.finish(group_metrics(comparison.summary, "characteristic", ["mean_words", "seconds_per_caption", "class_name_rate"],
+                        ["mean_words", "characteristic_word_rate"]), samples=p.samples,
+          details={"template": chosen_template, "preview": preview.summary, "comparison": comparison.summary})

@@ -111,12 +111,11 @@ nb.show(viz.caption_figure(records, statistics, matched, shuffled), "statistics"
 viz.table(statistics)
 
 # %%
-overall = {row["characteristic"]: row for row in statistics}
-metrics = {"images": len(images), "captions": len(records), "captioned_now": report.captioned,
-           "mean_words": overall["all"]["mean_words"], "vocabulary": overall["all"]["vocabulary"],
-           "class_name_rate": overall["all"]["class_name_rate"],
-           "characteristic_word_rate": overall["all"]["characteristic_word_rate"],
-           "clip_score": float(matched.mean()), "clip_score_shuffled": float(shuffled.mean())}
-metrics.update({f"{name}.{key}": row[key] for name, row in overall.items() if name != "all"
-                for key in ("mean_words", "characteristic_word_rate", "clip_score")})
-nb.finish(metrics, details={"store": str(store), "statistics": statistics})
+from mmft_kit.report import group_metrics
+
+nb.finish(group_metrics(statistics, "characteristic", ["mean_words", "vocabulary", "class_name_rate",
+                                                       "characteristic_word_rate"],
+                        ["mean_words", "characteristic_word_rate", "clip_score"]),
+          images=len(images), captions=len(records), captioned_now=report.captioned,
+          clip_score=float(matched.mean()), clip_score_shuffled=float(shuffled.mean()),
+          details={"store": str(store), "statistics": statistics})

@@ -60,15 +60,10 @@ p = nb.params
 
 # %%
 from mmft_kit import viz, widgets
-from mmft_kit.sweep import sweep
-from mmft_kit.train import TrainConfig, run
+from mmft_kit.notebook.runs import first_seed, histories, run_methods, wise_ft_traced
 
-results = sweep(lambda method, seed: run(p.config(TrainConfig, method=method, seed=seed, make_captions=True,
-                                                 eval_sets=["shifted"], wise_ft=True)),
-                p.methods, p.seeds,
-                on_result=lambda r: print(f"{r.method:9s} seed {r.seed}: test accuracy {r.test:.3f} "
-                                          f"(best epoch {r.best_epoch}, {r.seconds:.0f} s)"))
-runs = {(r.method, r.seed): r for r in results}
+results = run_methods(p)
+runs = first_seed(results)
 
 # %% [markdown]
 # ## Learning curves
@@ -77,8 +72,7 @@ runs = {(r.method, r.seed): r for r in results}
 # comparable with each other (different texts, different terms); their shapes are.
 
 # %%
-nb.show(viz.learning_curves({f"{m} (seed {s})": r.history for (m, s), r in runs.items() if r.history}),
-        "learning_curves")
+nb.show(viz.learning_curves(histories(results)), "learning_curves")
 
 # %% [markdown]
 # ## Accuracy
@@ -88,16 +82,16 @@ nb.show(viz.learning_curves({f"{m} (seed {s})": r.history for (m, s), r in runs.
 # with the highest mean test accuracy among those that ran.
 
 # %%
+from mmft_kit.report import aggregate, run_metrics, run_records
 from mmft_kit.sweep import results_table
-from mmft_kit.report import aggregate, best
 
 rows = results_table(results)
-summary = aggregate(rows, "method", ["test", "val"])
-best_method = best(summary, "method", "test")
-zero_shot = results[0].extra["zeroshot"]
-nb.show(viz.accuracy_figure(rows, key="test", reference=zero_shot, dataset=p.dataset, shots=p.shots), "accuracy")
-print(f"best mean test accuracy: {best_method} ({max(row['test'] for row in summary):.3f})")
-viz.table(summary)
+metrics = run_metrics(results)
+best_method = metrics["best_method"]
+nb.show(viz.accuracy_figure(rows, key="test", reference=metrics.get("zeroshot_accuracy"), dataset=p.dataset,
+                            shots=p.shots), "accuracy")
+print(f"best mean test accuracy: {best_method} ({metrics['test.' + best_method]:.3f})")
+viz.table(aggregate(rows, "method", ["test", "val"]))
 
 # %% [markdown]
 # ## Confusion matrix
@@ -113,7 +107,7 @@ classnames = results[0].data.classnames
 
 def confusion(method):
     named = f"{method} (best mean test accuracy)" if method == best_method else method
-    return viz.confusion_figure(*predictions(runs[method, p.seeds[0]]), classnames, f"{named}, seed {p.seeds[0]}")
+    return viz.confusion_figure(*predictions(runs[method]), classnames, f"{named}, seed {runs[method].seed}")
 
 if nb.live:
     display(widgets.choice_preview(p.methods, confusion, "method", value=best_method))
@@ -129,29 +123,22 @@ nb.show(confusion(best_method), "confusion", display=not nb.live)
 # right panel for the α that keeps most of both.
 
 # %%
-from mmft_kit.sweep import shift_summary
+from mmft_kit.report import shift_summary
 
 shift = shift_summary(results)
-trained = [m for m in p.methods if runs[m, p.seeds[0]].extra.get("wise_ft")]
+traced = wise_ft_traced(results)
 
 def wise_ft(method):
-    r = runs[method, p.seeds[0]]
+    r = runs[method]
     return viz.wise_ft_shift_figure(r.extra["wise_ft"], r.extra.get("wise_ft_eval", {}),
                                     f"WiSE-FT: {method}, {p.dataset}, {p.shots}-shot, seed {r.seed}")
 
 if shift:
     nb.show(viz.shift_bars(shift, dataset=p.dataset, shots=p.shots, seeds=p.seeds), "shift")
-if trained and nb.live:
-    display(widgets.choice_preview(trained, wise_ft, "method"))
-if trained:
-    nb.show(wise_ft(max(trained, key=lambda m: runs[m, p.seeds[0]].test)), "wise_ft", display=not nb.live)
+if traced and nb.live:
+    display(widgets.choice_preview(traced, wise_ft, "method"))
+if traced:
+    nb.show(wise_ft(max(traced, key=lambda m: runs[m].test)), "wise_ft", display=not nb.live)
 
 # %%
-metrics = {"classes": len(classnames), "shots": p.shots, "seeds": len(p.seeds), "zeroshot_accuracy": zero_shot,
-           "best_method": best_method}
-for row in summary:
-    metrics[f"test_accuracy.{row['method']}"] = row["test"]
-    metrics[f"test_accuracy_se.{row['method']}"] = row["test_se"]
-for row in shift:
-    metrics[f"shifted_accuracy.{row['method']}"] = row["shifted"]
-nb.finish(metrics, details={"runs": [r.to_dict() for r in results]})
+nb.finish(metrics, classes=len(classnames), shots=p.shots, details={"runs": run_records(results)})

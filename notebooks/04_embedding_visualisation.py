@@ -51,15 +51,13 @@ p = nb.params
 
 # %%
 from mmft_kit import viz, widgets
-from mmft_kit.embeddings import available_projections, separation_score
-from mmft_kit.train import TrainConfig, run
-from mmft_kit.train.inspect import fine_tuning_views
+from mmft_kit.embeddings import available_projections
+from mmft_kit.notebook.runs import first_seed, run_methods
+from mmft_kit.train.inspect import fine_tuning_views, separation_rows
 
-results = {method: run(p.config(TrainConfig, method=method, make_captions=True)) for method in p.methods}
-for method, result in results.items():
-    print(f"{method}: test accuracy {result.test:.3f}")
+results = first_seed(run_methods(p))
 views = fine_tuning_views(results)
-classnames = next(iter(results.values())).data.classnames
+classnames = results[p.methods[0]].data.classnames
 drawn = available_projections(p.projections)
 print("projections:", ", ".join(drawn))
 
@@ -87,19 +85,13 @@ for projection in drawn:
 # image embeddings themselves became more class-aware.
 
 # %%
-accuracy = {"before": next(iter(results.values())).extra["zeroshot"],
-            **{method: result.test for method, result in results.items()}}
-separation = [{"model": name, "silhouette": separation_score(view.images, view.image_labels),
-               "test_accuracy": accuracy[name]} for name, view in views.items()]
+separation = separation_rows(views, results)
 nb.show(viz.accuracy_figure(separation, key="silhouette", label="model", value_range=(-1.0, 1.0),
                             dataset=p.dataset, shots=p.shots, seeds=[p.seed]), "separation")
 viz.table(separation)
 
 # %%
-before = separation[0]["silhouette"]
-metrics = {"silhouette.before": before, "zeroshot_accuracy": accuracy["before"]}
-for row in separation[1:]:
-    metrics[f"silhouette.{row['model']}"] = row["silhouette"]
-    metrics[f"silhouette_gain.{row['model']}"] = row["silhouette"] - before
-    metrics[f"test_accuracy.{row['model']}"] = row["test_accuracy"]
-nb.finish(metrics, details={"projections": drawn, "separation": separation})
+from mmft_kit.report import row_metrics
+
+nb.finish(row_metrics(separation, "model", ["silhouette", "silhouette_gain", "test_accuracy"]),
+          zeroshot_accuracy=separation[0]["test_accuracy"], details={"projections": drawn, "separation": separation})

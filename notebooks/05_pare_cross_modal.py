@@ -89,17 +89,10 @@ print(f"source: {len(source)} images, {source.num_classes} classes ({', '.join(s
 # (`gate_lr_scale=10`), so the comparison is about the *signal*, not the training time.
 
 # %%
-mech_task = pare.mechanism_task(n_train=p.mechanism_train, seed=p.seeds[0])
+mech_task = pare.mechanism_task_of(seed=p.seeds[0], n_train=p.mechanism_train)
 print(mech_task, "| informative positions:", mech_task.extra["informative"])
-variants = {"authors": ("pare", "authors"), "relaxed": ("pare", "relaxed"),
-            "random gate": ("pare_random_gate", "relaxed")}
-mech_runs = {}
-for label, (method, signal) in variants.items():
-    mech_config = p.config(pare.PareConfig, method=method, seed=p.seeds[0], epochs=p.mechanism_epochs, lr=1e-3,
-                           select="last", gumbel_frac=1.0, gate_lr_scale=10.0, gate_signal=signal)
-    mech_runs[label] = pare.fit(mech_task, mech_config, body=tower, source=source)
-    print(f"{label:12s} gate AUROC after training {mech_runs[label].history[-1].extra['gate_auroc']:.3f} "
-          f"(test {mech_runs[label].metric} {mech_runs[label].test:.3f}, {mech_runs[label].seconds:.0f} s)")
+mech_runs = pare.mechanism_runs(mech_task, tower, source, seed=p.seeds[0], epochs=p.mechanism_epochs)
+viz.table([pare.gate_aurocs(mech_runs)])
 
 # %% [markdown]
 # ### Score maps over training
@@ -143,14 +136,11 @@ nb.show(viz.gate_diagnostics(mech_runs, auroc_chance=chance, title=f"mechanism t
 # lower-is-better.
 
 # %%
-target = pare.get_target_task(p.task)
+from mmft_kit.notebook.runs import first_seed, run_methods
+
+results = run_methods(p)
+target = results[0].task
 print(target)
-runs = {}
-for seed in p.seeds:
-    for method in p.methods:
-        runs[method, seed] = pare.fit(target, p.config(pare.PareConfig, method=method, seed=seed), body=tower,
-                                      source=source)
-        print(f"{method:16s} seed {seed}: test {runs[method, seed].metric} {runs[method, seed].test:.4f}")
 
 # %% [markdown]
 # ## λ and the loss over training
@@ -160,13 +150,13 @@ for seed in p.seeds:
 # metric (right). The table gives the mean test and validation metric per method over the seeds.
 
 # %%
-from mmft_kit.tables import aggregate
+from mmft_kit.notebook.runs import labelled
+from mmft_kit.report import aggregate
+from mmft_kit.sweep import results_table
 
-nb.show(viz.pare_curves({f"{m} (seed {s})": r for (m, s), r in runs.items()},
-                        title=viz.describe_runs(p.task, seeds=p.seeds)), "training")
-rows = [r.summary() for r in runs.values()]
-summary = aggregate(rows, "method", ["test", "val"])
-viz.table(summary)
+nb.show(viz.pare_curves(labelled(results), title=viz.describe_runs(p.task, seeds=p.seeds)), "training")
+rows = results_table(results)
+viz.table(aggregate(rows, "method", ["test", "val"]))
 
 # %% [markdown]
 # ## Does it help? Differences paired by seed
@@ -183,13 +173,9 @@ viz.table(summary)
 #   never on test. Negative is better here.
 
 # %%
-from mmft_kit.sweep import paired_difference
+from mmft_kit.report import paired_table
 
-differences = {f"{a} − {b}": paired_difference(runs.values(), a, b)
-               for a, b in (("finetune", "scratch"), ("pare", "finetune"), ("pare", "pare_random_gate"))
-               if {a, b} <= set(p.methods)}
-for name, (mean, se, n) in differences.items():
-    print(f"{name}: {mean:+.4f} ± {se:.4f} over {n} seed(s)")
+viz.table(paired_table(results, pare.COMPARISONS))
 
 # %% [markdown]
 # ### The gate on the real task
@@ -198,7 +184,7 @@ for name, (mean, se, n) in differences.items():
 # gate's ranking move away from its initial one, and does it differ from the frozen random gate's?
 
 # %%
-gated = {method: runs[method, p.seeds[0]] for method in p.methods if method in pare.MIXING}
+gated = first_seed(results, pare.MIXING)
 if gated:
     nb.show(viz.gate_diagnostics(gated), "gate_diagnostics")
 
@@ -212,9 +198,9 @@ if gated:
 # %%
 from mmft_kit.pare.inspect import gate_view
 
-if "pare" in p.methods:
-    model, history = runs["pare", p.seeds[0]].model, runs["pare", p.seeds[0]].history
-    k_first, k_last = history[0].extra["k"], history[-1].extra["k"]
+if "pare" in gated:
+    model, schedule = gated["pare"].model, pare.schedule_figures(gated["pare"])
+    k_first, k_last = schedule["k_first"], schedule["k_last"]
     if nb.live:
         display(widgets.gate_explorer(model, target, source, k_first, p.samples))
     nb.show(viz.gate_figure(gate_view(model, target, source, k_first, p.samples)), "gate_first_epoch",
@@ -225,12 +211,9 @@ else:
     print("add 'pare' to methods to see the gate")
 
 # %%
-first = next(iter(runs.values()))
-metrics = {"task": target.name, "metric": first.metric, "tokens": first.extra["num_tokens"], "epochs": p.epochs}
-metrics.update({f"test.{row['method']}": row["test"] for row in summary})
-metrics.update({f"mechanism_auroc.{label}": run.history[-1].extra["gate_auroc"] for label, run in mech_runs.items()})
-metrics.update({f"paired.{name}": mean for name, (mean, se, n) in differences.items()})
-if "pare" in p.methods:
-    metrics.update({"k_first": k_first, "k_last": k_last, "lambda_first": history[0].extra["lam"],
-                    "lambda_last": history[-1].extra["lam"]})
-nb.finish(metrics, details={"runs": rows, "mechanism": [r.summary() for r in mech_runs.values()]})
+from mmft_kit.report import run_metrics, run_records
+
+nb.finish(run_metrics(results, pare.COMPARISONS), pare.gate_aurocs(mech_runs),
+          pare.schedule_figures(gated["pare"]) if "pare" in gated else {}, task=target.name,
+          metric=results[0].metric, epochs=p.epochs,
+          details={"runs": rows, "mechanism": run_records(mech_runs.values())})

@@ -102,3 +102,36 @@ def test_a_method_registered_outside_runs_in_the_few_shot_benchmarks_tiny_mode(t
     assert rows[0] == "dataset,method,shots,seed,accuracy" and len(rows) == 3
     assert any(row.startswith(f"glyphs,{toy_method.NAME},1,0,") for row in rows)
     assert f"| shots | zeroshot | {toy_method.NAME} |" in (tmp_path / "few_shot.md").read_text()
+
+
+@pytest.mark.slow
+def test_a_method_registered_outside_runs_in_a_two_point_batch(tmp_path, monkeypatch):
+    import os
+    from pathlib import Path
+
+    from mmft_kit import batch
+    from mmft_kit.methods import PLUGINS_ENV
+
+    root = Path(__file__).resolve().parents[1]
+    monkeypatch.setenv(PLUGINS_ENV, "toy_method")  # the kernels import it with the registry
+    paths = [str(root / "tests"), str(root), os.environ.get("PYTHONPATH", "")]
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(paths))
+    grid = batch.Grid(fixed={"clip": CI_MODEL, "captioner": "label", "methods": [toy_method.NAME], "shots": 1},
+                      axes={"seeds": [[0], [1]]})
+    report = batch.run_batch([root / "notebooks" / "03_few_shot_finetuning.ipynb"], grid, name="toy",
+                             runs_dir=tmp_path)
+    assert [o.status for o in report.outcomes] == ["ok", "ok"], [o.error for o in report.outcomes]
+    assert all(0.0 <= o.metrics[f"test.{toy_method.NAME}"] <= 1.0 for o in report.outcomes)
+    assert all(o.metrics["best_method"] == toy_method.NAME for o in report.outcomes)
+
+
+def test_the_readme_method_table_is_the_registrys(monkeypatch):
+    from pathlib import Path
+
+    from mmft_kit.methods import methods_table
+
+    monkeypatch.setitem(METHODS, "nearest_mean", METHODS["nearest_mean"])  # restored after the test
+    del METHODS["nearest_mean"]  # the table shows the built-in methods
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    shown = readme.split("(tests/test_methods.py keeps it equal) -->\n", 1)[1].split("\n<!-- end", 1)[0]
+    assert shown == methods_table()

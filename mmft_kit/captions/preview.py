@@ -27,6 +27,12 @@ def sample_indices(dataset, count: int, seed: int = 0) -> list[int]:
     return chosen
 
 
+def caption_rows(dataset, captions: Sequence[Sequence[str]], classnames: Sequence[str]) -> list[dict[str, str]]:
+    """One image per class (:func:`sample_indices`) as a table row: its class and its captions."""
+    return [{"class": classnames[dataset_label(dataset, i)], "captions of one image": " / ".join(captions[i])}
+            for i in sample_indices(dataset, len(classnames))]
+
+
 @dataclass
 class CaptionSample:
     """One caption written for a preview: the image, its prompt, the caption and its generation time."""

@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 
 #: Option names that differ from their field's name.
-FLAGS = {"caption_store": "--store", "caption_batch_size": "--batch-size"}
+FLAGS = {"caption_store": "--store", "caption_batch_size": "--batch-size", "images_of": "--dataset"}
 #: The options of the back ends, in their own groups.
 IN_PROCESS = ("caption_batch_size", "device", "dtype")
 SERVED = ("base_url", "api_key_env", "concurrency", "timeout", "max_retries")
@@ -102,12 +102,12 @@ def run_export(args: argparse.Namespace) -> int:
     from ..params.captions import CaptionExport
 
     job = from_arguments(CaptionExport, args)
-    store, folder = CaptionStore(job.caption_store), Path(job.to)
+    store, folder = CaptionStore(job.store), Path(job.to)
     needs_images = sorted(set(job.formats) - {"parquet"})
-    if needs_images and not job.dataset:
+    if needs_images and not job.images_of:
         raise InvalidInputError(f"{' and '.join(needs_images)} need the images: give --dataset (and --split, --root)")
-    dataset = get_dataset(job.dataset, root=job.root, split=job.split) if needs_images else None
-    stem = Path(job.caption_store).stem
+    dataset = get_dataset(job.images_of, root=job.root, split=job.split) if needs_images else None
+    stem = Path(job.store).stem
     if "parquet" in job.formats:
         print(f"parquet: {to_parquet(store, folder / f'{stem}.parquet')} ({len(store)} captions)")
     if "csv" in job.formats:

@@ -13,18 +13,24 @@ from typing import Annotated, Any, ClassVar, Literal, TypeVar
 from pydantic import AfterValidator, Field
 
 from ..embeddings import PROJECTIONS
-from ..method import check_config_method
-from ..methods import methods_of
-from ..params.base import Params
+from ..method import check_config_method, get_method
+from ..methods import METHODS, methods_of
+from ..params.base import Params, redefault
 from ..params.fields import (CaptionerParams, ClipParams, DataParams, FewShotParams, OptimParams, ReportParams,
                              SeedParams, SeedsParams)
+from ..pare.mechanism import MECHANISM
 from ..pare.config import GateParams, PareConfig, PareOptimParams, PareTaskParams
 from ..train.config import TrainConfig
 from ..train.methods import RECIPES
 
 
 def _train_method(name: str) -> str:
-    return check_config_method(TrainConfig, name)
+    """``name`` if it is a method configured by a TrainConfig (or a subclass of it: a method registered from
+    outside the package)."""
+    if not issubclass(get_method(name).config, TrainConfig):
+        raise ValueError(f"{name!r} runs with {get_method(name).config.__name__}, not with a TrainConfig; choose "
+                         f"from {[n for n, m in METHODS.items() if issubclass(m.config, TrainConfig)]}")
+    return name
 
 
 def _pare_method(name: str) -> str:
@@ -68,6 +74,11 @@ class NotebookParams(Params):
                   if name in kind.model_fields and name not in NotebookParams.model_fields}
         return kind(**{**shared, **changes})
 
+    def run_config(self, method: str, **changes: Any) -> Params:
+        """The run config of ``method`` (its own config class, :data:`mmft_kit.methods.METHODS`) made from these
+        parameters as :meth:`config` makes one, with ``changes`` on top."""
+        return self.config(get_method(method).config, method=method, **changes)
+
 
 class Quickstart(NotebookParams, ReportParams, OptimParams, SeedsParams, FewShotParams, CaptionerParams, ClipParams,
                  DataParams):
@@ -78,6 +89,7 @@ class Quickstart(NotebookParams, ReportParams, OptimParams, SeedsParams, FewShot
                                        description="methods to compare (default: the start model, FLYP, MMFT and "
                                                    "every frozen-feature baseline, the linear probe and LP++ among "
                                                    "them)")
+    make_captions: bool = redefault(TrainConfig, "make_captions", True)
 
 
 class PromptDesign(NotebookParams, SeedParams, CaptionerParams, DataParams):
@@ -109,6 +121,9 @@ class FewShotFinetuning(NotebookParams, ReportParams, OptimParams, SeedsParams, 
     methods: list[TrainMethod] = Field([*methods_of("clip"), *methods_of("frozen")], min_length=1,
                                        description="methods to run (default: every fine-tuned and frozen-feature "
                                                    "method of mmft_kit.methods.METHODS; a registered one too)")
+    make_captions: bool = redefault(TrainConfig, "make_captions", True)
+    eval_sets: list[str] = redefault(TrainConfig, "eval_sets", ["shifted"])
+    wise_ft: bool = redefault(TrainConfig, "wise_ft", True)
 
 
 class EmbeddingVisualisation(NotebookParams, OptimParams, SeedParams, FewShotParams, CaptionerParams, ClipParams,
@@ -118,6 +133,7 @@ class EmbeddingVisualisation(NotebookParams, OptimParams, SeedParams, FewShotPar
     notebook: ClassVar[str] = "04_embedding_visualisation"
     methods: list[TextTowerMethod] = Field(["flyp", "mmft"], min_length=1,
                                            description="methods with a text tower to compare")
+    make_captions: bool = redefault(TrainConfig, "make_captions", True)
     projections: list[Projection] = Field(["pca", "tsne", "umap"], min_length=1,
                                           description="2-D projections (umap only where umap-learn is installed)")
     classes: list[str] | None = Field(None, description="class names to draw (None: every class)")
@@ -130,9 +146,12 @@ class PareCrossModal(NotebookParams, ReportParams, PareOptimParams, SeedsParams,
     methods: list[PareMethod] = Field(["finetune", "pare", "pare_random_gate"], min_length=1,
                                       description="methods on the target task: the PaRe family of "
                                                   "mmft_kit.methods.METHODS")
-    mechanism_epochs: int = Field(10, ge=1, description="training epochs on the mechanism task (0.1-1 min each on "
-                                                        "2 CPU cores)")
-    mechanism_train: int = Field(384, ge=16, description="training samples of the mechanism task")
+    mechanism_epochs: int = Field(MECHANISM.training["epochs"], ge=1,
+                                  description="training epochs on the mechanism task (0.1-1 min each on 2 CPU cores; "
+                                              "default: mmft_kit.pare.MECHANISM's)")
+    mechanism_train: int = Field(MECHANISM.task["n_train"], ge=16,
+                                 description="training samples of the mechanism task (default: "
+                                             "mmft_kit.pare.MECHANISM's)")
     samples: Samples = Field(4, description="samples in the gate figure")
 
 

@@ -48,13 +48,17 @@ class NotebookRun:
         finally:
             plt.close(figure)
 
-    def finish(self, metrics: Mapping[str, Any], details: Mapping[str, Any] | None = None) -> None:
-        """Write the headline ``metrics`` (flat name → number or text) and ``details`` to METRICS_NAME,
-        and print the headline."""
+    def finish(self, *metrics: Mapping[str, Any], details: Mapping[str, Any] | None = None, **values: Any) -> None:
+        """Write the headline metrics (flat name → number or text: the ``metrics`` mappings merged, e.g. from
+        :func:`mmft_kit.report.run_metrics`, then ``values``) and ``details`` to METRICS_NAME, and print the
+        headline."""
+        merged: dict[str, Any] = {}
+        for part in (*metrics, values):
+            merged.update(part)
         record = {
             "notebook": self.name,
             "parameters": self.params.model_dump(),
-            "metrics": dict(metrics),
+            "metrics": merged,
             "details": dict(details or {}),
             "figures": list(self.figures),
             "seconds": round(time.perf_counter() - self.started, 2),

@@ -10,12 +10,12 @@
 The notebooks' models live with the notebook support (:mod:`mmft_kit.notebook.params`).
 """
 
-from .base import Params, add_arguments, bounds, from_arguments, from_text, redefault
+from .base import Params, add_arguments, bounds, from_arguments, from_text, read_arguments, redefault
 from .fields import (PAPER_SETTINGS, PAPER_WORDS, CaptionerParams, ClipParams, DataParams, DeviceParams, FewShotParams,
                      OptimParams, RunParams, SeedParams, SeedsParams)
 
 __all__ = [
     "PAPER_SETTINGS", "PAPER_WORDS", "CaptionerParams", "ClipParams", "DataParams", "DeviceParams", "FewShotParams",
     "OptimParams", "Params", "RunParams", "SeedParams", "SeedsParams", "add_arguments", "bounds", "from_arguments",
-    "from_text", "redefault",
+    "from_text", "read_arguments", "redefault",
 ]

@@ -141,6 +141,15 @@ def add_arguments(parser: argparse.ArgumentParser, model: type[Params], names: S
                             default=argparse.SUPPRESS, metavar=name.upper(), help=help_text)
 
 
+def read_arguments(args: argparse.Namespace, model: type[Params], names: Sequence[str],
+                   defaults: Mapping[str, Any] | None = None) -> None:
+    """Set ``args.NAME`` for each of ``names`` (options :func:`add_arguments` added) to the value ``model``
+    checked: given on the command line, else ``defaults``, else the declared default."""
+    checked = from_arguments(model, args, names, {n: v for n, v in (defaults or {}).items() if n in names})
+    for name in names:
+        setattr(args, name, getattr(checked, name))
+
+
 def from_arguments(model: type[P], args: argparse.Namespace, names: Sequence[str] | None = None,
                    defaults: Mapping[str, Any] | None = None, **fixed: Any) -> P:
     """The ``model`` made from the options :func:`add_arguments` added for ``names`` (all its fields when

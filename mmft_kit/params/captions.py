@@ -74,9 +74,9 @@ class CaptionExport(SplitParams):
     what = "caption export settings"
     fix = "Fix them on the command line (python -m mmft_kit caption export --help)."
 
-    caption_store: str = Field(description="the caption store (JSONL)")
-    dataset: str | None = Field(None, description="the data set the captions were made for (csv and wds need its "
-                                                  "images)")
+    store: str = Field(description="the caption store (JSONL) to export")
+    images_of: str | None = Field(None, description="the data set the captions were made for (csv and wds need "
+                                                    "its images)")
     root: str | None = DataParams.model_fields["root"]
     to: str = Field(description="output folder")
     formats: list[Literal["parquet", "csv", "wds"]] = Field(list(EXPORT_FORMATS), min_length=1,

@@ -21,10 +21,12 @@ from .bodies import load_body, tiny_vit
 from .config import (MIX_WEIGHTS, SOURCE_OBJECTIVES, GateParams, PareConfig, PareOptimParams, PareParams,
                      PareTaskParams, resolve_config, task_kind)
 from .body import HFEncoderBody, OpenClipViTBody, TokenBody, as_body, randomize_
+from .experiments import (COMPARISONS, gate_aurocs, mechanism_runs, mechanism_task_of,  # noqa: I001
+                          schedule_figures)
 from .embedders import PatchEmbed2D, SeqEmbed1D, TabularTokenizer, TargetEmbedder, make_embedder, srcinit
 from .diagnostics import GateMonitor
 from .gate import PatchGate
-from .mechanism import gate_auroc, informative_mask, mechanism_task
+from .mechanism import MECHANISM, MechanismPreset, gate_auroc, informative_mask, mechanism_task
 from .metrics import METRICS, get_metric
 from .model import PaReModel, build_pare_model
 from .replace import gumbel_topk, relaxed_replace, replace_patches, replacement_count, select_patches, topk_mask
@@ -48,13 +50,14 @@ for _method in (
     register_method(_method)
 
 __all__ = [
-    "METHODS", "METRICS", "MIXING", "MIX_WEIGHTS", "SOURCE_OBJECTIVES", "TASKS", "GateMonitor", "GateParams",
-    "HFEncoderBody", "OpenClipViTBody", "PaReModel", "PareConfig", "PareOptimParams", "PareParams", "PareRunResult", "PareTaskParams",
-    "PatchEmbed2D", "PatchGate", "SeqEmbed1D", "SourceData", "TabularTokenizer", "TargetEmbedder", "TargetTask",
-    "TokenBody", "align_embedder", "as_body", "build_pare_model", "darcy_task", "evaluate", "fit", "gate_auroc",
-    "get_metric", "get_target_task", "gumbel_topk", "informative_mask", "load_body", "make_embedder", "mechanism_task",
-    "mmd", "otdd", "pare_loss", "random_streams", "randomize_", "relaxed_replace", "replace_patches",
-    "replacement_count", "resolve_config", "run", "select_patches", "signal_task",
-    "spherical_task", "srcinit", "tabular_task", "task_from_arrays", "task_from_datasets", "task_kind", "tiny_vit",
-    "topk_mask", "world_source",
+    "COMPARISONS", "MECHANISM", "METHODS", "METRICS", "MIXING", "MIX_WEIGHTS", "SOURCE_OBJECTIVES", "TASKS",
+    "GateMonitor", "GateParams", "HFEncoderBody", "MechanismPreset", "OpenClipViTBody", "PaReModel", "PareConfig",
+    "PareOptimParams", "PareParams", "PareRunResult", "PareTaskParams", "PatchEmbed2D", "PatchGate", "SeqEmbed1D",
+    "SourceData", "TabularTokenizer", "TargetEmbedder", "TargetTask", "TokenBody", "align_embedder", "as_body",
+    "build_pare_model", "darcy_task", "evaluate", "fit", "gate_auroc", "gate_aurocs", "get_metric", "get_target_task",
+    "gumbel_topk", "informative_mask", "load_body", "make_embedder", "mechanism_runs", "mechanism_task",
+    "mechanism_task_of", "mmd", "otdd", "pare_loss", "random_streams", "randomize_", "relaxed_replace",
+    "replace_patches", "replacement_count", "resolve_config", "run", "schedule_figures", "select_patches",
+    "signal_task", "spherical_task", "srcinit", "tabular_task", "task_from_arrays", "task_from_datasets", "task_kind",
+    "tiny_vit", "topk_mask", "world_source",
 ]

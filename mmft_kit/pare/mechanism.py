@@ -8,11 +8,15 @@ its scores against that ground truth (:func:`gate_auroc`) measures it, 0.5 being
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Any
+
 import numpy as np
 import torch
 from sklearn.metrics import roc_auc_score
 
 from ..errors import InvalidInputError
+from .config import PareConfig
 from .targets import TASKS, TargetTask
 
 
@@ -67,3 +71,37 @@ def gate_auroc(model, task: TargetTask, split: str = "val", samples: int = 256) 
 
 
 TASKS["mechanism"] = mechanism_task
+
+
+@dataclass(frozen=True)
+class MechanismPreset:
+    """The mechanism experiment's settings, read by notebook 05, ``benchmarks.pare`` and the tests.
+
+    Args:
+        task: :func:`mechanism_task`'s arguments (split sizes).
+        training: the run settings every variant shares (fields of :class:`~mmft_kit.pare.config.PareConfig`).
+        variants: label → (method, further settings): both gate signals trained for the whole run at ten times
+            the body's learning rate (so the comparison is about the signal, not the training time), and the
+            frozen random gate as the control.
+    """
+
+    task: dict[str, Any]
+    training: dict[str, Any]
+    variants: dict[str, tuple[str, dict[str, Any]]]
+
+    def config(self, variant: str, **changes: Any) -> PareConfig:
+        """The run config of ``variant`` with ``changes`` on top."""
+        method, options = self.variants[variant]
+        return PareConfig(**{"task": "mechanism", **self.training, **options, **changes, "method": method})
+
+
+#: The mechanism experiment (see :class:`MechanismPreset`).
+MECHANISM = MechanismPreset(
+    task=dict(n_train=384, n_val=256, n_test=256),
+    training=dict(epochs=10, batch_size=32, lr=1e-3, select="last"),
+    variants={
+        "authors": ("pare", dict(gate_signal="authors", gumbel_frac=1.0, gate_lr_scale=10.0)),
+        "relaxed": ("pare", dict(gate_signal="relaxed", gumbel_frac=1.0, gate_lr_scale=10.0)),
+        "random_gate": ("pare_random_gate", dict(gumbel_frac=1.0)),
+    },
+)

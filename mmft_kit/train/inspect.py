@@ -6,7 +6,7 @@ from typing import Mapping
 
 import numpy as np
 
-from ..embeddings import EmbeddingView, embedding_view
+from ..embeddings import EmbeddingView, embedding_view, separation_score
 from ..inference import encode_images
 from ..text import class_prompt
 from .data import Preprocessed
@@ -46,3 +46,13 @@ def fine_tuning_views(results: Mapping[str, RunResult]) -> dict[str, EmbeddingVi
                                        Preprocessed(result.data.test, result.preprocess), texts,
                                        result.head.weight)
     return views
+
+
+def separation_rows(views: Mapping[str, EmbeddingView], results: Mapping[str, RunResult]) -> list[dict]:
+    """Per view (``"before"`` and each method of :func:`fine_tuning_views`): the silhouette of its test images,
+    its gain over ``"before"``, and the model's test accuracy (the start model's zero-shot one for ``"before"``)."""
+    first = next(iter(results.values()))
+    accuracy = {"before": first.extra["zeroshot"], **{method: r.test for method, r in results.items()}}
+    silhouette = {name: separation_score(view.images, view.image_labels) for name, view in views.items()}
+    return [{"model": name, "silhouette": value, "silhouette_gain": value - silhouette["before"],
+             "test_accuracy": accuracy[name]} for name, value in silhouette.items()]
