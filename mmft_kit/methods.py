@@ -32,6 +32,19 @@ from .params.fields import RunParams
 #: Environment variable naming modules (comma-separated) that register methods from outside the package; they are
 #: imported with this module, so every process sees their methods (a batch's notebook kernels, benchmark workers).
 PLUGINS_ENV = "MMFT_KIT_METHODS"
+#: The built-in families in the order the table lists them, whichever family was imported first.
+FAMILIES = ("clip", "frozen", "pare")
+
+
+def _order_families() -> None:
+    """Put the built-in families first, in :data:`FAMILIES` order (each in its registration order)."""
+    rank = {family: i for i, family in enumerate(FAMILIES)}
+    ordered = sorted(METHODS.values(), key=lambda m: rank.get(m.family, len(FAMILIES)))
+    METHODS.clear()
+    METHODS.update((m.name, m) for m in ordered)
+
+
+_order_families()
 
 
 def make_config(method: str, **values: Any) -> RunParams:
