@@ -16,7 +16,7 @@ from typing import Callable, Sequence
 from torch.utils.data import Dataset
 
 from ..errors import InvalidInputError
-from .paper_datasets import image_folder
+from .images import image_folder
 
 
 @lru_cache(maxsize=None)

@@ -11,9 +11,12 @@ be read (empty, truncated, corrupt, or past PIL's decompression-bomb limit) rais
 from __future__ import annotations
 
 import os
+from pathlib import Path
+from typing import Callable, Sequence
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
+from torch.utils.data import Dataset
 
 from ..errors import UnreadableImageError
 
@@ -85,3 +88,20 @@ def _unreadable(path: str, reason: str, err: Exception) -> UnreadableImageError:
     return UnreadableImageError(
         f"cannot read image file {path}: {reason}: {err}. Replace or remove the file.", path=path, reason=reason
     )
+
+
+def image_folder(path: Path, transform: Callable | None, classes: Sequence[str] | None = None) -> Dataset:
+    """A torchvision ImageFolder of ``path`` whose unreadable images raise an error naming the file.
+
+    ``classes`` (a superset of the folder's class folders) fixes the class list and so the
+    labels, e.g. to keep the labels of a data set's splits equal when a split lacks a class.
+    """
+    from torchvision.datasets import ImageFolder
+
+    ds = ImageFolder(str(path), transform=transform, loader=load_rgb)
+    if classes is not None:
+        index = {c: i for i, c in enumerate(classes)}
+        ds.samples = ds.imgs = [(file, index[ds.classes[label]]) for file, label in ds.samples]
+        ds.targets = [label for _, label in ds.samples]
+        ds.classes, ds.class_to_idx = list(classes), index
+    return ds

@@ -26,7 +26,8 @@ from torch.utils.data import Dataset
 
 from ..errors import DatasetNotFoundError, InvalidInputError, MMFTKitError
 from .few_shot import LabelledSubset, stratified_split
-from .images import load_rgb
+from .imagenet_folders import imagenet_class_folder, imagenet_wnids
+from .images import image_folder, load_rgb
 
 #: Fraction of every class in the test split of a seeded split.
 SEEDED_TEST_FRACTION = 0.3
@@ -50,23 +51,6 @@ class Loaded:
     targets: Sequence[int]
     classnames: Sequence[str]
     indices: Sequence[int] | None = None
-
-
-def image_folder(path: Path, transform: Callable | None, classes: Sequence[str] | None = None) -> Dataset:
-    """A torchvision ImageFolder of ``path`` whose unreadable images raise an error naming the file.
-
-    ``classes`` (a superset of the folder's class folders) fixes the class list and so the
-    labels, e.g. to keep the labels of a data set's splits equal when a split lacks a class.
-    """
-    from torchvision.datasets import ImageFolder
-
-    ds = ImageFolder(str(path), transform=transform, loader=load_rgb)
-    if classes is not None:
-        index = {c: i for i, c in enumerate(classes)}
-        ds.samples = ds.imgs = [(file, index[ds.classes[label]]) for file, label in ds.samples]
-        ds.targets = [label for _, label in ds.samples]
-        ds.classes, ds.class_to_idx = list(classes), index
-    return ds
 
 
 def _seeded(loaded: Loaded, split: str, seed: int) -> Loaded:
@@ -138,8 +122,6 @@ def _imagenet(root: Path, split: str, transform, seed: int) -> Loaded:
     folder = root / "imagenet" / {"train": "train", "test": "val"}[split]
     if not folder.is_dir():
         raise FileNotFoundError(f"{folder} is not a folder")
-    from .imagenet_folders import imagenet_class_folder, imagenet_wnids  # it builds on image_folder above
-
     ds = imagenet_class_folder(folder, transform, imagenet_wnids(), range(1000), "ImageNet-1k")
     return Loaded(ds, ds.targets, shipped_classnames("imagenet"))
 

@@ -30,7 +30,8 @@ from ..errors import DatasetNotFoundError, InvalidInputError
 from .digits import DIGITS_SPLITS, make_digits
 from .few_shot import LabelledSubset
 from .imagenet_variants import IMAGENET_VARIANTS, load_imagenet_variant, variant_name
-from .paper_datasets import BENCHMARKS, benchmark_name, image_folder, load_benchmark
+from .images import image_folder
+from .paper_datasets import BENCHMARKS, benchmark_name, load_benchmark
 from .shifts import SHIFTED_TASKS, make_shifted_task
 from .tasks import SPLIT_SIZES, WORLD_TASKS, make_world_task
 
