@@ -47,16 +47,17 @@ def _views(model: nn.Module, data: RunData, seed: int, views: int, batch_size: i
 
 
 def fit_baseline(method: str, train: tuple[torch.Tensor, torch.Tensor], views: torch.Tensor | None,
-                 val: tuple[torch.Tensor, torch.Tensor], text_head: torch.Tensor, scale: float,
+                 val: tuple[torch.Tensor, torch.Tensor], text_head: torch.Tensor,
                  seed: int) -> tuple[FeatureHead, dict]:
-    """Fit one frozen baseline from features (``views``: Tip-Adapter's augmented views of the train images)."""
+    """Fit one frozen baseline from features (``views``: Tip-Adapter's augmented views of the train images;
+    Tip-Adapter's zero-shot term is at CLIP's scale 100, as the authors have it, whatever the CLIP learned)."""
     (x, y), (vx, vy) = train, val
     if method == "linear_probe":
         return fit_linear_probe(x, y, vx, vy, text_head.shape[0])
     if method == "tip_adapter":
-        return fit_tip_adapter(views, y, text_head, vx, vy, scale=scale)
+        return fit_tip_adapter(views, y, text_head, vx, vy)
     if method == "tip_adapter_f":
-        return fit_tip_adapter_f(views, y, text_head, vx, vy, scale=scale, seed=seed)
+        return fit_tip_adapter_f(views, y, text_head, vx, vy, seed=seed)
     return fit_lp_pp(x, y, text_head, vx, vy)
 
 
@@ -88,8 +89,7 @@ def run_frozen(config: TrainConfig):
                                 lambda: _views(clip, data, config.seed, CACHE_VIEWS, config.eval_batch_size))
     val_features = features_of(config.dataset, f"val: {data.val_source}", val)
     text_head = prompt_head(clip, tokenizer, data.classnames, (template,))
-    scale = float(clip.logit_scale.detach().exp())
-    head, info = fit_baseline(config.method, train, views, val_features, text_head, scale, config.seed)
+    head, info = fit_baseline(config.method, train, views, val_features, text_head, config.seed)
     test_accuracy = head_accuracy(head, *features_of(config.dataset, "test", test))
     evals = {name: head_accuracy(head, *features_of(name, "test", ds), class_subset(ds.dataset))
              for name, ds in extra_sets.items()}
