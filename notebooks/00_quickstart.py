@@ -119,11 +119,13 @@ summary = {row["method"]: row for row in aggregate(rows, "method", ["test"])}
 viz.table(list(summary.values()))
 
 # %% [markdown]
-# On the world tasks a class is a *rule* over what the images show (say, a star with stripes), and the
-# invented class names carry no meaning the start model knows. Captions spell out what the image
-# shows, so the caption-trained model usually learns the rule from fewer images than the one-sentence
-# baseline. Try `shots = 1`, or another data set, in the parameters cell; `03_few_shot_finetuning`
-# runs every method over several seeds.
+# On the world tasks a class is a *rule* over what the images show (say, a star with stripes) with an
+# invented name. The embedded CLIP's corpus names a task's classes at a rate set per task, aiming its
+# zero-shot accuracy at the field's range, from FGVC-like to Pets-like (how close it gets, and where it
+# misses: `benchmarks/results/calibration.md`); fine-grained classes (counts of tiny marks, pattern
+# periods, shades) stay hard for it. Captions spell out what the
+# image shows, which can teach the rule from few images. Try `shots = 1`, or another data set, in the
+# parameters cell; `03_few_shot_finetuning` runs every method over several seeds.
 
 # %%
 accuracy = {method: row["test"] for method, row in summary.items()}

@@ -179,7 +179,8 @@ def test_recipe_hash_follows_code_not_its_docs():
     assert zoo._code(bare) != zoo._code(other).replace("other", "bare")
 
 
-def test_vlm_hash_covers_the_world_tasks_it_reads_not_their_module(monkeypatch):
+def test_hashes_cover_the_world_tasks_the_models_read_not_their_module(monkeypatch):
+    """The VLM learns the tasks' names, the CLIP's corpus names their classes: both hashes follow the tasks."""
     from mmft_kit.data import tasks
     from mmft_kit.embedded import vlm
     from mmft_kit.embedded.clip import CLIP_RECIPES, build_clip
@@ -188,7 +189,7 @@ def test_vlm_hash_covers_the_world_tasks_it_reads_not_their_module(monkeypatch):
     first = next(iter(tasks.WORLD_TASKS.values()))
     monkeypatch.setitem(vlm.WORLD_TASKS, "extra", dataclasses.replace(first, domain="another domain"))
     assert zoo._recipe_hash(vlm.VLM_RECIPES["ci"], vlm.build_vlm) != before[0]
-    assert zoo._recipe_hash(CLIP_RECIPES["ci"], build_clip) == before[1]  # the CLIP reads no task
+    assert zoo._recipe_hash(CLIP_RECIPES["ci"], build_clip) != before[1]
 
 
 @pytest.mark.parametrize("kind,size", zoo.SHIPPED)
@@ -202,6 +203,28 @@ def test_shipped_models_match_the_code(kind, size, tmp_path, monkeypatch):
         f"{folder} was built from other code: run `make ship-models` and commit the folder")
     monkeypatch.setenv("MMFT_KIT_CACHE", str(tmp_path))  # an empty cache: nothing is built
     assert zoo._ensure(kind, size, recipes, builder, force=False, progress=False) == folder
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_the_ci_models_the_tests_use_are_shipped():
+    assert {("clip", "ci"), ("vlm", "ci"), ("clip", "default"), ("vlm", "default")} <= set(zoo.SHIPPED)
+
+
+@pytest.mark.parametrize("kind,size", zoo.SHIPPED)
+def test_no_model_is_built_while_the_shipped_one_matches(kind, size, tmp_path, monkeypatch):
+    """What every test that loads an embedded model relies on: a matching shipped folder is used, never built."""
+    recipes, builder = zoo._kind(kind)
+    folder = zoo.SHIPPED_ROOT / f"{kind}-{size}"
+    if zoo.shipped_hash(folder) != zoo._recipe_hash(recipes[size], builder):
+        pytest.skip(f"{folder} does not match the code yet (test_shipped_models_match_the_code says so)")
+
+    def refuse(*args, **kwargs):  # every build writes through an atomic directory
+        raise AssertionError(f"built {kind}-{size} although the shipped one matches")
+
+    monkeypatch.setattr(zoo, "atomic_directory", refuse)
+    monkeypatch.setenv("MMFT_KIT_CACHE", str(tmp_path))
+    ensure = zoo.ensure_clip if kind == "clip" else zoo.ensure_vlm
+    assert ensure(size, progress=False) == folder and zoo.ensure_all([(kind, size)], progress=False) == [folder]
     assert list(tmp_path.iterdir()) == []
 
 
