@@ -3,10 +3,10 @@
 ``ensure_clip()`` and ``ensure_vlm()`` return a folder in the format a real model comes in (an
 open_clip ``local-dir:`` folder; a transformers ``save_pretrained`` folder). Every build is
 identified by its *recipe hash*: a hash of its recipe, of the code that decides its weights and of
-the data that code takes from elsewhere. The package ships the ``default`` models
-(``mmft_kit/embedded/shipped/``), each with the recipe hash it was built from; a shipped folder is
-used only while that hash matches the code, else the model is built into the cache, in a folder
-named by the hash. A build runs in a temporary folder renamed into place, so an interrupted build
+the data that code takes from elsewhere. The package ships the ``default`` models and the small
+``ci`` ones the tests use (``mmft_kit/embedded/shipped/``), each with the recipe hash it was built
+from; a shipped folder is used only while that hash matches the code, else the model is built into
+the cache, in a folder named by the hash. A build runs in a temporary folder renamed into place, so an interrupted build
 never leaves a half folder that is later trusted. ``MMFT_KIT_CACHE`` overrides the cache root;
 :func:`ship_models` (``make ship-models``) rebuilds the shipped folders from the code.
 """
@@ -36,8 +36,9 @@ REPORT_NAME = "build_report.json"
 #: Where the package keeps the models it ships, as ``{kind}-{size}`` folders.
 SHIPPED_ROOT = Path(__file__).parent / "embedded" / "shipped"
 
-#: The models the package ships.
-SHIPPED = (("clip", "default"), ("vlm", "default"))
+#: The models the package ships: the default ones and the small ``ci`` ones the tests use, so that neither
+#: a test run nor a new machine builds a model while these match the code.
+SHIPPED = (("clip", "default"), ("vlm", "default"), ("clip", "ci"), ("vlm", "ci"))
 
 
 def cache_root() -> Path:

@@ -122,13 +122,13 @@ print(f"best mean test accuracy: {metrics['best_method']} ({metrics['test.' + me
 viz.table(aggregate(rows, "method", ["test"]))
 
 # %% [markdown]
-# On the world tasks a class is a *rule* over what the images show (say, a star with stripes), and the
-# invented class names carry no meaning the start model knows. Captions spell out what the image
-# shows, so the caption-trained model usually learns the rule from fewer images than the one-sentence
-# baseline. The frozen-feature baselines are strong here: the embedded CLIP's image tower was
-# warm-started on the world's attributes, so a linear head on its features separates the classes well
-# (README, "Benchmarks", shows the linear probe and LP++ ahead of MMFT). The line above names the best
-# method among those this notebook ran. Try `shots = 1`, or another data set, in the parameters cell;
+# On the world tasks a class is a *rule* over what the images show (say, a star with stripes) with an
+# invented name. The embedded CLIP's corpus names a task's classes at a rate set per task, aiming its
+# zero-shot accuracy at the field's range, from FGVC-like to Pets-like (how close it gets, and where it
+# misses: `benchmarks/results/calibration.md`); fine-grained classes (counts of tiny marks, pattern
+# periods, shades) stay hard for it. Captions spell out what the
+# image shows, which can teach the rule from few images. Try `shots = 1`, or another data set, in the
+# parameters cell; the line above names the best method among those this notebook ran, and
 # `03_few_shot_finetuning` runs every method over several seeds.
 
 # %%

@@ -30,7 +30,13 @@
 #
 # The frozen-feature baselines (`linear_probe`, `tip_adapter`, `tip_adapter_f`, `lp_pp`; see
 # `mmft_kit.train.METHODS`) run too: they fit a head on the start model's image features, take seconds, and
-# are often the ones to beat. `methods` in the parameters cell picks a subset. This notebook runs them at one
+# are often the ones to beat (`methods` in the parameters cell picks a subset). They are set as their authors set them
+# (Tip-Adapter's zero-shot term at scale 100 and a search range that grows as zero-shot weakens; LP++'s
+# blend started from the true-class text logits). The embedded world was calibrated on these baselines
+# alone, on half of its tasks, against the published few-shot figures of real CLIP
+# (`benchmarks/results/calibration.md` says which targets it meets on the other half and which it
+# misses), so read a method's rank here against that report before reading it as a claim about real data.
+# This notebook runs them at one
 # number of shots over several seeds and shows the learning curves, an accuracy table, accuracy under
 # distribution shift with the WiSE-FT curve, and a confusion matrix. Captions missing from the store are made
 # first (see `02_synthetic_captions`).

@@ -10,6 +10,7 @@ from mmft_kit.baselines import (
     CosineHead, LinearHead, fit_linear_probe, fit_lp_pp, fit_tip_adapter, fit_tip_adapter_f, head_from_state,
 )
 from mmft_kit.baselines.heads import accuracy_of
+from mmft_kit.baselines.tip_adapter import search_range
 from mmft_kit.data import shifted_variants
 from mmft_kit.inference import encode_images, prompt_head
 from mmft_kit.methods import METHODS, methods_of
@@ -54,7 +55,9 @@ def test_linear_probe_beats_zero_shot_and_chooses_c_on_validation(feats):
 def test_tip_adapter_beats_zero_shot_with_alpha_beta_on_the_grid(feats):
     head, info = fit_tip_adapter(feats["views"], feats["train"][1], feats["text"], *feats["val"], scale=feats["scale"])
     assert head.keys.shape == (128, feats["text"].shape[1]) and torch.allclose(head.keys.norm(dim=1), torch.ones(128))
-    assert 0.1 <= info["alpha"] < 3.0 and 0.1 <= info["beta"] < 7.0
+    (beta_top, alpha_top), zero_shot_val = info["search_scale"], info["zero_shot_val"]
+    assert (beta_top, alpha_top) == search_range(zero_shot_val)[0]  # the authors' range for this zero-shot
+    assert 0.1 <= info["alpha"] < alpha_top and 0.1 <= info["beta"] < beta_top
     assert _test_accuracy(head, feats) > feats["zero_shot"] + 0.3
 
 
@@ -94,3 +97,20 @@ def test_harness_runs_baselines_as_methods_with_shifted_sets(feats):
     assert result.summary()["shifted"] == pytest.approx(sum(result.extra["eval"].values()) / len(shifted))
     assert all(0.0 <= acc <= 1.0 for acc in result.extra["eval"].values())
     assert result.extra["eval"][f"{TASK}-noise"] > result.extra["zeroshot"]
+
+
+def test_tip_adapter_search_range_grows_as_zero_shot_weakens():
+    """The authors' configs: ImageNet and Pets [7, 3] from α 1, DTD [13, 13] from α 2, FGVC [30, 30] from α 5."""
+    assert search_range(0.86) == ((7.0, 3.0), 1.0) and search_range(0.60) == ((7.0, 3.0), 1.0)
+    assert search_range(0.42) == ((13.0, 13.0), 2.0)
+    assert search_range(0.17) == ((30.0, 30.0), 5.0)
+
+
+def test_lp_pp_starts_its_blend_from_the_true_class_text_logits():
+    """LP++'s ``calculate_init_alpha``: 250 × the mean over classes of each class's mean logit for its own text."""
+    features = torch.nn.functional.normalize(torch.tensor([[1.0, 0.0], [0.8, 0.6], [0.0, 1.0], [0.6, 0.8]]), dim=1)
+    labels = torch.tensor([0, 0, 1, 1])
+    text = torch.eye(2)
+    _, info = fit_lp_pp(features, labels, text, features, labels, epochs=1)
+    true_class = ((1.0 + 0.8) / 2 + (1.0 + 0.8) / 2) / 2
+    assert info["init_blend"] == pytest.approx(250 * true_class)

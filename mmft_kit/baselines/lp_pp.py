@@ -9,7 +9,9 @@ trained full-batch with cross-entropy, as the authors' code does it:
 
 * ``W`` starts as the per-class *sum* of the few-shot features, ``b`` at zero (the authors leave
   ``nn.Linear``'s random bias; zero keeps runs deterministic);
-* ``a`` starts at ``250 · mean_{k,j}`` of the class-mean text logits ``mean_{i∈k} f_i·t_j``;
+* ``a`` starts at ``250 · mean_k`` of the true-class text logits ``mean_{i∈k} f_i·t_k`` (the authors'
+  ``calculate_init_alpha``: ``compute_centroids_alpha`` of the text logits keeps each image's logit of
+  its own class, averages it per class, and the mean over classes times 250 is the start);
 * ``W, b``: SGD with momentum 0.9 at step ``4N / λ_max(FᵀF)`` (the loss's Lipschitz bound);
 * ``a``: a plain gradient step of ``N / (4 · max_j Σ_i (f_i·t_j)²)`` every 10 epochs;
 * 300 epochs; the epoch with the best validation accuracy is kept (ties: the later one).
@@ -77,8 +79,8 @@ def fit_lp_pp(
     n, c = f.shape[0], text.shape[0]
     onehot = one_hot(y, c)
     text_logits = f @ text.T                                             # [N, C]
-    class_mean_text = (onehot.T @ text_logits) / onehot.sum(0).clamp(min=1)[:, None]
-    init_blend = ALPHA_INIT_FACTOR * float(class_mean_text.mean())
+    true_class_mean = (onehot * text_logits).sum(0) / onehot.sum(0).clamp(min=1)          # [C]
+    init_blend = ALPHA_INIT_FACTOR * float(true_class_mean.mean())
     lr_w = 4.0 * n / float(torch.linalg.eigvalsh(f.T @ f).max())
     lr_blend = n / (4.0 * float((text_logits ** 2).sum(0).max()))
     weight = torch.nn.Parameter(onehot.T @ f)

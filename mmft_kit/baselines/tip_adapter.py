@@ -7,7 +7,12 @@ augmented views, then normalised again), values ``V`` their one-hot labels. For 
     logits = scale · f Wᵀ + α · A V           (W: the zero-shot text head, scale: the CLIP's logit scale)
 
 Tip-Adapter is training-free; α and β are searched on validation data over the authors' grid
-(``steps`` evenly spaced values from 0.1 up to, not including, ``scale``). Tip-Adapter-F makes the
+(``steps`` evenly spaced values from 0.1 up to, not including, ``scale``). The grid's upper ends
+and the starting α grow as zero-shot gets weaker, as in the authors' per-data-set configs
+(:func:`search_range`: ImageNet and Pets [7, 3] from α 1, DTD [13, 13] and EuroSAT [12, 10] from
+α 2, FGVC [30, 30] from α 5), here chosen from the zero-shot accuracy on the validation data. The
+zero-shot term is at CLIP's logit scale 100 (the authors' ``100. * features @ clip_weights``),
+whatever scale the CLIP learned. Tip-Adapter-F makes the
 keys trainable, starting from ``K``: AdamW (lr 1e-3, eps 1e-4), cosine schedule over every step,
 20 epochs of batch 256, cross-entropy on the logits at the initial α, β (one augmented view of
 the few-shot images per epoch); then α, β are searched again with the trained keys.
@@ -31,6 +36,23 @@ from .heads import FeatureHead, accuracy_of, one_hot, register_head
 SEARCH_SCALE: tuple[float, float] = (7.0, 3.0)
 SEARCH_STEPS: tuple[int, int] = (200, 20)
 INIT_BETA, INIT_ALPHA = 1.0, 1.0
+#: CLIP's logit scale, used for the zero-shot term (the authors' 100).
+ZERO_SHOT_SCALE = 100.0
+#: (lowest validation zero-shot accuracy, (β, α) grid upper ends, starting α), strongest zero-shot first:
+#: the authors' configs for ImageNet / Pets (zero-shot 60 / 86 %), DTD / EuroSAT (42 / 38 %) and FGVC (17 %).
+SEARCH_RANGES: tuple[tuple[float, tuple[float, float], float], ...] = (
+    (0.5, (7.0, 3.0), 1.0),
+    (0.3, (13.0, 13.0), 2.0),
+    (0.0, (30.0, 30.0), 5.0),
+)
+
+
+def search_range(zero_shot_accuracy: float) -> tuple[tuple[float, float], float]:
+    """The (β, α) grid upper ends and the starting α for a task whose zero-shot accuracy is ``zero_shot_accuracy``."""
+    for lowest, scale, alpha in SEARCH_RANGES:
+        if zero_shot_accuracy >= lowest:
+            return scale, alpha
+    return SEARCH_RANGES[-1][1], SEARCH_RANGES[-1][2]
 
 
 @register_head
@@ -106,8 +128,8 @@ def fit_tip_adapter(
     text_head: torch.Tensor,
     val_features: torch.Tensor,
     val_labels: torch.Tensor,
-    scale: float = 100.0,
-    search_scale: tuple[float, float] = SEARCH_SCALE,
+    scale: float = ZERO_SHOT_SCALE,
+    search_scale: tuple[float, float] | None = None,
     search_steps: tuple[int, int] = SEARCH_STEPS,
 ) -> tuple[TipAdapterHead, dict]:
     """Training-free Tip-Adapter with α, β searched on validation.
@@ -118,15 +140,24 @@ def fit_tip_adapter(
         text_head: the zero-shot head ``[C, D]`` (L2-normalised rows).
         val_features, val_labels: validation data for the search.
         scale: the zero-shot logit scale (CLIP's 100).
-        search_scale, search_steps: the (β, α) grids.
+        search_scale, search_steps: the (β, α) grids (``search_scale`` None: :func:`search_range` of the
+            validation zero-shot accuracy).
 
     Returns:
-        ``(head, info)`` with ``info = {"alpha", "beta", "val_accuracy"}``.
+        ``(head, info)`` with ``info = {"alpha", "beta", "val_accuracy", "search_scale", "zero_shot_val"}``.
     """
     keys, values = _cache(features, labels, text_head.shape[0])
     head = TipAdapterHead(keys, values, text_head.float(), float(scale))
+    zero_shot_val = _zero_shot_accuracy(head, val_features, val_labels)
+    search_scale = search_scale or search_range(zero_shot_val)[0]
     head.alpha, head.beta, val_acc = search_alpha_beta(head, val_features, val_labels, search_scale, search_steps)
-    return head, {"alpha": head.alpha, "beta": head.beta, "val_accuracy": val_acc}
+    return head, {"alpha": head.alpha, "beta": head.beta, "val_accuracy": val_acc, "search_scale": search_scale,
+                  "zero_shot_val": zero_shot_val}
+
+
+def _zero_shot_accuracy(head: TipAdapterHead, features: torch.Tensor, labels: torch.Tensor) -> float:
+    with torch.no_grad():
+        return accuracy_of(head.scale * features.float() @ head.text_head.float().T, labels)
 
 
 def fit_tip_adapter_f(
@@ -135,12 +166,12 @@ def fit_tip_adapter_f(
     text_head: torch.Tensor,
     val_features: torch.Tensor,
     val_labels: torch.Tensor,
-    scale: float = 100.0,
+    scale: float = ZERO_SHOT_SCALE,
     epochs: int = 20,
     lr: float = 1e-3,
     batch_size: int = 256,
     seed: int = 0,
-    search_scale: tuple[float, float] = SEARCH_SCALE,
+    search_scale: tuple[float, float] | None = None,
     search_steps: tuple[int, int] = SEARCH_STEPS,
 ) -> tuple[TipAdapterHead, dict]:
     """Tip-Adapter-F: fine-tune the cache keys, keep the best validation epoch, then search α, β.
@@ -151,12 +182,18 @@ def fit_tip_adapter_f(
         (others as :func:`fit_tip_adapter`), epochs, lr, batch_size: the authors' training settings.
         seed: the shuffling seed.
 
+    Training starts from β = 1 and the α of :func:`search_range` (the authors' ``init_alpha``).
+
     Returns:
-        ``(head, info)`` with ``info = {"alpha", "beta", "val_accuracy", "best_epoch", "history"}``.
+        ``(head, info)`` with ``info = {"alpha", "beta", "val_accuracy", "best_epoch", "history", "search_scale",
+        "zero_shot_val"}``.
     """
     views = features.float() if features.dim() == 3 else features.float()[None]
     keys, values = _cache(views, labels, text_head.shape[0])
     head = TipAdapterHead(keys, values, text_head.float(), float(scale))
+    zero_shot_val = _zero_shot_accuracy(head, val_features, val_labels)
+    default_scale, head.alpha = search_range(zero_shot_val)
+    search_scale = search_scale or default_scale
     weight = torch.nn.Parameter(keys.clone())
     optimizer = torch.optim.AdamW([weight], lr=lr, eps=1e-4)
     n = views.shape[1]
@@ -189,4 +226,4 @@ def fit_tip_adapter_f(
     head.keys = best_keys
     head.alpha, head.beta, val_acc = search_alpha_beta(head, val_features, val_labels, search_scale, search_steps)
     return head, {"alpha": head.alpha, "beta": head.beta, "val_accuracy": val_acc, "best_epoch": best_epoch,
-                  "history": history}
+                  "history": history, "search_scale": search_scale, "zero_shot_val": zero_shot_val}

@@ -52,8 +52,8 @@ def _views(model: nn.Module, data: RunData, seed: int, views: int, batch_size: i
 @dataclass
 class Features:
     """What a frozen baseline fits on: few-shot features and labels, Tip-Adapter's augmented views of
-    them (``[views, N, D]``, or None), validation features and labels, the zero-shot text head and the
-    CLIP's logit scale."""
+    them (``[views, N, D]``, or None), validation features and labels, the zero-shot text head (Tip-Adapter's
+    zero-shot term is at CLIP's scale 100, as the authors have it, whatever the CLIP learned)."""
 
     x: torch.Tensor
     y: torch.Tensor
@@ -61,7 +61,6 @@ class Features:
     val_x: torch.Tensor
     val_y: torch.Tensor
     text_head: torch.Tensor
-    scale: float
     seed: int
 
 
@@ -76,10 +75,9 @@ class Baseline:
 #: The frozen baselines by method name.
 BASELINES: dict[str, Baseline] = {
     "linear_probe": Baseline(lambda f: fit_linear_probe(f.x, f.y, f.val_x, f.val_y, f.text_head.shape[0])),
-    "tip_adapter": Baseline(lambda f: fit_tip_adapter(f.views, f.y, f.text_head, f.val_x, f.val_y, scale=f.scale),
-                            views=True),
-    "tip_adapter_f": Baseline(lambda f: fit_tip_adapter_f(f.views, f.y, f.text_head, f.val_x, f.val_y,
-                                                          scale=f.scale, seed=f.seed), views=True),
+    "tip_adapter": Baseline(lambda f: fit_tip_adapter(f.views, f.y, f.text_head, f.val_x, f.val_y), views=True),
+    "tip_adapter_f": Baseline(lambda f: fit_tip_adapter_f(f.views, f.y, f.text_head, f.val_x, f.val_y, seed=f.seed),
+                              views=True),
     "lp_pp": Baseline(lambda f: fit_lp_pp(f.x, f.y, f.text_head, f.val_x, f.val_y)),
 }
 
@@ -115,8 +113,7 @@ def run_frozen(config: TrainConfig) -> RunResult:
                                 lambda: _views(clip, data, config.seed, CACHE_VIEWS, config.eval_batch_size))
     val_features = features_of(config.dataset, f"val: {data.val_source}", val)
     text_head = prompt_head(clip, tokenizer, data.classnames, (template,))
-    scale = float(clip.logit_scale.detach().exp())
-    head, info = method.fit(Features(*train, views, *val_features, text_head, scale, config.seed))
+    head, info = method.fit(Features(*train, views, *val_features, text_head, config.seed))
     test_accuracy = head_accuracy(head, *features_of(config.dataset, "test", test))
     evals = {name: head_accuracy(head, *features_of(name, "test", ds), class_subset(ds.dataset))
              for name, ds in extra_sets.items()}
