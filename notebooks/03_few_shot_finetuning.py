@@ -29,7 +29,7 @@
 # | `mmft` | (image, synthetic caption), CLIP loss + supervised contrastive loss | caption prototypes |
 #
 # The frozen-feature baselines (`linear_probe`, `tip_adapter`, `tip_adapter_f`, `lp_pp`; see
-# `mmft_kit.train.METHODS`) run too: they fit a head on the start model's image features, take seconds, and
+# `mmft_kit.methods.METHODS`) run too: they fit a head on the start model's image features, take seconds, and
 # are often the ones to beat (`methods` in the parameters cell picks a subset). They are set as their authors set them
 # (Tip-Adapter's zero-shot term at scale 100 and a search range that grows as zero-shot weakens; LP++'s
 # blend started from the true-class text logits). The embedded world was calibrated on these baselines
