@@ -10,8 +10,9 @@ import pytest
 import torch
 from transformers import AutoModelForImageTextToText, AutoProcessor
 
-from mmft_kit.data.world import describe_characteristic, render, sample_attributes
+from mmft_kit.data.world import render, sample_attributes
 from mmft_kit.captions.prompts import build_prompt
+from mmft_kit.embedded.caption_corpus import write_caption
 from mmft_kit.embedded.vlm import (
     VLM_RECIPES, VLMRecipe, _image_tokens, _instruction_batch, build_processor, build_tokenizer, build_vlm,
     caption_images, chat_prompt, mention_rates, pixel_values, world_vocabulary,
@@ -57,6 +58,8 @@ def test_recipe_rejects_bad_settings():
         VLMRecipe(image_size=32, patch_size=6)
     with pytest.raises(InvalidInputError, match="characteristic"):
         VLMRecipe(characteristics=("colourful",))
+    with pytest.raises(InvalidInputError, match="word_budget_range"):
+        VLMRecipe(word_budget_range=(5, 500))
 
 
 def test_training_batches_match_the_processor_and_mask_the_prompt():
@@ -92,7 +95,7 @@ def test_folder_loads_like_a_hub_model_and_generates(loaded, held_out):
     # world prompts and captions are all in the vocabulary; an unseen class name maps to [UNK]
     tokenizer = processor.tokenizer
     attrs = sample_attributes(np.random.default_rng(0))
-    known = describe_characteristic(attrs, "texture", 50, np.random.default_rng(0))
+    known = write_caption(attrs, "texture", 120, np.random.default_rng(0), "pry sigil", "glyph signs")
     known += " " + build_prompt("pry_sigil", "glyph signs", "shape", 30)
     assert tokenizer.unk_token_id not in tokenizer(known)["input_ids"]
     assert tokenizer.unk_token_id in tokenizer(build_prompt("zyxxle", "pets", "shape", 30))["input_ids"]
