@@ -4,6 +4,7 @@ true and with a wrong name, every library characteristic, an unknown one, templa
 
     python benchmarks/caption_realism.py                          # the embedded captioner on the fixed world sample
     python benchmarks/caption_realism.py --captioner embedded:ci  # any captioner (a folder, openai:MODEL ...)
+    python benchmarks/caption_realism.py --corpus                 # the training corpus the embedded VLM learns from
     python benchmarks/caption_realism.py --captions STORE.jsonl   # captions already made: a kit caption store, or
     python benchmarks/caption_realism.py --captions ShapeCaption.json TextureCaption.json --category dog cat
                                                                   # the MMFT authors' files (image file → caption)
@@ -17,6 +18,7 @@ captioner, so they are left out for caption files. Results: ``benchmarks/results
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 from pathlib import Path
 
@@ -30,23 +32,67 @@ from mmft_kit.captions.statistics import (  # noqa: E402
     realism_share, realism_statistics, realism_table, words_of,
 )
 from mmft_kit.data.tasks import WORLD_TASKS, make_world_task  # noqa: E402
+from mmft_kit.data.world import Attributes  # noqa: E402
+from mmft_kit.embedded.caption_corpus import write_caption  # noqa: E402
+from mmft_kit.embedded.vlm import wrong_mention_rates  # noqa: E402
 from mmft_kit.text import clean_classname  # noqa: E402
 
+#: Words that show a caption is about a characteristic beyond its own name (statistics.CHARACTERISTIC_WORDS aside).
+TOPIC_WORDS = {
+    "petals": frozenset({"petal", "petals"}), "symbols": frozenset({"symbol", "sign", "mark"}),
+    "context": frozenset({"background", "backdrop", "setting", "scene", "frame"}),
+    "spatial": frozenset({"left", "right", "centre", "center", "top", "bottom", "middle", "frame", "placed"}),
+}
 BUDGETS = (5, 10, 20, 30, 40, 50, 80, 120)
 MAIN = ("visual", "shape", "texture")
 RESULTS = Path(__file__).resolve().parent / "results" / "caption_realism.md"
 
 
 def world_sample(per_task: int) -> list[tuple]:
-    """(image, class name, domain, the task's other class names) for the first test images of every world task."""
+    """(image, class name, domain, the task's other class names, attributes) for the first test images of
+    every world task."""
     sample = []
     for name, task in WORLD_TASKS.items():
         data = make_world_task(name, "test", seed=0)
         for i in range(min(per_task, len(data))):
             label = data.targets[i]
             sample.append((data.image(i), data.classnames[label], task.domain,
-                           [c for c in data.classnames if c != data.classnames[label]]))
+                           [c for c in data.classnames if c != data.classnames[label]],
+                           Attributes(**data.attributes[i])))
     return sample
+
+
+class CorpusCaptioner:
+    """The training corpus as a captioner of the world sample: what the embedded VLM learns to write."""
+
+    settings = {"revision": "embedded/caption_corpus.py", "temperature": "-"}
+
+    def __init__(self, sample) -> None:
+        self.attributes = {id(item[0]): item[4] for item in sample}
+        self.rng = np.random.default_rng(0)
+
+    def caption(self, images, prompts) -> list[str]:
+        out = []
+        for image, prompt in zip(images, prompts):
+            found = PROMPT.match(prompt)
+            name, domain, characteristic, words = found.groups() if found else (None, None, "general", None)
+            out.append(write_caption(self.attributes[id(image)], characteristic, words and int(words), self.rng,
+                                     name, domain))
+        return out
+
+
+PROMPT = re.compile(r"To differentiate this (.+) photo from other (.+) photos, describe its primary (.+) "
+                    r"characteristics based on the photo in (\d+) words\.")
+
+
+def error_lines(texts: list[CaptionText], sample) -> list[str]:
+    """How often captions name a wrong shape, colour or fill (world images only)."""
+    lines = ["", "| characteristic | names a wrong shape | wrong colour | wrong fill |", "|---|---|---|---|"]
+    for characteristic in MAIN:
+        captions = [t.caption for t in texts if t.characteristic == characteristic]
+        rates = wrong_mention_rates(captions, [item[4] for item in sample])
+        lines.append(f"| {characteristic} | {rates['shape']:.2f} | {rates['colour']:.2f} | {rates['fill']:.2f} |")
+    return lines
 
 
 def clip_token_count():
@@ -90,9 +136,7 @@ def prompt_following(captioner, sample) -> list[str]:
     lines += ["", "| characteristic asked | share using its words | mean words | example |", "|---|---|---|---|"]
     for characteristic in [*load_library().characteristics, "smell"]:
         captions = caption_sample(captioner, small, characteristic)
-        vocabulary = characteristic_words(characteristic) | (
-            {"petal", "petals"} if characteristic == "petals" else set()) | (
-            {"symbol", "sign", "mark"} if characteristic == "symbols" else set())
+        vocabulary = characteristic_words(characteristic) | TOPIC_WORDS.get(characteristic, frozenset())
         rate = np.mean([bool(set(words_of(c)) & vocabulary) for c in captions])
         lines.append(f"| {characteristic} | {rate:.2f} | {np.mean([len(words_of(c)) for c in captions]):.1f} | "
                      f"{captions[0]} |")
@@ -108,6 +152,7 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--captioner", default="embedded", help="a captioner name (default: the embedded one)")
     parser.add_argument("--captions", nargs="+", help="caption files to measure instead (store or authors' JSON)")
+    parser.add_argument("--corpus", action="store_true", help="measure the embedded VLM's training corpus instead")
     parser.add_argument("--category", nargs="*", default=[], help="category words of the captions' data set")
     parser.add_argument("--per-task", type=int, default=48, help="test images per world task in the sample")
     parser.add_argument("--out", type=Path, default=RESULTS, help="where to write the markdown table")
@@ -122,15 +167,17 @@ def main(argv: list[str] | None = None) -> None:
     else:
         from mmft_kit.models import load_captioner
 
-        captioner = load_captioner(args.captioner)
         sample = world_sample(args.per_task)
+        captioner = CorpusCaptioner(sample) if args.corpus else load_captioner(args.captioner)
         categories |= {w for task in WORLD_TASKS.values() for w in category_forms(task.domain)}
         texts = [CaptionText(clean_classname(item[1]), c, caption) for c in MAIN
                  for item, caption in zip(sample, caption_sample(captioner, sample, c))]
-        source = (f"{args.captioner} ({captioner.settings.get('revision') or ''}), {len(sample)} world test images "
+        follow_lines = error_lines(texts, sample)
+        source = (f"{'corpus' if args.corpus else args.captioner} ({captioner.settings.get('revision') or ''}), "
+                  f"{len(sample)} world test images "
                   f"({args.per_task} per task), 50-word default prompt, temperature {captioner.settings['temperature']}")
         if not args.no_follow:
-            follow_lines = prompt_following(captioner, sample)
+            follow_lines += prompt_following(captioner, sample)
     stats = realism_statistics(texts, categories, clip_token_count())
     rows = realism_table(stats)
     lines = [f"# Caption realism: {source}", "", "| characteristic | statistic | value | band | inside |",
@@ -142,7 +189,7 @@ def main(argv: list[str] | None = None) -> None:
     lines += ["", "Inside their band: " + ", ".join(f"{c} {s:.0%}" for c, s in shares.items())]
     text = "\n".join(lines) + "\n"
     print(text)
-    if not args.captions:
+    if not args.captions and not args.corpus:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(text, encoding="utf-8")
 

@@ -31,6 +31,22 @@
 # Here you edit these slots and watch, side by side on sample images, what the captioner writes, how
 # long it takes and how long the captions are; then compare characteristics and save the template for
 # `02_synthetic_captions`.
+#
+# **What the embedded captioner can and cannot do.** It is a one-million-parameter LLaVA trained in
+# minutes on the world's images, from captions written the way Qwen and Gemini answer this prompt
+# (measured on the 39,480 captions the MMFT authors ship: two or three capitalised sentences, the class
+# name in the first, the background now and then, a hedge now and then; the figures, beside the real
+# ones, are in `benchmarks/results/caption_realism.md`). So it *follows the prompt*: the word budget sets
+# the length (from 5 to 120 words), it writes about any characteristic of the library (visual, shape,
+# texture, context, spatial, petals, color, symbols) and a general caption for any other word, and it
+# copies the class name and domain you give, even a wrong name: it does not recognise the class, it
+# repeats what the prompt says, so a wrong name changes the caption and nothing else. A template without
+# some slots still gets an answer (about 45 words without `{words}`; only the category without
+# `{class_name}`). It *cannot* read a word outside its vocabulary of about 1,100 words: an unknown class
+# name is left out (the caption names the category), an unknown word elsewhere in the template is
+# ignored; it sees only the world's seven attributes on 32×32 images, and it misreads them now and then
+# (the shape most often), as real captioners misread fine details. A real captioner
+# (`captioner = "Qwen/Qwen2.5-VL-3B-Instruct"` or `"openai:MODEL"`) reads any prompt.
 
 # %% tags=["parameters"]
 # Change a parameter by assigning it here, for example:  words = 30

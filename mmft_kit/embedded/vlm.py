@@ -84,7 +84,7 @@ MENTIONS: dict[str, dict[str, tuple[str, ...]]] = {
                "yellow": ("yellow", "golden", "lemon"), "green": ("green", "emerald"),
                "blue": ("blue", "cobalt", "azure"), "purple": ("purple", "violet", "plum")},
     "fill": {
-        "solid": ("solid", "plain", "uniform", "flat"),
+        "solid": ("solid", "uniform"),
         "striped": ("striped", "stripes", "banded", "bands", "lined"),
         "dotted": ("dotted", "dots", "spotted", "spots", "speckled"),
         "checkered": ("checkered", "checker", "chequered", "checked", "checks", "checkerboard"),
@@ -130,6 +130,7 @@ class VLMRecipe:
     word_budget_range: tuple[int, int] = (5, 130)  # drawn log-uniformly
     invented_name_fraction: float = 0.1  # an unreadable class name: the caption names only the category
     alternate_template_fraction: float = 0.2
+    decision_weight: float = 4.0  # loss weight of the copied class name and of each go-on-or-stop token
     vocab_samples: int = 2000
     seed: int = 0
     # evaluation on held-out images
@@ -248,7 +249,20 @@ def build_model(recipe: VLMRecipe, tokenizer: PreTrainedTokenizerFast) -> LlavaF
         bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
         pad_token_id=tokenizer.pad_token_id, max_new_tokens=recipe.max_new_tokens, do_sample=False,
     )
+    _order_number_embeddings(model, tokenizer)
     return model
+
+
+@torch.no_grad()
+def _order_number_embeddings(model: LlavaForConditionalGeneration, tokenizer: PreTrainedTokenizerFast) -> None:
+    """Start the embedding of each number n between two random ends, at log n: a word budget's size is then
+    one direction of its embedding from the first step, so every budget teaches the others (each number
+    token alone is seen in few batches)."""
+    ids = tokenizer.convert_tokens_to_ids([str(n) for n in range(1, MAX_BUDGET + 1)])
+    weight = model.get_input_embeddings().weight
+    low, high = weight[ids[0]].clone(), weight[ids[-1]].clone()
+    position = torch.log(torch.arange(1, MAX_BUDGET + 1, dtype=weight.dtype)) / np.log(MAX_BUDGET)
+    weight[ids] = (1 - position)[:, None] * low + position[:, None] * high
 
 
 def chat_prompt(processor: LlavaProcessor, prompt: str) -> str:
@@ -314,8 +328,9 @@ def word_budget(recipe: VLMRecipe, rng: np.random.Generator) -> int:
 
 
 def training_example(recipe: VLMRecipe, attrs: Attributes, words: int, rng: np.random.Generator
-                     ) -> tuple[str, str]:
-    """One instruction-tuning pair for an image: the prompt and the caption it should get.
+                     ) -> tuple[str, str, str | None]:
+    """One instruction-tuning pair for an image: the prompt, the caption it should get and the class name
+    the caption copies from the prompt (``None``: none).
 
     The default template four times in five (``alternate_template_fraction``), else a template
     without some slots; the caption follows what the prompt gives (no budget: about 45 words; no
@@ -325,25 +340,26 @@ def training_example(recipe: VLMRecipe, attrs: Attributes, words: int, rng: np.r
     characteristic = _characteristic(recipe, rng)
     if rng.random() >= recipe.alternate_template_fraction:
         return build_prompt(name, domain, characteristic, words), write_caption(
-            attrs, characteristic, words, rng, copied, domain)
+            attrs, characteristic, words, rng, copied, domain), copied
     template = ALTERNATE_TEMPLATES[rng.integers(len(ALTERNATE_TEMPLATES))]
     prompt = template.format(class_name=name, domain=domain, characteristic=characteristic, words=words)
+    copied = copied if "{class_name}" in template else None
     return prompt, write_caption(
         attrs, characteristic if "{characteristic}" in template else "general",
-        words if "{words}" in template else None, rng,
-        copied if "{class_name}" in template else None, domain if "{domain}" in template else None)
+        words if "{words}" in template else None, rng, copied, domain if "{domain}" in template else None), copied
 
 
 def _instruction_batch(recipe: VLMRecipe, processor: LlavaProcessor, rng: np.random.Generator) -> dict:
     """World images, prompts and target captions; labels only on the answer tokens (and its end token)."""
     attrs, images = _world_images(recipe.batch_size, recipe.image_size, rng)
     words = word_budget(recipe, rng)  # one budget a batch: little padding
-    texts, answers = [], []
+    texts, answers, names = [], [], []
     for a in attrs:
-        prompt, caption = training_example(recipe, a, words, rng)
+        prompt, caption, copied = training_example(recipe, a, words, rng)
         answer = caption + EOS
         texts.append(chat_prompt(processor, prompt) + " " + answer)
         answers.append(answer)
+        names.append(copied)
     # what the processor does to the text: one image token per image feature
     expanded = [t.replace(IMAGE, IMAGE * _image_tokens(processor)) for t in texts]
     batch = processor.tokenizer(expanded, padding=True, padding_side="right", return_tensors="pt")
@@ -351,7 +367,37 @@ def _instruction_batch(recipe: VLMRecipe, processor: LlavaProcessor, rng: np.ran
     labels = torch.full_like(batch["input_ids"], -100)
     for row, (end, length) in enumerate(zip(batch["attention_mask"].sum(1).tolist(), answer_lengths)):
         labels[row, end - length:end] = batch["input_ids"][row, end - length:end]
-    return {**batch, "labels": labels, "pixel_values": pixel_values(processor, images)}
+    weights = _label_weights(processor.tokenizer, labels, names, recipe.decision_weight)
+    return {**batch, "labels": labels, "label_weights": weights, "pixel_values": pixel_values(processor, images)}
+
+
+def _label_weights(tokenizer: PreTrainedTokenizerFast, labels: torch.Tensor, names: list[str | None],
+                   weight: float) -> torch.Tensor:
+    """Loss weight of every label: ``weight`` on the few tokens that carry the prompt's instructions (the
+    copied class name; the token after each full stop, where the caption goes on or ends), 1 elsewhere.
+
+    These decisions are one or two tokens of a fifty-token caption, so an unweighted loss barely asks for
+    them; weighting them teaches a small decoder to copy the name and to stop near the budget."""
+    weights = (labels != -100).float()
+    stop = tokenizer.convert_tokens_to_ids(".")
+    after_stop = torch.zeros_like(weights, dtype=torch.bool)
+    after_stop[:, 1:] = labels[:, :-1] == stop
+    weights[after_stop & (labels != -100)] = weight
+    for row, name in enumerate(names):
+        if name:
+            ids = torch.tensor(tokenizer(name, add_special_tokens=False)["input_ids"])
+            weights[row, torch.isin(labels[row], ids)] = weight
+    return weights
+
+
+def weighted_caption_loss(model: LlavaForConditionalGeneration, batch: dict) -> torch.Tensor:
+    """Next-token cross-entropy over the answer, each label weighted by ``batch["label_weights"]``."""
+    inputs = {k: v for k, v in batch.items() if k not in ("labels", "label_weights")}
+    logits = model(**inputs).logits[:, :-1]
+    labels, weights = batch["labels"][:, 1:], batch["label_weights"][:, 1:]
+    loss = torch.nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]).float(), labels.reshape(-1),
+                                             ignore_index=-100, reduction="none")
+    return (loss * weights.reshape(-1)).sum() / weights.sum()
 
 
 def _image_tokens(processor: LlavaProcessor) -> int:
@@ -429,7 +475,7 @@ def instruction_tune(
     bar = tqdm(range(recipe.steps), desc="VLM stage 2: instruction tuning", disable=not progress)
     for _ in bar:
         batch = {k: v.to(device) for k, v in _instruction_batch(recipe, processor, rng).items()}
-        loss = model(**batch).loss
+        loss = weighted_caption_loss(model, batch)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, 1.0)
@@ -470,6 +516,16 @@ def mention_rates(captions: Sequence[str], attrs: Sequence[Attributes]) -> dict[
     words = [set(re.findall(r"[a-z]+", c.lower())) for c in captions]
     return {
         attribute: float(np.mean([bool(w & set(names[getattr(a, attribute)])) for w, a in zip(words, attrs)]))
+        for attribute, names in MENTIONS.items()
+    }
+
+
+def wrong_mention_rates(captions: Sequence[str], attrs: Sequence[Attributes]) -> dict[str, float]:
+    """Per attribute (shape, colour, fill): the share of captions that name a value the image does not have."""
+    words = [set(re.findall(r"[a-z]+", c.lower())) for c in captions]
+    return {
+        attribute: float(np.mean([any(w & set(n) for v, n in names.items() if v != getattr(a, attribute))
+                                  for w, a in zip(words, attrs)]))
         for attribute, names in MENTIONS.items()
     }
 
