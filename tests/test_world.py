@@ -13,6 +13,9 @@ from mmft_kit.data import (
     ATTRIBUTES, WORLD_TASKS, Attributes, describe, make_corpus, make_world_task, render_many,
     sample_attributes,
 )
+from mmft_kit.data.corpus import NAME_NOISE, NAME_RATES, UNKNOWN_NAMES, class_names_of, domain_classes
+from mmft_kit.data.tasks import CALIBRATION_TASKS, HELD_OUT_TASKS
+from mmft_kit.embedded.clip import CLIP_RECIPES
 from mmft_kit.errors import InvalidInputError
 
 # Every word that names an attribute value, including the synonyms the text generators use.
@@ -85,9 +88,10 @@ def test_class_rules_are_mutually_exclusive(name):
     def satisfied(attrs: dict, rule) -> bool:
         return all(attrs[k] in ((v,) if isinstance(v, str) else v) for k, v in rule.items())
 
+    used = sorted({k for rule in rules for k in rule})  # the other attributes cannot decide a class
     covered = 0
-    for values in itertools.product(*ATTRIBUTES.values()):
-        attrs = dict(zip(ATTRIBUTES, values))
+    for values in itertools.product(*(ATTRIBUTES[k] for k in used)):
+        attrs = dict(zip(used, values))
         matches = sum(satisfied(attrs, rule) for rule in rules)
         assert matches <= 1, f"{attrs} satisfies {matches} classes of {name}"
         covered += matches
@@ -118,6 +122,12 @@ def test_descriptions_name_only_the_true_attribute_values():
         for table, value in ((_FILL_WORDS, attrs.fill), (_POSITION_WORDS, attrs.position)):
             wrong = set().union(*(w for v, w in table.items() if v != value))
             assert not words & wrong, f"{text!r} contradicts {attrs}"
+        if "marks" in words or "mark" in words:
+            count = {"zero": "no", "one": "one", "two": "two", "three": "three"}[attrs.spots]
+            assert count in words, f"{text!r} miscounts the marks of {attrs}"
+        for shade in {"pale", "deep"} - {attrs.shade}:
+            assert shade not in words, f"{text!r} names a wrong shade for {attrs}"
+        assert not words & ({"narrow", "wide"} - {attrs.period}), f"{text!r} names a wrong period for {attrs}"
         named = {attrs.shape, attrs.colour, attrs.size, attrs.background} | _FILL_WORDS[attrs.fill]
         assert words & (named | _POSITION_WORDS[attrs.position]) or words & _STYLE_WORDS, text
         mentioned += attrs.shape in words
@@ -127,3 +137,69 @@ def test_descriptions_name_only_the_true_attribute_values():
 def test_unknown_attribute_values_are_refused():
     with pytest.raises(InvalidInputError, match="shape"):
         Attributes("hexagon", "red", "small", "solid", "left", "black", "filled")
+
+
+def _names(name: str, text: str) -> bool:
+    return re.search(rf"\b{re.escape(name)}\b", text) is not None
+
+
+def test_fine_grained_attributes_are_named_rarely_and_coarse_ones_often():
+    rng = np.random.default_rng(3)
+    attrs = _random_attrs(400, seed=3)
+    texts = [_words(describe(a, rng)) for a in attrs]
+    marks = np.mean([bool(t & {"mark", "marks"}) for t in texts])
+    colours = np.mean([a.colour in t for a, t in zip(attrs, texts)])
+    assert 0.03 < marks < 0.2 and colours > 0.6
+
+
+def test_class_names_appear_in_the_corpus_at_the_configured_rates():
+    corpus = make_corpus(1500, seed=7)
+    domains = domain_classes()
+    for domain, rate in NAME_RATES.items():
+        named = total = 0
+        for attrs, texts in zip(corpus.attributes, corpus.texts):
+            name = class_names_of(attrs, domains).get(domain)
+            if name is None:
+                continue
+            for text in texts:
+                total += 1
+                named += any(_names(n, text) for n in domains[domain])  # a wrong name counts too (label noise)
+        share = named / total
+        assert abs(share - rate) < 4 * np.sqrt(rate * (1 - rate) / total) + 0.01, (domain, share, rate, total)
+    rng = np.random.default_rng(0)
+    for _ in range(200):
+        a = sample_attributes(rng)
+        assert not [n for n in class_names_of(a, domains).values() if _names(n, describe(a, rng))]
+
+
+def test_named_classes_are_mostly_right_and_sometimes_wrong():
+    corpus = make_corpus(1500, seed=8)
+    domains = domain_classes()
+    right = wrong = 0
+    for attrs, texts in zip(corpus.attributes, corpus.texts):
+        for domain, name in class_names_of(attrs, domains).items():
+            for text in texts:
+                right += _names(name, text)
+                wrong += any(n != name and _names(n, text) for n in domains[domain])
+    assert 0.5 * NAME_NOISE < wrong / (right + wrong) < 2 * NAME_NOISE
+
+
+def test_unknown_names_setting_never_names_a_class():
+    corpus = make_corpus(300, seed=7, name_rates=UNKNOWN_NAMES)
+    names = [n for classes in domain_classes().values() for n in classes]
+    assert not any(_names(n, text) for texts in corpus.texts for text in texts for n in names)
+    assert CLIP_RECIPES["unknown-names"].class_names == "unknown"
+
+
+def test_calibration_and_held_out_halves_split_the_tasks_by_domain():
+    assert set(CALIBRATION_TASKS) | set(HELD_OUT_TASKS) == set(WORLD_TASKS)
+    domains = [{WORLD_TASKS[t].domain for t in half} for half in (CALIBRATION_TASKS, HELD_OUT_TASKS)]
+    assert not domains[0] & domains[1]
+    assert max(len(WORLD_TASKS[t].classes) for t in HELD_OUT_TASKS) >= 16
+    assert max(len(WORLD_TASKS[t].classes) for t in CALIBRATION_TASKS) >= 16
+
+
+def test_warm_start_never_sees_a_class_defining_attribute():
+    used = {k for task in WORLD_TASKS.values() for rule in task.classes.values() for k in rule}
+    for recipe in CLIP_RECIPES.values():
+        assert not used & set(recipe.warm_start_attributes)

@@ -4,6 +4,17 @@ Class names are invented words; each class is a *rule* over attributes (a glyph 
 striped circle, whatever its colour). A caption that describes what the image shows therefore
 carries information the class name alone does not: the situation the synthetic-captions paper
 exploits. Domain-shifted variants draw the same classes in another style.
+
+The suite spans what real few-shot benchmarks span: coarse 8-class tasks (glyphs, critters,
+tiles, badges, like Pets or Caltech), a 12-class texture task on fine-grained pattern periods and
+shades (weaves, like DTD), and many-class fine-grained tasks in clutter (beetles: 24 classes by
+colour and a count of tiny marks; moths: 16 by shape, shade and pattern period; emblems: 36 by
+shape and colour; like FGVC, Cars or SUN). How well the embedded CLIP knows each task's class
+names is set where its corpus is made (``mmft_kit.data.corpus.NAME_RATES``).
+
+:data:`CALIBRATION_TASKS` and :data:`HELD_OUT_TASKS` split the suite by domain (a domain's
+classes and names never cross the split): the world and CLIP were calibrated on the first half
+only, and checked on the second (``benchmarks/calibration.py``).
 """
 
 from __future__ import annotations
@@ -85,27 +96,77 @@ _BADGES = {
     "hevin": {"shape": "triangle", "colour": "blue"},
 }
 
+_COLOURS = ("red", "orange", "yellow", "green", "blue", "purple")
+_SPOT_COUNTS = ("zero", "one", "two", "three")
+_BEETLE_NAMES = (
+    "kessa", "morrin", "tavel", "quibb",        # red, by spots 0-3
+    "ploss", "narrik", "fendle", "joric",       # orange
+    "wembly", "zandor", "huskin", "lorrow",     # yellow
+    "grell", "vantor", "oppley", "snerk",       # green
+    "dwemmer", "yalik", "corbin", "thessa",     # blue
+    "brindo", "kuvel", "mottle", "rhenna",      # purple
+)
+_BEETLES = {name: {"colour": colour, "spots": spots}
+            for name, (colour, spots) in zip(_BEETLE_NAMES, [(c, s) for c in _COLOURS for s in _SPOT_COUNTS])}
+_WEAVE_NAMES = ("harl", "sinnet", "corda", "mesko", "tabbin", "purl_ore",
+                "lisk", "fadro", "wennet", "olbry", "cassam", "trillo")
+_WEAVES = {name: {"fill": fill, "period": period, "shade": shade}
+           for name, (fill, period, shade) in zip(_WEAVE_NAMES, [(f, p, s) for f in ("striped", "dotted", "checkered")
+                                                                 for p in ("narrow", "wide") for s in ("pale", "deep")])}
+_MOTH_NAMES = ("ashwing", "belloc", "cindra", "dapple_moth", "emmet", "fourn", "gasko", "hollin",
+               "irrow", "jessam", "kettle_moth", "lunnet", "marrow_moth", "nissel", "orrin", "pavo")
+_MOTHS = {name: {"shape": shape, "shade": shade, "period": period}
+          for name, (shape, shade, period) in zip(_MOTH_NAMES, [(h, s, p) for h in ("circle", "triangle", "diamond", "star")
+                                                                for s in ("pale", "deep") for p in ("narrow", "wide")])}
+_EMBLEM_NAMES = (
+    "arden", "bastion", "coril", "dathe", "evren", "faro",        # circle, by colour
+    "galen", "hestor", "ivory_keep", "jorum", "kestrel_mark", "lorne",  # square
+    "madra", "nolan_seal", "orvis", "pellam", "quarrow", "rusken",  # triangle
+    "sarnia", "tolland", "ulric", "vesper_crest", "wyck", "xandel",  # diamond
+    "yorvin", "zeller", "abbot_cross", "brannock", "cadell", "dunmore",  # cross
+    "elstar", "fenwick", "garrow", "halden", "istel", "jarrah",  # star
+)
+_EMBLEMS = {name: {"shape": shape, "colour": colour}
+            for name, (shape, colour) in zip(_EMBLEM_NAMES, [(h, c) for h in ("circle", "square", "triangle", "diamond",
+                                                                            "cross", "star") for c in _COLOURS])}
+_CLEAN = {"clutter": "clean"}
+
 #: The world's downstream tasks, by name.
 WORLD_TASKS: dict[str, WorldTask] = {
     task.name: task
     for task in (
-        WorldTask("glyphs", "glyph signs", _GLYPHS, {"style": "filled", "size": ("medium", "large")},
+        WorldTask("glyphs", "glyph signs", _GLYPHS, {"style": "filled", "size": ("medium", "large"), **_CLEAN},
                   "sign-like glyphs: class = shape and fill pattern; colour, place and background vary"),
-        WorldTask("glyphs_noisy", "glyph signs", _GLYPHS, {"style": "noisy", "size": ("medium", "large")},
+        WorldTask("glyphs_noisy", "glyph signs", _GLYPHS, {"style": "noisy", "size": ("medium", "large"), **_CLEAN},
                   "the glyphs in grainy, noisy photos (domain shift)"),
-        WorldTask("critters", "critters", _CRITTERS, {"style": "filled"},
+        WorldTask("critters", "critters", _CRITTERS, {"style": "filled", **_CLEAN},
                   "species-like critters: class = colour group and size; shape and pattern vary"),
-        WorldTask("critters_noisy", "critters", _CRITTERS, {"style": "noisy"},
+        WorldTask("critters_noisy", "critters", _CRITTERS, {"style": "noisy", **_CLEAN},
                   "the critters in grainy, noisy photos (domain shift)"),
         WorldTask("tiles", "tiles", _TILES,
-                  {"style": "filled", "shape": ("square", "diamond"), "size": "large"},
+                  {"style": "filled", "shape": ("square", "diamond"), "size": "large", **_CLEAN},
                   "texture-like tiles: class = fill pattern and light or dark background"),
-        WorldTask("badges", "badges", _BADGES, {"style": "filled"},
+        WorldTask("badges", "badges", _BADGES, {"style": "filled", **_CLEAN},
                   "badges: class = shape and colour; size, pattern, place and background vary"),
-        WorldTask("badges_outline", "badges", _BADGES, {"style": "outline", "size": ("medium", "large")},
+        WorldTask("badges_outline", "badges", _BADGES, {"style": "outline", "size": ("medium", "large"), **_CLEAN},
                   "the badges drawn only in outline (domain shift)"),
+        WorldTask("weaves", "weaves", _WEAVES,
+                  {"style": "filled", "shape": ("square", "diamond"), "size": "large", **_CLEAN},
+                  "woven swatches (12 classes): class = fill pattern, its period and the colour's shade"),
+        WorldTask("beetles", "beetles", _BEETLES, {"style": "filled", "clutter": "cluttered"},
+                  "beetles in clutter (24 classes): class = colour and the number of tiny marks"),
+        WorldTask("moths", "moths", _MOTHS,
+                  {"style": "filled", "fill": ("striped", "checkered"), "size": ("medium", "large"),
+                   "clutter": "cluttered"},
+                  "moths in clutter (16 classes): class = shape, the colour's shade and the pattern's period"),
+        WorldTask("emblems", "emblems", _EMBLEMS, {"style": "filled", "clutter": "cluttered"},
+                  "emblems in clutter (36 classes): class = shape and colour"),
     )
 }
+
+#: The tasks the world and CLIP were calibrated on (tuning seeds only) and those kept to check it.
+CALIBRATION_TASKS = ("glyphs", "glyphs_noisy", "tiles", "weaves", "beetles")
+HELD_OUT_TASKS = ("critters", "critters_noisy", "badges", "badges_outline", "moths", "emblems")
 
 #: Images per class in each split of a world task.
 SPLIT_SIZES = {"train": 48, "val": 16, "test": 40}

@@ -1,9 +1,12 @@
 """A procedural image world: attributes → RGB image, and attributes → descriptions (the CLIP corpus).
 
-Every image is a single shape drawn from seven attributes (shape, colour, size, fill, position,
-background, style). The world is deterministic for a seed and fast (thousands of
-32×32 images a second on one core), so the kit can pretrain its embedded CLIP and VLM on it
-and build downstream tasks whose classes are rules over the attributes.
+Every image is one main shape drawn from eleven attributes: seven coarse ones (shape, colour, size,
+fill, position, background, style) and four fine-grained ones that web-like text rarely names and
+a small image tower sees only faintly, as real fine-grained classes are (the number of small
+``spots`` in the lower-left corner, the ``period`` of the fill pattern, the ``shade`` of the colour,
+and ``clutter``: small distractor squares behind the shape). The world is deterministic for a seed
+and fast (thousands of 32×32 images a second on one core), so the kit can pretrain its embedded
+CLIP and VLM on it and build downstream tasks whose classes are rules over the attributes.
 """
 
 from __future__ import annotations
@@ -25,7 +28,13 @@ ATTRIBUTES: dict[str, tuple[str, ...]] = {
     "position": ("centre", "left", "right", "top", "bottom"),
     "background": ("black", "white", "grey", "teal"),
     "style": ("filled", "outline", "noisy"),
+    "spots": ("zero", "one", "two", "three"),
+    "period": ("narrow", "wide"),
+    "shade": ("pale", "mid", "deep"),
+    "clutter": ("clean", "cluttered"),
 }
+#: The fine-grained attributes: seen faintly, named rarely (see ``describe``'s ``fine`` rate).
+FINE_ATTRIBUTES = ("spots", "period", "shade")
 
 _RGB = {
     "red": (220, 40, 40),
@@ -38,11 +47,15 @@ _RGB = {
 _BACKGROUND_RGB = {"black": (15, 15, 15), "white": (240, 240, 240), "grey": (128, 128, 128), "teal": (20, 110, 110)}
 _RADIUS = {"small": 0.45, "medium": 0.6, "large": 0.75}
 _OFFSET = {"centre": (0.0, 0.0), "left": (-0.25, 0.0), "right": (0.25, 0.0), "top": (0.0, -0.25), "bottom": (0.0, 0.25)}
+_PERIOD = {"narrow": 0.25, "wide": 0.375}
+#: A shade mixes the colour with white (pale) or black (deep) by this fraction.
+_SHADE_MIX = {"pale": ("white", 0.3), "mid": ("white", 0.0), "deep": ("black", 0.3)}
+_SPOTS = {"zero": 0, "one": 1, "two": 2, "three": 3}
 
 
 @dataclass(frozen=True)
 class Attributes:
-    """The seven attributes of one world image."""
+    """The attributes of one world image (the fine-grained ones default to the plain look)."""
 
     shape: str
     colour: str
@@ -51,6 +64,10 @@ class Attributes:
     position: str
     background: str
     style: str
+    spots: str = "zero"
+    period: str = "narrow"
+    shade: str = "mid"
+    clutter: str = "clean"
 
     def __post_init__(self) -> None:
         for name, values in ATTRIBUTES.items():
@@ -116,11 +133,36 @@ def _fill_mask(fill: str, x: np.ndarray, y: np.ndarray, period: float) -> np.nda
     raise InvalidInputError(f"unknown fill {fill!r}")
 
 
+def _shaded(colour: np.ndarray, shade: str) -> np.ndarray:
+    towards, mix = _SHADE_MIX[shade]
+    return colour * (1.0 - mix) + (255.0 if towards == "white" else 0.0) * mix
+
+
+def _draw_clutter(img: np.ndarray, rng: np.random.Generator) -> None:
+    """Four to seven small squares of random colours scattered over the image (behind the shape)."""
+    size = img.shape[0]
+    side = max(2, size // 12)
+    for _ in range(int(rng.integers(4, 8))):
+        top, left = rng.integers(0, size - side, size=2)
+        img[top:top + side, left:left + side] = rng.uniform(0, 255, size=3)
+
+
+def _draw_spots(img: np.ndarray, count: int, background: str) -> None:
+    """``count`` small spots in a row in the lower-left corner, in the colour that contrasts with the background."""
+    size = img.shape[0]
+    dot = max(1, size // 16)
+    ink = 0.0 if background in ("white", "grey") else 255.0
+    row = size - 2 * dot
+    for k in range(count):
+        col = dot + 2 * dot * k
+        img[row:row + dot, col:col + dot] = ink
+
+
 def render(attrs: Attributes, size: int = 32, rng: np.random.Generator | None = None) -> np.ndarray:
     """Render one image as a uint8 array ``(size, size, 3)``.
 
     ``rng`` adds small nuisance variation (colour jitter, sub-pixel offset, the noise of the
-    ``noisy`` style); without it the image is the canonical one for ``attrs``.
+    ``noisy`` style, where clutter falls); without it the image is the canonical one for ``attrs``.
     """
     x, y = _grid(size)
     jitter = rng.uniform(-0.05, 0.05, size=2) if rng is not None else np.zeros(2)
@@ -131,14 +173,17 @@ def render(attrs: Attributes, size: int = 32, rng: np.random.Generator | None = 
     if attrs.style == "outline":
         inner = _shape_mask(attrs.shape, xs, ys, r - 5.0 / size)
         mask &= ~inner
-    colour = np.array(_RGB[attrs.colour], dtype=np.float32)
+    colour = _shaded(np.array(_RGB[attrs.colour], dtype=np.float32), attrs.shade)
     if rng is not None:
         colour = np.clip(colour + rng.normal(0, 12, size=3), 0, 255)
-    pattern = _fill_mask(attrs.fill, xs, ys, period=0.25)
+    pattern = _fill_mask(attrs.fill, xs, ys, period=_PERIOD[attrs.period])
     shade = np.where(pattern[..., None], colour, colour * 0.5)
     img = np.empty((size, size, 3), dtype=np.float32)
     img[:] = np.array(_BACKGROUND_RGB[attrs.background], dtype=np.float32)
+    if attrs.clutter == "cluttered":
+        _draw_clutter(img, rng if rng is not None else np.random.default_rng(1))
     img[mask] = shade[mask]
+    _draw_spots(img, _SPOTS[attrs.spots], attrs.background)
     if attrs.style == "noisy":
         noise_rng = rng if rng is not None else np.random.default_rng(0)
         img += noise_rng.normal(0, 25, size=img.shape)
@@ -183,25 +228,47 @@ def _pick(rng: np.random.Generator, options: tuple[str, ...]) -> str:
     return options[rng.integers(len(options))]
 
 
-def describe(attrs: Attributes, rng: np.random.Generator, keep: float = 0.75) -> str:
+_SHADE_WORDS = {"pale": "pale", "mid": "", "deep": "deep"}
+_CLUTTER_PHRASES = ("among scattered specks", "on a cluttered background", "with clutter behind it")
+_SPOTS_PHRASES = {"zero": ("with no marks",), "one": ("with one tiny mark",), "two": ("with two tiny marks",),
+                  "three": ("with three tiny marks",)}
+_SHADE_PHRASES = {"pale": ("pale",), "mid": ("plain",), "deep": ("deep",)}
+_CLUTTER_PROMPTS = {"clean": ("on a clean background",), "cluttered": _CLUTTER_PHRASES}
+
+
+def _fine_clauses(a: Attributes, said: Mapping[str, bool], rng: np.random.Generator) -> list[str]:
+    """The clauses that name the fine-grained attributes ``said`` marks (the shade goes before the colour)."""
+    clauses = []
+    if said["spots"]:
+        clauses.append("with no marks" if a.spots == "zero" else f"with {a.spots} tiny mark{'s' * (a.spots != 'one')}")
+    if said["period"] and a.fill != "solid":
+        clauses.append(f"in a {a.period} pattern")
+    if said["clutter"] and a.clutter == "cluttered":
+        clauses.append(_pick(rng, _CLUTTER_PHRASES))
+    return clauses
+
+
+def describe(attrs: Attributes, rng: np.random.Generator, keep: float = 0.75, fine: float = 0.1) -> str:
     """One varied natural-language description of an image's attributes (the CLIP corpus).
 
-    Each attribute is mentioned with probability ``keep`` (the shape and colour more often),
-    with synonyms and in varying order, as web alt-text does, so that the CLIP learns each
-    attribute word on its own.
+    Each coarse attribute (and clutter) is mentioned with probability ``keep`` (the shape and colour
+    more often), each fine-grained one (:data:`FINE_ATTRIBUTES`) with probability ``fine``, with
+    synonyms and in varying order, as web alt-text does, so that the CLIP learns each attribute
+    word on its own and the fine-grained ones only faintly.
     """
     a = attrs
-    said = {name: rng.random() < keep for name in ATTRIBUTES}
+    said = {name: rng.random() < (fine if name in FINE_ATTRIBUTES else keep) for name in ATTRIBUTES}
     said["shape"] = said["shape"] or rng.random() < 0.5
     fill = _pick(rng, _FILL_PHRASES[a.fill])
     fill_before = said["fill"] and " " not in fill and rng.random() < 0.5
     words = [
         a.size if said["size"] else "",
+        _SHADE_WORDS[a.shade] if said["shade"] and said["colour"] else "",
         a.colour if said["colour"] else "",
         fill if fill_before else "",
         a.shape if said["shape"] else "shape",
     ]
-    clauses = []
+    clauses = _fine_clauses(a, said, rng)
     if said["fill"] and not fill_before:
         clauses.append(fill if " " in fill else f"{fill} inside")
     if said["position"]:
@@ -226,10 +293,15 @@ def attribute_prompts(attribute: str) -> Mapping[str, str]:
         "position": "a shape {}",
         "background": "a shape on a {} background",
         "style": "a shape {}",
+        "spots": "a shape {}",
+        "period": "a shape in a {} pattern",
+        "shade": "a photo of a {} shape",
+        "clutter": "a shape {}",
     }
     if attribute not in templates:
         raise InvalidInputError(f"unknown attribute {attribute!r}; known: {sorted(templates)}")
-    phrase = {"position": _POSITION_PHRASES, "style": _STYLE_PHRASES}.get(attribute)
+    phrase = {"position": _POSITION_PHRASES, "style": _STYLE_PHRASES, "spots": _SPOTS_PHRASES,
+              "shade": _SHADE_PHRASES, "clutter": _CLUTTER_PROMPTS}.get(attribute)
     values = ATTRIBUTES[attribute]
     if phrase is None:
         return {v: templates[attribute].format(v) for v in values}
