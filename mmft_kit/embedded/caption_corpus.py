@@ -73,11 +73,13 @@ _PETALS = {
     "star": "its five points spread like petals around the centre",
 }
 _COLOURS = {
-    "red": ("red", "bright red", "deep red", "crimson"), "orange": ("orange", "bright orange", "amber", "tangerine"),
-    "yellow": ("yellow", "bright yellow", "golden", "lemon yellow"), "green": ("green", "bright green", "emerald",
-                                                                                  "leafy green"),
-    "blue": ("blue", "bright blue", "cobalt", "azure"), "purple": ("purple", "violet", "deep purple", "plum"),
+    "red": ("red", "red", "crimson"), "orange": ("orange", "orange", "amber"), "yellow": ("yellow", "yellow", "golden"),
+    "green": ("green", "green", "emerald"), "blue": ("blue", "blue", "cobalt"), "purple": ("purple", "purple", "violet"),
 }
+_SHADES = {"pale": ("pale ", "light ", ""), "mid": ("", "bright ", ""), "deep": ("deep ", "dark ", "")}
+_SPOT_COUNTS = {"one": "A single tiny mark", "two": "Two tiny marks", "three": "Three tiny marks"}
+_PERIODS = {"narrow": ("narrow and closely spaced", "fine and tightly packed"),
+            "wide": ("wide and loosely spaced", "broad and widely spaced")}
 _SIZES = {"small": ("small", "compact", "modest"), "medium": ("medium sized", "moderately sized", "mid sized"),
           "large": ("large", "big", "sizeable")}
 _SIZE_DETAIL = {"small": ("leaves much of the frame empty", "takes up only a small part of the frame"),
@@ -173,7 +175,7 @@ class _Caption:
         return self.pick(_SHAPE_ADJECTIVES[self.a.shape])
 
     def colour(self) -> str:
-        return self.pick(_COLOURS[self.a.colour])
+        return self.pick(_SHADES[self.a.shade]) + self.pick(_COLOURS[self.a.colour])
 
     def size(self) -> str:
         return self.pick(_SIZES[self.a.size])
@@ -300,9 +302,30 @@ def _t_colour_fill(c):
 
 
 def _t_background(c):
+    if c.a.clutter == "cluttered":
+        return c.pick((f"Small squares are scattered across the {c.background()} behind it",
+                       f"The {c.background()} is cluttered with small specks",
+                       f"It stands out against a busy {c.background()} of scattered squares"))
     return c.pick((f"The {c.background()} gives it strong contrast",
                    f"It stands out clearly against the {c.background()}",
                    f"Behind it lies {_article(c.background())} with nothing else in view"))
+
+
+def _t_spots(c):
+    if c.a.spots == "zero":
+        return None
+    return c.pick((f"{_SPOT_COUNTS[c.a.spots]} sit in the lower left corner" if c.a.spots != "one" else
+                   "A single tiny mark sits in the lower left corner",
+                   f"In the lower left corner, {_SPOT_COUNTS[c.a.spots].lower()} can be seen"))
+
+
+def _t_texture_period(c):
+    if c.a.fill == "solid":
+        return None
+    marks = {"striped": "stripes", "dotted": "dots", "checkered": "checks"}[c.a.fill]
+    return c.pick((f"The {marks} are {c.pick(_PERIODS[c.a.period])}", f"Its pattern is {c.pick(_PERIODS[c.a.period])}",
+                   f"The pattern looks {c.pick(_PERIODS[c.a.period])}", f"Its {marks} are {c.pick(_PERIODS[c.a.period])}",
+                   f"The {marks} seem {c.pick(_PERIODS[c.a.period])}, though it is hard to be sure at this size"))
 
 
 def _t_position(c):
@@ -318,7 +341,7 @@ def _t_style(c):
 def _t_geometry(c):
     return c.pick((f"{c.pronoun()} has {c.geometry()}", f"Its outline shows {c.geometry()}",
                    f"The {c.shape_adj()} silhouette has {c.geometry()}", f"Its overall form has {c.geometry()}",
-                   f"Looking closely, the outline has {c.geometry()}",
+                   f"Looking closely, the outline has {c.geometry()}", f"Its silhouette is marked by {c.geometry()}",
                    f"It seems to have {c.geometry()}, although the edges are small"))
 
 
@@ -428,22 +451,24 @@ def _t_closer(c):
 
 
 _TOPICS: dict[str, tuple[Sentence, tuple[Sentence, ...]]] = {
-    "visual": (_open_visual, (_t_colour_fill, _t_background, _t_position, _t_style, _t_geometry, _t_closer)),
+    "visual": (_open_visual, (_t_colour_fill, _t_background, _t_position, _t_style, _t_geometry, _t_closer,
+                              _t_spots)),
     "shape": (_open_shape, (_t_geometry, _t_position, _t_symmetry, _t_shape_colour, _t_outline_style, _t_closer,
                             _t_background, _t_proportion, _t_shape_compare, _t_geometry)),
     "texture": (_open_texture, (_t_texture_detail, _t_texture_style, _t_texture_colour, _t_texture_shape,
-                                _t_texture_background, _t_closer, _t_texture_regularity, _t_texture_contrast)),
+                                _t_texture_background, _t_closer, _t_texture_regularity, _t_texture_contrast,
+                                _t_texture_period)),
     "context": (_open_context, (_t_style, _t_position, _t_background, _t_spatial_offset, _t_colour_fill, _t_closer)),
     "spatial": (_open_spatial, (_t_position, _t_spatial_offset, _t_geometry, _t_background, _t_closer)),
     "color": (_open_color, (_t_colour_background, _t_colour_fill_tone, _t_colour_fill, _t_style, _t_closer)),
     "petals": (_open_petals, (_t_geometry, _t_colour_fill, _t_symmetry, _t_position, _t_closer)),
-    "symbols": (_open_symbols, (_t_symbol_meaning, _t_colour_fill, _t_position, _t_background, _t_closer)),
+    "symbols": (_open_symbols, (_t_symbol_meaning, _t_colour_fill, _t_position, _t_background, _t_closer, _t_spots)),
 }
 _GENERAL = _TOPICS["visual"]
 _CLOSER_STARTS = tuple(closer.split(" {")[0].removesuffix(" this").removesuffix(" the") for closer in _CLOSERS)
 #: Sentences any long caption may go on with once its own topics are used up.
 _EXTRA = (_t_colour_fill, _t_background, _t_position, _t_style, _t_geometry, _t_symmetry, _t_texture_detail,
-          _t_spatial_offset, _t_outline_style, _t_colour_background)
+          _t_spatial_offset, _t_outline_style, _t_colour_background, _t_spots, _t_texture_period)
 _JOINS = (", and ", ", and ", "; ", ", while ")
 
 
@@ -508,7 +533,10 @@ def write_caption(
     sentences = [_cap(opener(c))]
     total, joined = word_count(sentences[0]), False
     for topic in order:
-        sentence = _cap(topic(c))
+        sentence = topic(c)
+        if sentence is None:  # nothing to say on this topic for this image
+            continue
+        sentence = _cap(sentence)
         length = word_count(sentence)
         if total >= target or abs(total + length - target) > abs(total - target):
             break

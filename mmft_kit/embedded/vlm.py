@@ -119,7 +119,7 @@ class VLMRecipe:
     vision_batch_size: int = 32
     vision_lr: float = 1e-3
     # stage 2: instruction tuning of projector and decoder
-    steps: int = 1000
+    steps: int = 1400
     batch_size: int = 32
     lr: float = 1e-3
     weight_decay: float = 0.01
@@ -127,7 +127,8 @@ class VLMRecipe:
     characteristics: tuple[str, ...] = CHARACTERISTICS
     main_characteristic_fraction: float = 0.7  # visual, shape, texture; the rest: other library ones
     unknown_characteristic_fraction: float = 0.08  # an unreadable word: the general caption
-    word_budget_range: tuple[int, int] = (5, 130)  # drawn log-uniformly
+    word_budget_range: tuple[int, int] = (5, 130)  # drawn log-uniformly, or uniformly from 40 up
+    long_budget_fraction: float = 0.35  # batches whose budget is drawn uniformly from 40 up (long captions)
     invented_name_fraction: float = 0.1  # an unreadable class name: the caption names only the category
     alternate_template_fraction: float = 0.2
     decision_weight: float = 4.0  # loss weight of the copied class name and of each go-on-or-stop token
@@ -137,6 +138,7 @@ class VLMRecipe:
     eval_images: int = 48
     eval_words: tuple[int, ...] = (10, 50, 120)
     max_new_tokens: int = 200
+    repetition_penalty: float = 1.05  # in the saved generation config, as Qwen2.5-VL ships it
 
     def __post_init__(self) -> None:
         if self.image_size % self.patch_size:
@@ -151,7 +153,7 @@ class VLMRecipe:
 
 #: ``ci``: seconds to build, rough captions (tests); ``default``: the captioner notebooks and benchmarks use.
 VLM_RECIPES: dict[str, VLMRecipe] = {
-    "ci": VLMRecipe(vision_steps=500, steps=300, eval_images=16),
+    "ci": VLMRecipe(vision_steps=500, steps=500, eval_images=16),
     "default": VLMRecipe(),
 }
 
@@ -248,18 +250,24 @@ def build_model(recipe: VLMRecipe, tokenizer: PreTrainedTokenizerFast) -> LlavaF
     model.generation_config.update(
         bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
         pad_token_id=tokenizer.pad_token_id, max_new_tokens=recipe.max_new_tokens, do_sample=False,
+        repetition_penalty=recipe.repetition_penalty,
     )
-    _order_number_embeddings(model, tokenizer)
+    _initialise_word_embeddings(model, tokenizer)
     return model
 
 
 @torch.no_grad()
-def _order_number_embeddings(model: LlavaForConditionalGeneration, tokenizer: PreTrainedTokenizerFast) -> None:
-    """Start the embedding of each number n between two random ends, at log n: a word budget's size is then
-    one direction of its embedding from the first step, so every budget teaches the others (each number
-    token alone is seen in few batches)."""
-    ids = tokenizer.convert_tokens_to_ids([str(n) for n in range(1, MAX_BUDGET + 1)])
+def _initialise_word_embeddings(model: LlavaForConditionalGeneration, tokenizer: PreTrainedTokenizerFast) -> None:
+    """Give the embeddings two priors a pretrained LLM has. A capitalised word starts as its lower-case
+    word ("This" as "this"), so the prompt's "this {class_name}" and the caption's "This {class_name}"
+    match from the start and copying the name is easy to learn. The embedding of each number n starts
+    between two random ends, at log n: a word budget's size is then one direction of its embedding, so
+    every budget teaches the others (each number token alone is seen in few batches)."""
     weight = model.get_input_embeddings().weight
+    vocab = tokenizer.get_vocab()
+    pairs = [(i, vocab[w.lower()]) for w, i in vocab.items() if w[:1].isupper() and w.lower() in vocab]
+    weight[[i for i, _ in pairs]] = weight[[j for _, j in pairs]]
+    ids = tokenizer.convert_tokens_to_ids([str(n) for n in range(1, MAX_BUDGET + 1)])
     low, high = weight[ids[0]].clone(), weight[ids[-1]].clone()
     position = torch.log(torch.arange(1, MAX_BUDGET + 1, dtype=weight.dtype)) / np.log(MAX_BUDGET)
     weight[ids] = (1 - position)[:, None] * low + position[:, None] * high
@@ -322,8 +330,11 @@ def _characteristic(recipe: VLMRecipe, rng: np.random.Generator) -> str:
 
 
 def word_budget(recipe: VLMRecipe, rng: np.random.Generator) -> int:
-    """A word budget drawn log-uniformly from the recipe's range."""
+    """A word budget: log-uniform over the recipe's range (each octave as often), or, for a
+    ``long_budget_fraction`` of batches, uniform from 40 words up (long captions need more practice)."""
     low, high = recipe.word_budget_range
+    if rng.random() < recipe.long_budget_fraction:
+        return int(rng.integers(min(max(low, 40), high), high + 1))
     return int(round(np.exp(rng.uniform(np.log(low), np.log(high)))))
 
 
