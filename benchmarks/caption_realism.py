@@ -112,10 +112,10 @@ def caption_sample(captioner, sample, characteristic: str, words: int | None = 5
     return captioner.caption([item[0] for item in sample], prompts)
 
 
-def prompt_following(captioner, sample) -> list[str]:
-    """Lines of prompt-following figures."""
+def prompt_following(captioner, sample, images: int = 48) -> list[str]:
+    """Lines of prompt-following figures, on ``images`` images spread over the sample."""
     rng = np.random.default_rng(0)
-    small = sample[:: max(1, len(sample) // 48)][:48]
+    small = sample[:: max(1, len(sample) // images)][:images]
     lines = ["", "## Prompt following", "", "| word budget | " + " | ".join(map(str, BUDGETS)) + " |",
              "|---|" + "---|" * len(BUDGETS)]
     means = {w: float(np.mean([len(words_of(c)) for c in caption_sample(captioner, small, "visual", w)]))
@@ -156,6 +156,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--category", nargs="*", default=[], help="category words of the captions' data set")
     parser.add_argument("--per-task", type=int, default=48, help="test images per world task in the sample")
     parser.add_argument("--out", type=Path, default=RESULTS, help="where to write the markdown table")
+    parser.add_argument("--follow-images", type=int, default=48, help="images of the prompt-following figures")
     parser.add_argument("--no-follow", action="store_true", help="leave out the prompt-following figures")
     args = parser.parse_args(argv)
 
@@ -174,10 +175,10 @@ def main(argv: list[str] | None = None) -> None:
                  for item, caption in zip(sample, caption_sample(captioner, sample, c))]
         follow_lines = error_lines(texts, sample)
         source = (f"{'corpus' if args.corpus else args.captioner} ({captioner.settings.get('revision') or ''}), "
-                  f"{len(sample)} world test images "
+                  f"{len(sample)} world test images, {args.follow_images} for prompt following "
                   f"({args.per_task} per task), 50-word default prompt, temperature {captioner.settings['temperature']}")
         if not args.no_follow:
-            follow_lines += prompt_following(captioner, sample)
+            follow_lines += prompt_following(captioner, sample, args.follow_images)
     stats = realism_statistics(texts, categories, clip_token_count())
     rows = realism_table(stats)
     lines = [f"# Caption realism: {source}", "", "| characteristic | statistic | value | band | inside |",
