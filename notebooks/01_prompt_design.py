@@ -46,9 +46,8 @@
 # name is left out (the caption names the category), an unknown word elsewhere in the template is
 # ignored; it sees only the world's attributes on 32×32 images and misreads them often (a wrong shape in
 # over half of its captions, a wrong colour in a quarter to three quarters), far more than a real
-# captioner does; it hedges far less than
-# real ones and its captions overlap more with one another. A real captioner
-# (`captioner = "Qwen/Qwen2.5-VL-3B-Instruct"` or `"openai:MODEL"`) reads any prompt.
+# captioner does; it hedges far less than real ones and its captions overlap more with one another. A real
+# captioner (`captioner = "Qwen/Qwen2.5-VL-3B-Instruct"` or `"openai:MODEL"`) reads any prompt.
 
 # %% tags=["parameters"]
 # Change a parameter by assigning it here, for example:  words = 30
