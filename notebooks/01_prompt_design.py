@@ -31,6 +31,23 @@
 # Here you edit these slots and watch, side by side on sample images, what the captioner writes, how
 # long it takes and how long the captions are; then compare characteristics and save the template for
 # `02_synthetic_captions`.
+#
+# **What the embedded captioner can and cannot do.** It is a one-million-parameter LLaVA trained in
+# minutes on the world's images, from captions written the way Qwen and Gemini answer this prompt
+# (measured on the 39,480 captions the MMFT authors ship: two or three capitalised sentences, the class
+# name in the first, the background now and then, a hedge now and then; the figures, beside the real
+# ones, are in `benchmarks/results/caption_realism.md`). So it *follows the prompt*: the word budget sets
+# the length (about 7, 22, 49 and 79 words for 5, 30, 50 and 120: long captions fall short), it writes about any characteristic of the library (visual, shape,
+# texture, context, spatial, petals, color, symbols) and a general caption for any other word, and it
+# copies the class name and domain you give, even a wrong name: it does not recognise the class, it
+# repeats what the prompt says, so a wrong name changes the caption and nothing else. A template without
+# some slots still gets an answer (about 45 words without `{words}`; only the category without
+# `{class_name}`). It *cannot* read a word outside its vocabulary of about 1,300 words: an unknown class
+# name is left out (the caption names the category), an unknown word elsewhere in the template is
+# ignored; it sees only the world's attributes on 32×32 images and misreads them often (a wrong shape in
+# over half of its captions, a wrong colour in a quarter to three quarters), far more than a real
+# captioner does; it hedges far less than real ones and its captions overlap more with one another. A real
+# captioner (`captioner = "Qwen/Qwen2.5-VL-3B-Instruct"` or `"openai:MODEL"`) reads any prompt.
 
 # %% tags=["parameters"]
 # Change a parameter by assigning it here, for example:  words = 30

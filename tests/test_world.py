@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from mmft_kit.data import (
-    ATTRIBUTES, WORLD_TASKS, Attributes, describe, describe_characteristic, make_corpus, make_world_task, render_many,
+    ATTRIBUTES, WORLD_TASKS, Attributes, describe, make_corpus, make_world_task, render_many,
     sample_attributes,
 )
 from mmft_kit.data.corpus import NAME_NOISE, NAME_RATES, UNKNOWN_NAMES, class_names_of, domain_classes
@@ -134,35 +134,7 @@ def test_descriptions_name_only_the_true_attribute_values():
     assert mentioned > 150  # the shape is the usual subject
 
 
-@pytest.mark.parametrize("words", [6, 12, 25, 50])
-def test_characteristic_captions_keep_budget_and_topic(words):
-    rng = np.random.default_rng(words)
-    colours = set(ATTRIBUTES["colour"])
-    shapes = set(ATTRIBUTES["shape"])
-    for attrs in _random_attrs(100, seed=words):
-        for characteristic in ("visual", "shape", "texture"):
-            text = describe_characteristic(attrs, characteristic, words, rng)
-            assert len(text.replace(".", " ").split()) <= words
-            assert text.endswith(".")
-        shape_text = _words(describe_characteristic(attrs, "shape", words, rng))
-        assert attrs.shape in shape_text and not shape_text & colours
-        texture_text = _words(describe_characteristic(attrs, "texture", words, rng))
-        assert texture_text & _FILL_WORDS[attrs.fill] and not texture_text & shapes
-        assert not texture_text & colours
-        visual_text = _words(describe_characteristic(attrs, "visual", words, rng))
-        assert attrs.shape in visual_text and attrs.colour in visual_text
-
-
-def test_characteristic_caption_reaches_the_budget_when_asked_for_few_words():
-    rng = np.random.default_rng(0)
-    attrs = _random_attrs(1, seed=0)[0]
-    assert len(describe_characteristic(attrs, "visual", 10, rng).replace(".", " ").split()) == 10
-
-
-def test_unknown_characteristic_and_attribute_values_are_refused():
-    attrs = _random_attrs(1, seed=0)[0]
-    with pytest.raises(InvalidInputError, match="visual"):
-        describe_characteristic(attrs, "smell", 10, np.random.default_rng(0))
+def test_unknown_attribute_values_are_refused():
     with pytest.raises(InvalidInputError, match="shape"):
         Attributes("hexagon", "red", "small", "solid", "left", "black", "filled")
 

@@ -1,4 +1,4 @@
-"""A procedural image world: attributes → RGB image, and attributes → natural-language text.
+"""A procedural image world: attributes → RGB image, and attributes → descriptions (the CLIP corpus).
 
 Every image is one main shape drawn from eleven attributes: seven coarse ones (shape, colour, size,
 fill, position, background, style) and four fine-grained ones that web-like text rarely names and
@@ -200,7 +200,8 @@ def render_many(attrs: Iterable[Attributes], size: int = 32, seed: int = 0) -> n
 
 
 # ---------------------------------------------------------------------------------------------
-# Language: attribute phrases with synonyms, for descriptions (CLIP corpus) and captions (VLM).
+# Language: attribute phrases with synonyms, for descriptions (the CLIP corpus; the VLM's captions are
+# written by mmft_kit.embedded.caption_corpus).
 # ---------------------------------------------------------------------------------------------
 
 _FILL_PHRASES = {
@@ -220,25 +221,6 @@ _POSITION_PHRASES = {
     "right": ("on the right", "at the right side", "to the right"),
     "top": ("at the top", "near the top", "in the upper part"),
     "bottom": ("at the bottom", "near the bottom", "in the lower part"),
-}
-_SHAPE_GEOMETRY = {
-    "circle": "a round curved edge and no corners",
-    "square": "four equal sides and four right angles",
-    "triangle": "three straight sides and three corners",
-    "diamond": "four slanted sides meeting in sharp points",
-    "cross": "two crossing arms of equal length",
-    "star": "five pointed tips around its centre",
-}
-_FILL_DETAIL = {
-    "solid": "an even single tone without any pattern",
-    "striped": "horizontal bands of light and dark tone",
-    "dotted": "a regular grid of small dark dots",
-    "checkered": "alternating light and dark squares",
-}
-_STYLE_DETAIL = {
-    "filled": "the shape is fully painted",
-    "outline": "only a thin border is drawn and the inside is empty",
-    "noisy": "the whole image is covered in grainy noise",
 }
 
 
@@ -299,57 +281,6 @@ def describe(attrs: Attributes, rng: np.random.Generator, keep: float = 0.75, fi
     opening = _pick(rng, ("a", "a photo of a", "an image of a", "this is a", "there is a"))
     text = " ".join([opening, *words, *[c for c in clauses if c]])
     return " ".join(text.split())
-
-
-def describe_characteristic(attrs: Attributes, characteristic: str, words: int, rng: np.random.Generator) -> str:
-    """A caption about one characteristic (``visual``, ``shape`` or ``texture``) in about ``words`` words.
-
-    This is what the embedded VLM is taught to write for the synthetic-captions prompt: a
-    ``shape`` caption names the shape, its geometry, size and place and no colour or pattern;
-    a ``texture`` caption names the fill, its look, the rendering style and background and no
-    shape; a ``visual`` caption covers the most salient of everything.
-    """
-    a = attrs
-    fill = _pick(rng, _FILL_PHRASES[a.fill])
-    pos = _pick(rng, _POSITION_PHRASES[a.position])
-    if characteristic == "shape":
-        sentences = [
-            f"a {a.size} {a.shape} {pos}",
-            f"the {a.shape} has {_SHAPE_GEOMETRY[a.shape]}",
-            f"its outline is the outline of a {a.shape}",
-            f"the {a.shape} is {a.size} and sits {pos} of the frame",
-        ]
-    elif characteristic == "texture":
-        sentences = [
-            f"a {fill} surface",
-            f"the surface shows {_FILL_DETAIL[a.fill]}",
-            _STYLE_DETAIL[a.style],
-            f"the {a.fill} pattern lies on a {a.background} background",
-        ]
-    elif characteristic == "visual":
-        sentences = [
-            f"a {a.size} {a.colour} {a.shape} with a {a.fill} fill on a {a.background} background",
-            f"it is {a.colour} and {fill}",
-            f"the {a.shape} sits {pos}",
-            _STYLE_DETAIL[a.style],
-        ]
-    else:
-        raise InvalidInputError(
-            f"the world can describe characteristics 'visual', 'shape' or 'texture'; got {characteristic!r}"
-        )
-    text: list[str] = []
-    for sentence in sentences:
-        text.extend(sentence.split() + ["."])
-        if sum(t != "." for t in text) >= words:
-            break
-    kept, count = [], 0
-    for token in text:
-        if token != ".":
-            if count == words:
-                break
-            count += 1
-        kept.append(token)
-    return " ".join(kept).replace(" .", ".").rstrip(".") + "."
 
 
 def attribute_prompts(attribute: str) -> Mapping[str, str]:
