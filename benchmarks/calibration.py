@@ -78,7 +78,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 
 
 def run_task(task: str, clip: str, shots: Sequence[int], seeds: Sequence[int]) -> list[dict]:
-    """Every baseline × shots × seed on one task, in one process (the frozen features are computed once)."""
+    """Every baseline × shots × seed on one task, in one process (its frozen features are computed once)."""
     import torch
 
     from mmft_kit.train import TrainConfig, run
@@ -206,12 +206,14 @@ def main(argv: Sequence[str] | None = None) -> None:
     tasks = args.tasks or list(HALVES[args.half])
     start = time.time()
     clip_hash = recipe_hash(args.clip)
+    jobs = [(t, [seed]) for t in sorted(tasks, key=lambda t: -len(WORLD_TASKS[t].classes))
+            for seed in args.seeds]  # one job per task and seed, the largest tasks first
     if args.workers <= 1:
-        rows = [r for t in tasks for r in run_task(t, args.clip, args.shots, args.seeds)]
+        rows = [r for t, seeds in jobs for r in run_task(t, args.clip, args.shots, seeds)]
     else:
         with ProcessPoolExecutor(args.workers) as pool:
-            rows = [r for part in pool.map(run_task, tasks, [args.clip] * len(tasks), [args.shots] * len(tasks),
-                                           [args.seeds] * len(tasks)) for r in part]
+            rows = [r for part in pool.map(run_task, [t for t, _ in jobs], [args.clip] * len(jobs),
+                                           [args.shots] * len(jobs), [s for _, s in jobs]) for r in part]
     args.out.mkdir(parents=True, exist_ok=True)
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=list(rows[0]))
