@@ -159,7 +159,7 @@ def score(rows: list[dict], tasks: Sequence[str], shots: Sequence[int]) -> dict:
         rho[k] = (float(spearmanr(ours, reference)[0]),
                   float(spearmanr([table[(x, k)] for x in four], [PUBLISHED[k][x] for x in four])[0]))
         checks.append((f"Spearman ρ of the five methods' order vs the published order, {k} shot(s): ≥ 0.8",
-                       f"{rho[k][0]:.2f}", rho[k][0] >= 0.8))
+                       f"{rho[k][0]:.2f}", rho[k][0] >= 0.8 - 1e-9))  # 0.8 is a reachable value for 5 ranks
     checks.append(("FLYP ≥ CE at 1 / 4 / 16 shots", "not measured (fine-tuned methods are not run here)", None))
     return {"checks": checks, "table": table, "gap": gap, "zero_shot": zs, "rho": rho, "per_task": m}
 
