@@ -78,7 +78,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 
 
 def run_task(task: str, clip: str, shots: Sequence[int], seeds: Sequence[int]) -> list[dict]:
-    """Every baseline × shots × seed on one task, in one process (the frozen features are computed once)."""
+    """Every baseline × shots × seed on one task, in one process (its frozen features are computed once)."""
     import torch
 
     from mmft_kit.train import TrainConfig, run
@@ -159,7 +159,7 @@ def score(rows: list[dict], tasks: Sequence[str], shots: Sequence[int]) -> dict:
         rho[k] = (float(spearmanr(ours, reference)[0]),
                   float(spearmanr([table[(x, k)] for x in four], [PUBLISHED[k][x] for x in four])[0]))
         checks.append((f"Spearman ρ of the five methods' order vs the published order, {k} shot(s): ≥ 0.8",
-                       f"{rho[k][0]:.2f}", rho[k][0] >= 0.8))
+                       f"{rho[k][0]:.2f}", rho[k][0] >= 0.8 - 1e-9))  # 0.8 is a reachable value for 5 ranks
     checks.append(("FLYP ≥ CE at 1 / 4 / 16 shots", "not measured (fine-tuned methods are not run here)", None))
     return {"checks": checks, "table": table, "gap": gap, "zero_shot": zs, "rho": rho, "per_task": m}
 
@@ -206,12 +206,14 @@ def main(argv: Sequence[str] | None = None) -> None:
     tasks = args.tasks or list(HALVES[args.half])
     start = time.time()
     clip_hash = recipe_hash(args.clip)
+    jobs = [(t, [seed]) for t in sorted(tasks, key=lambda t: -len(WORLD_TASKS[t].classes))
+            for seed in args.seeds]  # one job per task and seed, the largest tasks first
     if args.workers <= 1:
-        rows = [r for t in tasks for r in run_task(t, args.clip, args.shots, args.seeds)]
+        rows = [r for t, seeds in jobs for r in run_task(t, args.clip, args.shots, seeds)]
     else:
         with ProcessPoolExecutor(args.workers) as pool:
-            rows = [r for part in pool.map(run_task, tasks, [args.clip] * len(tasks), [args.shots] * len(tasks),
-                                           [args.seeds] * len(tasks)) for r in part]
+            rows = [r for part in pool.map(run_task, [t for t, _ in jobs], [args.clip] * len(jobs),
+                                           [args.shots] * len(jobs), [s for _, s in jobs]) for r in part]
     args.out.mkdir(parents=True, exist_ok=True)
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=list(rows[0]))
