@@ -18,6 +18,7 @@ Test files import the plain helpers with ``from conftest import ...`` (``tests/`
 from __future__ import annotations
 
 import base64
+import contextlib
 import io
 import json
 import os
@@ -283,3 +284,45 @@ def tiny_clip(folder: Path) -> Path:
 def tiny_clip_dir(tmp_path) -> Path:
     """A :func:`tiny_clip` folder under the test's ``tmp_path``."""
     return tiny_clip(tmp_path / "tiny_clip")
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 nobody listens on now."""
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@contextlib.contextmanager
+def jupyterlab_server(args: Sequence[str], env: dict[str, str], cwd: Path, log_path: Path, token: str):
+    """A JupyterLab server on 127.0.0.1 (``python -m jupyterlab`` with ``args``); yields its base URL once
+    ``/api/status`` answers, and stops it after."""
+    import subprocess
+    import sys
+    import urllib.request
+
+    port = free_port()
+    log = log_path.open("w")
+    server = subprocess.Popen([sys.executable, "-m", "jupyterlab", *args, "--no-browser", "--ip=127.0.0.1",
+                               f"--port={port}", f"--IdentityProvider.token={token}", "--allow-root"],
+                              env=env, stdout=log, stderr=subprocess.STDOUT, cwd=cwd)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(240):
+            try:
+                urllib.request.urlopen(f"{base}/api/status?token={token}", timeout=2)
+                break
+            except OSError:
+                if server.poll() is not None:
+                    pytest.fail(f"JupyterLab exited: {log_path.read_text()[-2000:]}")
+                time.sleep(0.5)
+        yield base
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            server.kill()
+        log.close()

@@ -14,15 +14,13 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
-import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 
 import jupytext
 import pytest
+from conftest import jupyterlab_server
 
 from mmft_kit.notebook import STATIC_ENV
 
@@ -37,12 +35,6 @@ SCREENSHOTS = ROOT / "runs" / "browser-test"
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(900),
               pytest.mark.skipif(not Path(CHROMIUM).is_file(), reason="Debian's chromium is not installed")]
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def _notebook_copy(folder: Path) -> Path:
@@ -67,36 +59,15 @@ def jupyterlab(tmp_path_factory):
     settings.mkdir(parents=True)
     (settings / "notification.jupyterlab-settings").write_text(json.dumps({"fetchNews": "false",
                                                                             "checkForUpdates": False}))
-    port = _free_port()
     # a person's kernel: not static, progress bars on, matplotlib's inline backend (not the tests' Agg)
     env = {k: v for k, v in os.environ.items() if k not in (STATIC_ENV, "TQDM_DISABLE", "MPLBACKEND")}
     env.update(JUPYTER_CONFIG_DIR=str(folder / ".config"), JUPYTER_RUNTIME_DIR=str(folder / ".runtime"),
                JUPYTER_PATH=str(Path(sys.prefix) / "share" / "jupyter"),  # this environment's python3 kernel
                PYTHONPATH=os.pathsep.join([str(ROOT), env.get("PYTHONPATH", "")]))
-    log = (folder / "jupyterlab.log").open("w")
-    server = subprocess.Popen(
-        [sys.executable, "-m", "jupyterlab", "--no-browser", "--ip=127.0.0.1", f"--port={port}",
-         f"--IdentityProvider.token={TOKEN}", f"--ServerApp.root_dir={folder}", "--expose-app-in-browser", "--allow-root",
-         f"--LabApp.user_settings_dir={folder / '.settings'}", f"--LabApp.workspaces_dir={folder / '.workspaces'}"],
-        env=env, stdout=log, stderr=subprocess.STDOUT, cwd=folder)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(240):
-            try:
-                urllib.request.urlopen(f"{base}/api/status?token={TOKEN}", timeout=2)
-                break
-            except OSError:
-                if server.poll() is not None:
-                    pytest.fail(f"JupyterLab exited: {(folder / 'jupyterlab.log').read_text()[-2000:]}")
-                time.sleep(0.5)
+    args = [f"--ServerApp.root_dir={folder}", "--expose-app-in-browser",
+            f"--LabApp.user_settings_dir={folder / '.settings'}", f"--LabApp.workspaces_dir={folder / '.workspaces'}"]
+    with jupyterlab_server(args, env, folder, folder / "jupyterlab.log", TOKEN) as base:
         yield base, folder
-    finally:
-        server.terminate()
-        try:
-            server.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            server.kill()
-        log.close()
 
 
 #: JavaScript: the open notebook's state (cells run, errors, kernel status), through the exposed app.

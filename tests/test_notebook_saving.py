@@ -7,15 +7,14 @@ import copy
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
-import time
 import urllib.request
 from pathlib import Path
 
 import nbformat
 import pytest
+from conftest import jupyterlab_server
 
 from mmft_kit.notebook.saving import strip_notebook
 from mmft_kit.notebook.start import project_folder
@@ -54,12 +53,6 @@ def _git(folder: Path, *args: str) -> str:
     return subprocess.run(["git", *args], cwd=folder, check=True, capture_output=True, text=True).stdout
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 @pytest.fixture
 def clone(tmp_path) -> Path:
     """A git repository holding the kit's notebooks folder and JupyterLab config, committed."""
@@ -76,33 +69,11 @@ def clone(tmp_path) -> Path:
 @pytest.fixture
 def lab(clone, tmp_path):
     """JupyterLab started in ``clone`` as ``make lab`` starts it (``--config=jupyter_server_config.py``)."""
-    port = _free_port()
     env = {**os.environ, "JUPYTER_CONFIG_DIR": str(tmp_path / ".config"), "JUPYTER_RUNTIME_DIR": str(tmp_path / ".rt"),
            "JUPYTER_PATH": str(Path(sys.prefix) / "share" / "jupyter"),
            "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
-    log = (tmp_path / "lab.log").open("w")
-    server = subprocess.Popen(
-        [sys.executable, "-m", "jupyterlab", "--config=jupyter_server_config.py", "--no-browser", "--ip=127.0.0.1",
-         f"--port={port}", f"--IdentityProvider.token={TOKEN}", "--allow-root"],
-        env=env, stdout=log, stderr=subprocess.STDOUT, cwd=clone)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(240):
-            try:
-                urllib.request.urlopen(f"{base}/api/status?token={TOKEN}", timeout=2)
-                break
-            except OSError:
-                if server.poll() is not None:
-                    pytest.fail(f"JupyterLab exited: {(tmp_path / 'lab.log').read_text()[-2000:]}")
-                time.sleep(0.5)
+    with jupyterlab_server(["--config=jupyter_server_config.py"], env, clone, tmp_path / "lab.log", TOKEN) as base:
         yield base
-    finally:
-        server.terminate()
-        try:
-            server.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            server.kill()
-        log.close()
 
 
 def _save(base: str, path: str, notebook: dict) -> None:
