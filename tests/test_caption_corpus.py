@@ -67,7 +67,7 @@ def test_every_library_characteristic_gets_captions_about_it_and_unknown_ones_a_
     extra = {"petals": {"petal", "petals"}, "symbols": {"symbol", "sign", "mark"},
              "context": {"background", "backdrop", "setting"}, "spatial": {"frame", "left", "right", "centre"}}
     for characteristic in [*load_library().characteristics, *CHARACTERISTICS]:
-        vocabulary = characteristic_words(characteristic) | extra.get(characteristic, set())
+        vocabulary = (characteristic_words(characteristic) or frozenset()) | extra.get(characteristic, set())
         captions = [write_caption(sample_attributes(rng), characteristic, 40, rng, "vorn", "glyph signs")
                     for _ in range(50)]
         assert np.mean([bool(set(words_of(c)) & vocabulary) for c in captions]) >= 0.9, characteristic
