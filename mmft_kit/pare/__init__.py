@@ -21,8 +21,8 @@ from .bodies import load_body, tiny_vit
 from .config import (MIX_WEIGHTS, SOURCE_OBJECTIVES, GateParams, PareConfig, PareOptimParams, PareParams,
                      PareTaskParams, resolve_config, task_kind)
 from .body import HFEncoderBody, OpenClipViTBody, TokenBody, as_body, randomize_
-from .experiments import (COMPARISONS, gate_aurocs, mechanism_runs, mechanism_task_of,  # noqa: I001
-                          schedule_figures)
+from .experiments import (COMPARISONS, gate_aurocs, informative_share, mechanism_runs,  # noqa: I001
+                          mechanism_task_of, schedule_figures)
 from .embedders import PatchEmbed2D, SeqEmbed1D, TabularTokenizer, TargetEmbedder, make_embedder, srcinit
 from .diagnostics import GateMonitor, manipulation_checks
 from .gate import PatchGate
@@ -59,7 +59,7 @@ __all__ = [
     "PareOptimParams", "PareParams", "PareRunResult", "PareTaskParams", "PatchGate", "SourceData", "TabularTokenizer",
     "TargetEmbedder", "TargetTask", "TokenBody", "align_embedder", "as_body", "body_record", "build_pare_model",
     "check_one_body", "choose_slots", "darcy_task", "evaluate", "fit", "gate_auroc", "gate_aurocs", "get_metric",
-    "get_target_task", "gumbel_topk", "informative_mask", "load_body", "make_embedder", "manipulation_checks",
+    "get_target_task", "gumbel_topk", "informative_mask", "informative_share", "load_body", "make_embedder", "manipulation_checks",
     "mechanism_runs", "mechanism_task", "mechanism_task_of", "mmd", "otdd", "pare_loss", "positional_take",
     "random_streams", "randomize_", "relaxed_replace", "replace_patches", "replacement_count", "resolve_config",
     "run", "schedule_figures", "select_patches", "signal_task", "source_image_size", "spherical_task", "srcinit",

@@ -1,0 +1,73 @@
+"""PaRe's pre-registered test, read by its rule (``benchmarks/results/pare_preregistration.md``): paired 95 %
+intervals of test-metric differences, the manipulation checks that must hold, and the verdict.
+
+The rule, as registered: PaRe helps if the interval of ``pare − finetune`` lies below 0; the gate helps if
+``pare − pare_uniform`` also does; if the lower end of ``pare − finetune`` is above ``−BOUND``, a gain of
+``BOUND`` is excluded (the bounded null); anything else is inconclusive. A result counts only when every check
+holds.
+"""
+
+from __future__ import annotations
+
+import statistics
+from dataclasses import asdict, dataclass
+from typing import Iterable
+
+from scipy import stats
+
+from ..records import RunResult
+
+#: The gain (in metric units: 1 − accuracy) that the bounded null excludes: two points of accuracy.
+BOUND = 0.02
+
+
+@dataclass(frozen=True)
+class PairedInterval:
+    """``a − b`` paired by seed: mean, standard deviation of the differences, number of seeds, 95 % t-interval."""
+
+    a: str
+    b: str
+    mean: float
+    sd: float
+    n: int
+    low: float
+    high: float
+
+    def __str__(self) -> str:
+        return f"{self.a} − {self.b}: {self.mean:+.4f} [{self.low:+.4f}, {self.high:+.4f}] (s.d. {self.sd:.4f}, n={self.n})"
+
+
+def paired_interval(runs: Iterable[RunResult], a: str, b: str, level: float = 0.95) -> PairedInterval:
+    """The ``level`` t-interval of the mean of ``a − b`` test metrics over the seeds both methods ran."""
+    values: dict[str, dict[int, float]] = {a: {}, b: {}}
+    for run in runs:
+        if run.method in values:
+            values[run.method][run.seed] = run.test
+    diffs = [values[a][s] - values[b][s] for s in sorted(set(values[a]) & set(values[b]))]
+    n = len(diffs)
+    mean = statistics.fmean(diffs) if diffs else float("nan")
+    sd = statistics.stdev(diffs) if n > 1 else float("nan")
+    half = stats.t.ppf(0.5 + level / 2, n - 1) * sd / n ** 0.5 if n > 1 else float("nan")
+    return PairedInterval(a, b, mean, sd, n, mean - half, mean + half)
+
+
+def decide(pare_finetune: PairedInterval, pare_uniform: PairedInterval, checks_hold: bool) -> str:
+    """The verdict by the registered rule, in one sentence."""
+    if not checks_hold:
+        return "not counted: a manipulation check failed, so the test says nothing about PaRe"
+    gain = f"(pare − finetune {pare_finetune.mean:+.4f}, 95 % interval [{pare_finetune.low:+.4f}, " \
+           f"{pare_finetune.high:+.4f}])"
+    if pare_finetune.high < 0:
+        gate = "and the gate helps (pare − pare_uniform also below 0)" if pare_uniform.high < 0 else \
+            "but the gate's choice does not (pare − pare_uniform not below 0)"
+        small = f"; a gain of {BOUND:.2f} or more is excluded" if pare_finetune.low > -BOUND else ""
+        return f"PaRe helps {gain}, {gate}{small}"
+    if pare_finetune.low > -BOUND:
+        return f"bounded null: PaRe shows no gain and a gain of {BOUND:.2f} (two points of accuracy) or more is " \
+               f"excluded {gain}"
+    return f"inconclusive: no gain shown and a gain of {BOUND:.2f} not excluded {gain}"
+
+
+def as_dict(interval: PairedInterval) -> dict:
+    """The interval as a JSON-able dict."""
+    return asdict(interval)
