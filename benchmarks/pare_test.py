@@ -2,6 +2,7 @@
 
     python -m benchmarks.pare_test            # steering check, tuning (seed 100), 20 paired seeds x 4 arms, verdict
     python -m benchmarks.pare_test --report   # rewrite the results file from the saved runs
+    python -m benchmarks.pare_test --shard 0/2 & python -m benchmarks.pare_test --shard 1/2   # two processes
 
 Resumable: every run is appended to a JSON-lines log under ``benchmarks/results/`` and skipped when present. The
 saved runs must come from the body this process loads (recipe hash and weights checksum); otherwise it refuses.
@@ -129,13 +130,15 @@ def tune(out: Path, task, body, source, record: dict) -> dict:
             "finetune_grid": grid, "pare_grid": pare_grid}
 
 
-def arms(out: Path, task, body, source, tuned: dict, record: dict) -> list[dict]:
-    """Every arm on every seed with the tuned settings (resumes from ``pare_test.runs.jsonl``)."""
+def arms(out: Path, task, body, source, tuned: dict, record: dict, shard: tuple[int, int] = (0, 1)) -> list[dict]:
+    """Every arm on every seed with the tuned settings (resumes from ``pare_test.runs.jsonl``); with ``shard``
+    ``(i, n)`` only the seeds ``s`` with ``s % n == i`` (processes sharing the work)."""
     path = out / "pare_test.runs.jsonl"
     done = {(r["extra"]["arm"], r["seed"]): r for r in _load(path)}
     check_one_body(done.values(), record)
-    order = [(arm, seed) for seed in SEEDS for arm in PRIMARY] + \
-        [(arm, seed) for arm in ARMS if arm not in PRIMARY for seed in SEEDS]
+    seeds = [seed for seed in SEEDS if seed % shard[1] == shard[0]]
+    order = [(arm, seed) for seed in seeds for arm in PRIMARY] + \
+        [(arm, seed) for arm in ARMS if arm not in PRIMARY for seed in seeds]
     for arm, seed in order:
         if (arm, seed) not in done:
             run = fit(task, _config(arm, seed, tuned[arm]), body=body, source=source)
@@ -144,7 +147,7 @@ def arms(out: Path, task, body, source, tuned: dict, record: dict) -> list[dict]
             _append(path, done[(arm, seed)])
             print(f"{arm:14s} seed {seed:2d}: test {run.test:.4f} val {run.val:.4f} best epoch {run.best_epoch} "
                   f"source acc mid {run.extra['checks']['source_acc_mixed_mid']} ({run.seconds:.0f}s)", flush=True)
-    return list(done.values())
+    return list({(r["extra"]["arm"], r["seed"]): r for r in _load(path)}.values())
 
 
 def summary(rows: list[dict], shares: list[float], tuned: dict) -> dict:
@@ -214,6 +217,7 @@ def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", type=Path, default=RESULTS, help="results folder")
     parser.add_argument("--report", action="store_true", help="only rewrite the results from the saved runs")
+    parser.add_argument("--shard", default="0/1", help="i/n: run only the seeds s with s %% n == i (after tuning)")
     args = parser.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
     torch.set_num_threads(1)
@@ -227,7 +231,8 @@ def main(argv=None) -> None:
         [r["share"] for r in _load(args.out / "pare_test.steering.jsonl")]
     tuned = tune(args.out, task, body, source, record) if not args.report else \
         json.loads((args.out / "pare_test.json").read_text())["tuned"]
-    rows = arms(args.out, task, body, source, tuned, record) if not args.report else \
+    shard = tuple(int(part) for part in args.shard.split("/"))
+    rows = arms(args.out, task, body, source, tuned, record, shard) if not args.report else \
         _load(args.out / "pare_test.runs.jsonl")
     check_one_body(rows, record)
     seconds = sum(r["seconds"] for r in rows) + sum(r["seconds"] for r in _load(args.out / "pare_test.tuning.jsonl"))
