@@ -9,8 +9,10 @@ holds.
 
 from __future__ import annotations
 
+import json
 import statistics
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Iterable
 
 from scipy import stats
@@ -71,3 +73,25 @@ def decide(pare_finetune: PairedInterval, pare_uniform: PairedInterval, checks_h
 def as_dict(interval: PairedInterval) -> dict:
     """The interval as a JSON-able dict."""
     return asdict(interval)
+
+
+#: Where ``python -m benchmarks.pare_test`` writes the test's summary (in a source checkout of the kit).
+RESULT_PATH = Path(__file__).resolve().parents[2] / "benchmarks" / "results" / "pare_test.json"
+
+
+def load_result(path: Path = RESULT_PATH) -> dict | None:
+    """The pre-registered test's saved summary (verdict, intervals, checks, body), or ``None`` before it has run."""
+    return json.loads(path.read_text()) if path.is_file() else None
+
+
+def interval_rows(result: dict) -> list[dict]:
+    """The summary's paired intervals as table rows."""
+    return [{"difference": name, "mean": round(i["mean"], 4), "95 % low": round(i["low"], 4),
+             "95 % high": round(i["high"], 4), "s.d.": round(i["sd"], 4), "seeds": i["n"]}
+            for name, i in result["intervals"].items()]
+
+
+def check_rows(result: dict) -> list[dict]:
+    """The summary's manipulation checks as table rows (what was measured, the rule, whether it holds)."""
+    return [{"measured": name, "value": round(value, 3) if isinstance(value, float) else value, "rule": rule,
+             "holds": ok} for (name, value), (rule, ok) in zip(result["checks"].items(), result["checks_hold"].items())]
