@@ -171,7 +171,7 @@ def summary(rows: list[dict], shares: list[float], tuned: dict) -> dict:
         f"the gate steers (share <= {MAX_INFORMATIVE_SHARE})": statistics.fmean(shares) <= MAX_INFORMATIVE_SHARE,
     }
     complete = all(len(by_arm[arm]) == len(SEEDS) for arm in PRIMARY)
-    verdict = decide(intervals["pare − finetune"], intervals["pare − pare_uniform"], all(holds.values())) \
+    verdict = decide(intervals["pare − finetune"], intervals["pare − pare_uniform"], holds) \
         if complete else f"incomplete: {sum(len(by_arm[a]) for a in PRIMARY)} of {len(SEEDS) * len(PRIMARY)} " \
                          "runs of the primary arms"
     per_arm = {arm: {"test_mean": statistics.fmean(r.test for r in rs) if rs else None, "seeds": len(rs),

@@ -252,6 +252,15 @@ else:
     viz.table(verdict.check_rows(test))
     nb.show(viz.paired_intervals(test["intervals"], bound=test["bound"]), "preregistered_test")
 
+# %% [markdown]
+# **What the committed run found.** By the registered rule the result is **not counted**: the source head reached
+# only 0.34 accuracy on mixed inputs at mid-run (the check asks ≥ 0.5), so the test says nothing about PaRe. The
+# other checks held: fine-tuning's best epoch lay mid-run (median 14 of 30), and the steered gate replaced
+# informative tokens at 0.04 of its slots on held-out mechanism tasks. Shown plainly all the same: on these 20
+# seeds PaRe's test error was *higher* than fine-tuning's (pare − finetune +0.020, 95 % interval +0.009 to +0.032),
+# and the learned gate did not beat uniform slots (pare − pare_uniform +0.009, −0.001 to +0.020). No knob was
+# changed after the first run.
+
 # %%
 from mmft_kit.report import run_metrics, run_records
 

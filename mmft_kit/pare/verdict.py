@@ -13,7 +13,7 @@ import json
 import statistics
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Iterable
+from typing import Iterable, Mapping
 
 from scipy import stats
 
@@ -53,10 +53,11 @@ def paired_interval(runs: Iterable[RunResult], a: str, b: str, level: float = 0.
     return PairedInterval(a, b, mean, sd, n, mean - half, mean + half)
 
 
-def decide(pare_finetune: PairedInterval, pare_uniform: PairedInterval, checks_hold: bool) -> str:
-    """The verdict by the registered rule, in one sentence."""
-    if not checks_hold:
-        return "not counted: a manipulation check failed, so the test says nothing about PaRe"
+def decide(pare_finetune: PairedInterval, pare_uniform: PairedInterval, checks: Mapping[str, bool]) -> str:
+    """The verdict by the registered rule, in one sentence; ``checks``: each manipulation check → whether it held."""
+    failed = [name for name, held in checks.items() if not held]
+    if failed:
+        return f"not counted: the check '{'; '.join(failed)}' failed, so the test says nothing about PaRe"
     gain = f"(pare − finetune {pare_finetune.mean:+.4f}, 95 % interval [{pare_finetune.low:+.4f}, " \
            f"{pare_finetune.high:+.4f}])"
     if pare_finetune.high < 0:
