@@ -5,7 +5,8 @@ its capabilities. Importing this module imports both method families, so the tab
 
 * family ``clip`` (:mod:`mmft_kit.train`): ``mmft``, ``flyp``, ``flyp_ens``, ``ce``, ``zeroshot``;
 * family ``frozen`` (:mod:`mmft_kit.train.frozen`): ``linear_probe``, ``tip_adapter``, ``tip_adapter_f``, ``lp_pp``;
-* family ``pare`` (:mod:`mmft_kit.pare`): ``scratch``, ``finetune``, ``orca``, ``pare``, ``pare_random_gate``.
+* family ``pare`` (:mod:`mmft_kit.pare`): ``scratch``, ``finetune``, ``orca``, ``pare``, ``pare_random_gate``,
+  ``pare_uniform``.
 
 Example::
 

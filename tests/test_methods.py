@@ -19,7 +19,7 @@ CI_MODEL = "embedded:ci"
 BUILT_IN = {
     "clip": ["mmft", "flyp", "flyp_ens", "ce", "zeroshot"],
     "frozen": ["linear_probe", "tip_adapter", "tip_adapter_f", "lp_pp"],
-    "pare": ["scratch", "finetune", "orca", "pare", "pare_random_gate"],
+    "pare": ["scratch", "finetune", "orca", "pare", "pare_random_gate", "pare_uniform"],
 }
 
 

@@ -140,6 +140,18 @@ def test_gate_diagnostics_and_score_maps_read_the_epoch_extras():
     assert grid.shape == (3, 3) and grid[0].tolist() == pytest.approx([-1 / 3, -1 / 3, 2 / 3])  # centred per epoch
 
 
+def test_steering_and_paired_intervals_draw_what_they_are_given():
+    run = _pare_run([4, 4, 0])
+    for e, (det, gumbel) in zip(run.history, ((0.2, 0.25), (0.1, 0.2), (None, None))):
+        e.extra.update(informative_replaced=det, informative_replaced_gumbel=gumbel)
+    left, right = viz.steering({"relaxed": run}, uniform_share=0.25).axes
+    assert list(left.lines[0].get_ydata()) == pytest.approx([0.2, 0.1]) and left.lines[1].get_ydata()[0] == 0.25
+    assert list(right.lines[0].get_ydata()) == pytest.approx([0.25, 0.2])
+    intervals = {"pare − finetune": {"mean": -0.01, "low": -0.015, "high": -0.005, "n": 20}}
+    ax = viz.paired_intervals(intervals, bound=0.02).axes[0]
+    assert list(ax.lines[0].get_xdata()) == pytest.approx([-0.015, -0.005]) and ax.lines[1].get_xdata()[0] == -0.01
+
+
 # -- what a figure says about its runs -------------------------------------------------------------
 def test_accuracy_figure_titles_the_runs_and_draws_error_bars_only_where_n_exceeds_one():
     rows = [{"method": "a", "seed": s, "test": t} for s, t in enumerate((0.4, 0.6, 0.5))] + \

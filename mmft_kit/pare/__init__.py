@@ -21,19 +21,21 @@ from .bodies import load_body, tiny_vit
 from .config import (MIX_WEIGHTS, SOURCE_OBJECTIVES, GateParams, PareConfig, PareOptimParams, PareParams,
                      PareTaskParams, resolve_config, task_kind)
 from .body import HFEncoderBody, OpenClipViTBody, TokenBody, as_body, randomize_
-from .experiments import (COMPARISONS, gate_aurocs, mechanism_runs, mechanism_task_of,  # noqa: I001
-                          schedule_figures)
+from .experiments import (COMPARISONS, gate_aurocs, informative_share, mechanism_runs,  # noqa: I001
+                          mechanism_task_of, schedule_figures)
 from .embedders import PatchEmbed2D, SeqEmbed1D, TabularTokenizer, TargetEmbedder, make_embedder, srcinit
-from .diagnostics import GateMonitor
+from .diagnostics import GateMonitor, manipulation_checks
 from .gate import PatchGate
 from .mechanism import MECHANISM, MechanismPreset, gate_auroc, informative_mask, mechanism_task
 from .metrics import METRICS, get_metric
-from .model import PaReModel, build_pare_model
-from .replace import gumbel_topk, relaxed_replace, replace_patches, replacement_count, select_patches, topk_mask
+from .model import PaReModel, build_pare_model, source_image_size
+from .provenance import body_record, check_one_body, weights_checksum
+from .replace import (gumbel_topk, positional_take, relaxed_replace, replace_patches, replacement_count,
+                      select_patches, topk_mask)
 from .source import SourceData, world_source
 from .targets import (TASKS, TargetTask, darcy_task, get_target_task, signal_task, spherical_task, tabular_task,
                       task_from_arrays, task_from_datasets)
-from .train import METHODS, MIXING, PareRunResult, evaluate, fit, pare_loss, random_streams, run
+from .train import METHODS, MIXING, PareRunResult, choose_slots, evaluate, fit, pare_loss, random_streams, run
 
 for _method in (
     Method("scratch", "the body re-initialised at random, a random target embedder, trained on the target task",
@@ -44,7 +46,9 @@ for _method in (
            PareConfig, run, "pare", metric="task metric", higher_is_better=False),
     Method("pare", "PaRe: finetune plus gated patch replacement with source images and the lambda-weighted loss",
            PareConfig, run, "pare", metric="task metric", higher_is_better=False),
-    Method("pare_random_gate", "PaRe with the gate frozen at its random initialisation (the gate's control)",
+    Method("pare_random_gate", "PaRe with the gate frozen at its random initialisation (a fixed, content-dependent "
+           "selector after the Gumbel epochs)", PareConfig, run, "pare", metric="task metric", higher_is_better=False),
+    Method("pare_uniform", "PaRe's mixing with uniformly random slots and source patches (the gate's control)",
            PareConfig, run, "pare", metric="task metric", higher_is_better=False),
 ):
     register_method(_method)
@@ -52,12 +56,13 @@ for _method in (
 __all__ = [
     "COMPARISONS", "MECHANISM", "METHODS", "METRICS", "MIXING", "MIX_WEIGHTS", "SOURCE_OBJECTIVES", "TASKS",
     "GateMonitor", "GateParams", "HFEncoderBody", "MechanismPreset", "OpenClipViTBody", "PaReModel", "PareConfig",
-    "PareOptimParams", "PareParams", "PareRunResult", "PareTaskParams", "PatchEmbed2D", "PatchGate", "SeqEmbed1D",
-    "SourceData", "TabularTokenizer", "TargetEmbedder", "TargetTask", "TokenBody", "align_embedder", "as_body",
-    "build_pare_model", "darcy_task", "evaluate", "fit", "gate_auroc", "gate_aurocs", "get_metric", "get_target_task",
-    "gumbel_topk", "informative_mask", "load_body", "make_embedder", "mechanism_runs", "mechanism_task",
-    "mechanism_task_of", "mmd", "otdd", "pare_loss", "random_streams", "randomize_", "relaxed_replace",
-    "replace_patches", "replacement_count", "resolve_config", "run", "schedule_figures", "select_patches",
-    "signal_task", "spherical_task", "srcinit", "tabular_task", "task_from_arrays", "task_from_datasets", "task_kind",
-    "tiny_vit", "topk_mask", "world_source",
+    "PareOptimParams", "PareParams", "PareRunResult", "PareTaskParams", "PatchGate", "SourceData", "TabularTokenizer",
+    "TargetEmbedder", "TargetTask", "TokenBody", "align_embedder", "as_body", "body_record", "build_pare_model",
+    "check_one_body", "choose_slots", "darcy_task", "evaluate", "fit", "gate_auroc", "gate_aurocs", "get_metric",
+    "get_target_task", "gumbel_topk", "informative_mask", "informative_share", "load_body", "make_embedder", "manipulation_checks",
+    "mechanism_runs", "mechanism_task", "mechanism_task_of", "mmd", "otdd", "pare_loss", "positional_take",
+    "random_streams", "randomize_", "relaxed_replace", "replace_patches", "replacement_count", "resolve_config",
+    "run", "schedule_figures", "select_patches", "signal_task", "source_image_size", "spherical_task", "srcinit",
+    "tabular_task", "task_from_arrays", "task_from_datasets", "task_kind", "tiny_vit", "topk_mask",
+    "weights_checksum", "world_source",
 ]

@@ -28,9 +28,13 @@ def check_body_name(spec: str) -> None:
 def load_body(spec: str) -> nn.Module:
     """The image tower of a CLIP named as :func:`mmft_kit.models.load_clip` takes it (``"embedded"``,
     ``"embedded:ci"``, open_clip names, ``local-dir:`` folders), or ``"tiny-random"`` → :func:`tiny_vit`."""
-    if spec == TINY_RANDOM:
-        return tiny_vit()
-    from ..models import load_clip
+    from .provenance import SPEC_ATTRIBUTE
 
-    model, _, _ = load_clip(spec, device="cpu")
-    return model.visual
+    if spec == TINY_RANDOM:
+        body = tiny_vit()
+    else:
+        from ..models import load_clip
+
+        body = load_clip(spec, device="cpu")[0].visual
+    setattr(body, SPEC_ATTRIBUTE, spec)
+    return body

@@ -24,6 +24,22 @@ Gate learning signal (``gate_signal``):
   the derivative of the loss in its keep weight is ``⟨∂L/∂slot, target − source⟩``: what keeping
   instead of replacing that slot would change, for the replaced slots (kept slots pass none). The
   gate then learns from the target side only (source scores still pick the source patches).
+
+Selection the gate can steer (``gumbel_input``): the authors feed the gate's *sigmoid* scores (spread about 0.1–0.2
+on the tasks here) to the Gumbel top-k against unit Gumbel noise (s.d. 1.28), so the early choice is nearly uniform
+whatever the gate learned. ``"logit"`` feeds the gate's logit instead: the Gumbel-softmax's natural parameter (a
+log-probability), unbounded, so a gate that separates tokens by a few logit units steers the draw. The order of
+scores, hence the deterministic top-k after the Gumbel epochs (``gumbel_frac``), is the same either way.
+
+Placement (``placement``): the authors write the i-th chosen source patch into the i-th replaced target slot, which
+scrambles the source image's layout, so a shape label cannot be read from a mixed input. ``"position"`` (a
+deviation from the authors) replaces the chosen target slots with the source patches at the *same* positions (the
+source's own scores are not used); it needs equal source and target token counts.
+
+Source label (``source_label``): the world attribute that labels the source images. The kit's default is ``shape``
+(6 classes, the analogue of the authors' CIFAR-10 objects); ``colour`` (6 classes) is patch-local, so it can be
+read from any subset of a source image's patches, also after the authors' scrambling placement. Dense tasks use
+the object mask (``source_objective="mask"``) whatever the label.
 """
 
 from __future__ import annotations
@@ -69,6 +85,12 @@ class GateParams(Params):
 
     gate_signal: Literal["authors", "relaxed"] = Field(
         "authors", description="how the gate learns: the authors' rule or the relaxed replacement")
+    gumbel_input: Literal["sigmoid", "logit"] = Field(
+        "sigmoid", description="what the Gumbel top-k ranks: the gate's sigmoid scores (the authors') or its "
+                               "logits (selection the gate can steer)")
+    placement: Literal["ordered", "position"] = Field(
+        "ordered", description="where source patches go: the i-th chosen to the i-th replaced slot (the authors') "
+                               "or each replaced slot takes the source patch at its own position (a deviation)")
 
 
 class PareParams(GateParams, PareTaskParams):
@@ -85,6 +107,11 @@ class PareParams(GateParams, PareTaskParams):
     tau: float = Field(GUMBEL_TAU, gt=0, description="temperature of the Gumbel top-k")
     mix_weight: float | None = Field(None, ge=0, description="c: weight of the mixed-input terms")
     source_objective: Literal["ce", "mask"] | None = Field(None, description="the source term on mixed inputs")
+    source_tokens: Literal["body", "target"] = Field(
+        "body", description="source images rendered at the body's image size, or at the size whose patch grid "
+                            "equals the target's token count (the authors resize both to one size)")
+    source_label: str = Field("shape", description="the world attribute that labels the source images (shape, the "
+                                                   "kit's default; colour is patch-local)")
     orca_objective: Literal["otdd", "mmd"] = Field("otdd", description="ORCA's alignment distance")
     orca_steps: int = Field(40, ge=0, description="ORCA alignment steps")
     orca_lr: float = Field(1e-3, gt=0, description="ORCA alignment learning rate")

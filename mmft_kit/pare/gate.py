@@ -13,5 +13,9 @@ class PatchGate(nn.Module):
         super().__init__()
         self.fc = nn.Linear(width, 1)
 
+    def logits(self, tokens: torch.Tensor) -> torch.Tensor:
+        """The scores before the sigmoid, ``(B, N)``."""
+        return self.fc(tokens).squeeze(-1)
+
     def forward(self, tokens: torch.Tensor) -> torch.Tensor:
-        return torch.sigmoid(self.fc(tokens)).squeeze(-1)
+        return torch.sigmoid(self.logits(tokens))

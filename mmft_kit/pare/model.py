@@ -9,6 +9,7 @@ the trainer; only what is trained and whether patches are replaced differ.
 from __future__ import annotations
 
 import copy
+import math
 from typing import Literal
 
 import torch
@@ -93,6 +94,26 @@ def _normalised_images(images: torch.Tensor) -> torch.Tensor:
     return images.float()
 
 
+def target_embedder(task, tower: TokenBody, patch_size: int | None = None,
+                    stride: int | None = None) -> TargetEmbedder:
+    """A fresh target embedder for ``task`` at the body's width; ``patch_size`` / ``stride`` default to the
+    task's hints (``task.extra``), then the body's patch."""
+    patch_size = patch_size or task.extra.get("patch_size") or (tower.patch_size[0] if tower.patch_size else 4)
+    return make_embedder(task.x_train[0], tower.width, patch_size=patch_size, stride=stride or task.extra.get("stride"))
+
+
+def source_image_size(task, body: nn.Module) -> int:
+    """The side of square source images whose patch grid has as many tokens as ``task``'s target embedder
+    (the authors resize source and target to one size, so their token counts are equal)."""
+    tower = as_body(body)
+    tokens = target_embedder(task, tower).num_tokens
+    side = math.isqrt(tokens)
+    if side * side != tokens or not tower.patch_size:
+        raise InvalidInputError(f"task {task.name!r} has {tokens} target tokens, no square patch grid of the body "
+                                "matches it: use source_tokens='body'")
+    return side * tower.patch_size[0]
+
+
 def build_pare_model(
     task, body: str | nn.Module = "embedded", source_images: torch.Tensor | None = None,
     source_classes: int = 1, pretrained: bool = True, patch_size: int | None = None, stride: int | None = None,
@@ -113,9 +134,7 @@ def build_pare_model(
     tower = as_body(module)
     if not pretrained:
         randomize_(tower)
-    x0 = task.x_train[0]
-    patch_size = patch_size or task.extra.get("patch_size") or (tower.patch_size[0] if tower.patch_size else 4)
-    embedder = make_embedder(x0, tower.width, patch_size=patch_size, stride=stride or task.extra.get("stride"))
+    embedder = target_embedder(task, tower, patch_size, stride)
     conv = tower.patch_embedding
     stats = None
     if source_images is not None and conv is not None:

@@ -133,9 +133,14 @@ def relaxed_replace(
     return weight * target + (1.0 - weight) * fill
 
 
+def positional_take(keep: torch.Tensor) -> torch.Tensor:
+    """The source mask that fills each replaced target slot with the source patch at the same position."""
+    return (keep.detach() < 0.5).to(keep.dtype)
+
+
 def select_patches(
     target_scores: torch.Tensor, source_scores: torch.Tensor, k: int, differentiable: bool,
-    tau: float = GUMBEL_TAU, generator: torch.Generator | None = None,
+    tau: float = GUMBEL_TAU, generator: torch.Generator | None = None, placement: str = "ordered",
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """``(keep, take)`` masks: keep all but the ``k`` lowest-scored target slots, take the top-k source patches.
 
@@ -143,14 +148,21 @@ def select_patches(
     top-(N-k), as in the authors' warm-up path); otherwise exact top-k without gradient.
     The authors' late-epoch code replaces the target's *highest*-scored patches, contrary to
     their Figure 2 and their warm-up path; we follow the figure and replace the lowest-scored.
+    ``placement="position"`` (a deviation) takes the source patches at the replaced slots' own
+    positions instead of the top-k source patches; it needs as many source as target tokens.
     """
     n, m = target_scores.shape[1], source_scores.shape[1]
     if not 0 <= k <= min(n, m):
         raise InvalidInputError(f"k must lie in [0, {min(n, m)}] (target {n}, source {m} tokens); got {k}")
+    if placement not in ("ordered", "position"):
+        raise InvalidInputError(f"placement must be 'ordered' or 'position'; got {placement!r}")
+    if placement == "position" and n != m:
+        raise InvalidInputError(f"placement 'position' needs equal token counts; target {n}, source {m}: render the "
+                                "source at the target's grid (source_tokens='target')")
     if differentiable:
         keep = gumbel_topk(target_scores, n - k, tau=tau, generator=generator)
-        take = gumbel_topk(source_scores, k, tau=tau, generator=generator)
+        take = gumbel_topk(source_scores, k, tau=tau, generator=generator) if placement == "ordered" else None
     else:
         keep = topk_mask(target_scores, n - k, largest=True)
-        take = topk_mask(source_scores, k, largest=True)
-    return keep, take
+        take = topk_mask(source_scores, k, largest=True) if placement == "ordered" else None
+    return keep, positional_take(keep) if take is None else take

@@ -6,8 +6,10 @@ Methods (same body, data, optimiser, schedule and batch order for a seed; they d
 * ``finetune``: plain cross-modal fine-tuning: srcinit embedder, pretrained body, no replacement.
 * ``orca``: ORCA-style embedder alignment to the source embeddings first, then as ``finetune``.
 * ``pare``: as ``finetune`` plus gated patch replacement with source images and the λ-weighted loss.
-* ``pare_random_gate``: as ``pare`` with the gate frozen at its random initialisation (the control
-  that tells what the gate's learning adds).
+* ``pare_random_gate``: as ``pare`` with the gate frozen at its random initialisation. After the Gumbel
+  epochs its top-k is a fixed, content-dependent selector, not a uniform one.
+* ``pare_uniform``: as ``pare`` with uniformly random slots and source patches in every batch (the gate
+  unused): the control that tells what choosing by the gate adds.
 
 PaRe's loss, with ``out`` the prediction on target tokens, ``out_mixed`` on the mixed ones, ``k``
 replaced slots of the target's ``N`` and the source's ``M`` tokens, and ``c`` the mixing weight::
@@ -25,7 +27,12 @@ authors' (:mod:`mmft_kit.pare.config`).
 The replacement schedule ``k = int(begin − end · epoch / epochs)`` uses the authors' (begin,
 end) as fractions of the target's N tokens; ``k`` is clamped to ``[0, min(M, N)]``. The first
 ``gumbel_frac`` of epochs use the Gumbel top-k and train the gate, by the authors' rule or the
-relaxed replacement (``gate_signal``); later epochs use a plain top-k.
+relaxed replacement (``gate_signal``); later epochs use a plain top-k. What the Gumbel top-k ranks
+(``gumbel_input``) and where source patches go (``placement``) are options (:mod:`mmft_kit.pare.config`).
+
+Every result records the body it started from (``extra["body"]``: name, recipe hash, weights checksum,
+:mod:`mmft_kit.pare.provenance`) and its manipulation checks (``extra["checks"]``,
+:func:`~mmft_kit.pare.diagnostics.manipulation_checks`).
 
 Random streams: a seed fixes the initialisation, the batch order (one generator) and the source
 draws and Gumbel noise (another), so every method sees the same batches for a seed and results
@@ -39,6 +46,7 @@ import math
 import time
 from dataclasses import dataclass, field
 from functools import lru_cache
+from typing import Literal
 
 import numpy as np
 import torch
@@ -55,10 +63,11 @@ from .align import align_embedder
 from .bodies import load_body
 from .body import as_body
 from .config import PareConfig, resolve_config
-from .diagnostics import GateMonitor
+from .diagnostics import Chooser, GateMonitor, manipulation_checks
 from .mechanism import informative_mask
 from .metrics import relative_l2_per_sample
-from .model import PaReModel, build_pare_model
+from .model import PaReModel, build_pare_model, source_image_size
+from .provenance import body_record
 from .replace import relaxed_replace, replace_patches, replacement_count, select_patches
 from .source import SourceData, world_source
 from .targets import TargetTask, get_target_task
@@ -73,12 +82,14 @@ class Recipe:
         aligns: aligns the target embedder to the source embeddings first (ORCA).
         mixes: feeds the body mixed inputs (gated patch replacement).
         gate_learns: the gate is trained (else frozen at its random initialisation).
+        selection: the gate chooses the slots and source patches, or they are drawn uniformly at random.
     """
 
     pretrained: bool = True
     aligns: bool = False
     mixes: bool = False
     gate_learns: bool = True
+    selection: Literal["gate", "uniform"] = "gate"
 
 
 #: The PaRe-family methods' recipes by method name.
@@ -88,6 +99,7 @@ RECIPES: dict[str, Recipe] = {
     "orca": Recipe(aligns=True),
     "pare": Recipe(mixes=True),
     "pare_random_gate": Recipe(mixes=True, gate_learns=False),
+    "pare_uniform": Recipe(mixes=True, gate_learns=False, selection="uniform"),
 }
 METHODS = tuple(RECIPES)
 #: Methods that feed the body mixed inputs.
@@ -165,6 +177,22 @@ def _mask_loss(model: PaReModel, patches: torch.Tensor, masks: torch.Tensor, kee
     return (per_value * dropped).sum() / dropped.sum().clamp_min(1.0)
 
 
+def choose_slots(model: PaReModel, tokens: torch.Tensor, src_tokens: torch.Tensor, k: int, differentiable: bool,
+                 cfg: PareConfig, generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(keep, take)`` masks for a batch by ``cfg``'s method: the gate's scores (sigmoid or logit, by
+    ``cfg.gumbel_input``), or uniformly random ones for ``pare_uniform``; placement by ``cfg.placement``.
+    Under the relaxed signal the source scores pass no gradient (see :func:`training_loss`)."""
+    if recipe(cfg.method).selection == "uniform":
+        draw = [torch.rand(t.shape[:2], generator=generator).to(t) for t in (tokens, src_tokens)]
+        return select_patches(*draw, k, differentiable=False, placement=cfg.placement)
+    score = model.gate.logits if cfg.gumbel_input == "logit" else model.gate
+    src_scores = score(src_tokens)
+    if differentiable and cfg.gate_signal == "relaxed":
+        src_scores = src_scores.detach()
+    return select_patches(score(tokens), src_scores, k, differentiable=differentiable, tau=cfg.tau,
+                          generator=generator, placement=cfg.placement)
+
+
 def training_loss(
     model: PaReModel, task: TargetTask, scaler: _TargetScaler, x: torch.Tensor, y: torch.Tensor, k: int,
     differentiable: bool, cfg: PareConfig, source_batch: tuple[torch.Tensor, ...] | None = None,
@@ -190,11 +218,10 @@ def training_loss(
     images, labels, *masks = (t.to(x.device) for t in source_batch)
     src_tokens = model.embed_source(images)
     relaxed = differentiable and cfg.gate_signal == "relaxed"
-    src_scores = model.gate(src_tokens)
     # the relaxed signal trains the gate from the target side only: the source side's straight-through
     # term is the authors' scale signal, and on the mechanism task it pulled the shared gate off course
-    keep, take = select_patches(model.gate(tokens), src_scores.detach() if relaxed else src_scores, k,
-                                differentiable=differentiable, tau=cfg.tau, generator=generator)
+    keep, take = choose_slots(model, tokens, src_tokens, k, differentiable and recipe(cfg.method).selection == "gate",
+                              cfg, generator)
     mixed_tokens = (relaxed_replace if relaxed else replace_patches)(tokens, src_tokens, keep, take)
     # target and mixed sequences share one pass through the body (nothing mixes across a batch)
     pooled, patches = model.encode(torch.cat([tokens, mixed_tokens]))
@@ -243,6 +270,15 @@ def _source_batch(source: SourceData, index: torch.Tensor, with_masks: bool) -> 
     return batch + (source.masks[index],) if with_masks else batch
 
 
+def _probe_chooser(model: PaReModel, cfg: PareConfig, seed: int) -> Chooser:
+    """The run's selection rule for the gate diagnostics, with its own random stream (training's stays untouched)."""
+    generator = torch.Generator().manual_seed(seed)
+
+    def choose(tokens, src_tokens, k, gumbel):
+        return choose_slots(model, tokens, src_tokens, k, gumbel, cfg, generator)
+    return choose
+
+
 @dataclass
 class PareRunResult(RunResult):
     """A PaRe-family run's record (:class:`~mmft_kit.records.RunResult`, lower metric is better) with its
@@ -284,7 +320,8 @@ def fit(task: TargetTask, config: PareConfig, body: nn.Module | None = None,
         config: the run: method, seed (initialisation, batch order, source / Gumbel draws, see
             :func:`random_streams`), device, progress bar, hyperparameters; ``None`` fields take the task kind's values.
         body: a body module to start from (a copy); default: ``config.body`` loaded once per process.
-        source: source data; defaults to 1,000 world images labelled by shape at the body's image size.
+        source: source data; defaults to 1,000 world images labelled by ``config.source_label``, at the body's
+            image size or with the target's token count (``config.source_tokens``), drawn with the run's seed.
 
     Returns:
         A :class:`PareRunResult` with the model (weights of the selected epoch: best validation metric, or the
@@ -302,7 +339,9 @@ def fit(task: TargetTask, config: PareConfig, body: nn.Module | None = None,
     if body is None:
         body = _cached_body(config.body)
     if source is None and pretrained:
-        source = world_source(image_size=(as_body(body).image_size or (32, 32))[0], seed=seed)
+        size = source_image_size(task, body) if cfg.source_tokens == "target" else \
+            (as_body(body).image_size or (32, 32))[0]
+        source = world_source(label=cfg.source_label, image_size=size, seed=seed)
     if cfg.source_objective == "mask" and (source is None or source.masks is None):
         cfg = cfg.model_copy(update={"source_objective": "ce"})
     model = build_pare_model(task, body=body, source_images=source.images[:512] if pretrained else None,
@@ -310,7 +349,7 @@ def fit(task: TargetTask, config: PareConfig, body: nn.Module | None = None,
     if not how.gate_learns:
         model.gate.requires_grad_(False)
     model.to(device)
-    extra: dict = {"task": task.name}
+    extra: dict = {"task": task.name, "body": body_record(body)}
     if how.aligns:
         extra["align_history"] = align_embedder(model, task, source, objective=cfg.orca_objective,
                                                 steps=cfg.orca_steps, lr=cfg.orca_lr, seed=seed, device=device,
@@ -326,7 +365,7 @@ def fit(task: TargetTask, config: PareConfig, body: nn.Module | None = None,
         probe = cfg.gate_log_samples
         informative = informative_mask(task) if "informative" in task.extra else None
         monitor = GateMonitor(model, task.x_val[:probe], (source.images[:probe], source.labels[:probe]), informative,
-                              source_accuracy=cfg.source_objective == "ce")
+                              source_accuracy=cfg.source_objective == "ce", choose=_probe_chooser(model, cfg, seed))
     with_masks = cfg.source_objective == "mask"
     log = RunLogger(config, task.name, task.metric_name)
     order_digest = hashlib.sha1()
@@ -365,7 +404,8 @@ def fit(task: TargetTask, config: PareConfig, body: nn.Module | None = None,
             best = (val, epoch, {name: t.detach().clone() for name, t in model.state_dict().items()})
     model.load_state_dict(best[2])
     test = evaluate(model, task, "test", scaler, cfg.eval_batch_size, device)
-    extra.update(num_tokens=n_tokens, source_tokens=n_source, batch_order_sha1=order_digest.hexdigest())
+    extra.update(num_tokens=n_tokens, source_tokens=n_source, batch_order_sha1=order_digest.hexdigest(),
+                 checks=manipulation_checks(history, best[1]))
     result = PareRunResult(method, seed, task.metric_name, False, test, best[0], best[1],
                            time.perf_counter() - started, history, cfg.model_dump(), extra, model=model, task=task)
     log.finish(result)

@@ -12,12 +12,14 @@ imports this package; :meth:`mmft_kit.notebook.NotebookRun.show` saves and shows
 from .captions import caption_figure, preview_figure
 from .embeddings import embedding_figure
 from .images import as_picture, caption_grid
-from .pare import gate_diagnostics, gate_figure, mechanism_auroc, pare_curves, score_maps
+from .pare import (gate_diagnostics, gate_figure, mechanism_auroc, paired_intervals, pare_curves, score_maps,
+                   steering)
 from .robustness import shift_bars, wise_ft_shift_figure
 from .style import describe_runs
 from .tables import table
 from .training import accuracy_figure, confusion_figure, learning_curves
 
 __all__ = ["accuracy_figure", "as_picture", "caption_figure", "caption_grid", "confusion_figure", "describe_runs",
-           "embedding_figure", "gate_diagnostics", "gate_figure", "learning_curves", "mechanism_auroc", "pare_curves",
-           "preview_figure", "score_maps", "shift_bars", "table", "wise_ft_shift_figure"]
+           "embedding_figure", "gate_diagnostics", "gate_figure", "learning_curves", "mechanism_auroc",
+           "paired_intervals", "pare_curves", "preview_figure", "score_maps", "shift_bars", "steering", "table",
+           "wise_ft_shift_figure"]

@@ -204,3 +204,38 @@ def gate_figure(view) -> Figure:
     fig.suptitle(f"gate choices for k = {view.k} replaced patches", fontsize=11)
     fig.tight_layout()
     return fig
+
+
+def steering(runs: Mapping[str, RunResult], uniform_share: float) -> Figure:
+    """Per labelled mechanism run: the share of informative tokens among the replaced slots per epoch, under the
+    deterministic top-k and under the Gumbel draw, against uniform selection (``uniform_share``)."""
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.6), sharey=True)
+    for ax, (key, panel) in zip(axes, (("informative_replaced", "deterministic top-k by the gate"),
+                                       ("informative_replaced_gumbel", "Gumbel draw (the early epochs' selection)"))):
+        plot_series(ax, [(label, *_series(run, key)) for label, run in runs.items() if _series(run, key)[1]])
+        ax.axhline(uniform_share, color="grey", ls=":", lw=1, label=f"uniform selection ({uniform_share:.2f})")
+        ax.set(title=panel, xlabel="epoch", ylim=(0, 1))
+        ax.legend(fontsize=7)
+    axes[0].set_ylabel("informative share of replaced slots")
+    fig.suptitle("Does the gate steer? (lower: informative tokens spared)", fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def paired_intervals(intervals: Mapping[str, Mapping], bound: float, metric: str = "test 1 − accuracy") -> Figure:
+    """Paired differences with their 95 % intervals (``intervals``: name → ``mean``, ``low``, ``high``, ``n``),
+    with 0 and the bound −``bound`` a pre-registered rule reads them against."""
+    names = list(intervals)
+    fig, ax = plt.subplots(figsize=(7, 0.8 + 0.7 * len(names)))
+    for i, name in enumerate(names):
+        row = intervals[name]
+        ax.plot([row["low"], row["high"]], [i, i], color=f"C{i}", lw=2.5)
+        ax.plot(row["mean"], i, "o", color=f"C{i}")
+    ax.axvline(0, color="black", lw=0.8)
+    ax.axvline(-bound, color="grey", ls="--", lw=1, label=f"−{bound:g}: the gain the bounded null excludes")
+    ax.set_yticks(range(len(names)), [f"{n}\n(n = {intervals[n]['n']})" for n in names])
+    ax.set(xlabel=f"paired difference of {metric} (negative: first arm better)", ylim=(-0.6, len(names) - 0.4))
+    ax.invert_yaxis()
+    ax.legend(fontsize=7, loc="lower right")
+    fig.tight_layout()
+    return fig
