@@ -12,6 +12,7 @@ imports this package; :meth:`mmft_kit.notebook.NotebookRun.show` saves and shows
 from .captions import caption_figure, preview_figure
 from .embeddings import embedding_figure
 from .images import as_picture, caption_grid
+from .prompts import prompt_score_bars, score_vs_finetuned
 from .pare import gate_diagnostics, gate_figure, mechanism_auroc, pare_curves, score_maps
 from .robustness import shift_bars, wise_ft_shift_figure
 from .style import describe_runs
@@ -20,4 +21,4 @@ from .training import accuracy_figure, confusion_figure, learning_curves
 
 __all__ = ["accuracy_figure", "as_picture", "caption_figure", "caption_grid", "confusion_figure", "describe_runs",
            "embedding_figure", "gate_diagnostics", "gate_figure", "learning_curves", "mechanism_auroc", "pare_curves",
-           "preview_figure", "score_maps", "shift_bars", "table", "wise_ft_shift_figure"]
+           "preview_figure", "prompt_score_bars", "score_maps", "score_vs_finetuned", "shift_bars", "table", "wise_ft_shift_figure"]

@@ -1,0 +1,216 @@
+"""Does the cheap prompt score rank caption prompts the way fine-tuning does?
+
+For each prompt of :data:`PROMPTS` (the paper's template, weaker and stronger variants, characteristic subsets,
+word budgets) and each data set of :data:`DATASETS` (chosen before any run: three 8-class world tasks of
+different kinds: shapes, colours and sizes, patterns), this benchmark computes
+
+* the cheap score (:func:`mmft_kit.train.prompt_score.score_prompt`): validation accuracy of MMFT's
+  caption-prototype head on the frozen start CLIP, over the few-shot draws of seeds 0, 1, 2;
+* fine-tuned MMFT test accuracy with the same captions, the same few-shot draws (seeds 0, 1, 2) and the few-shot
+  benchmark's settings (its tuned ``lr`` and ``w`` from ``few_shot.hparams.json``, its epochs, validation points
+  and batch; nothing tuned here, nothing chosen on test);
+
+and prints Spearman's ρ between the two over the prompts, per data set, with a 95 % bootstrap interval over
+prompts (scipy's ``spearmanr`` on each resample). Every finished score and run is kept in
+``prompt_score.jsonl`` and never computed again, so an interrupted run continues where it stopped.
+
+    python -m benchmarks.prompt_score                 # → benchmarks/results/prompt_score.{jsonl,md,png}
+
+Headline (printed last): ``rho=<median ρ over data sets>``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import time
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+from scipy.stats import spearmanr
+
+from mmft_kit.captions import resolve_template
+from mmft_kit.io import atomic_write_text
+from mmft_kit.methods import make_config, run
+from mmft_kit.params import add_arguments, from_arguments
+from mmft_kit.params.prompts import PromptScoreParams
+from mmft_kit.report import mean_se, save_figure
+from mmft_kit.train.prompt_score import score_prompt
+from mmft_kit.zoo import build_report, ensure_clip, ensure_vlm
+
+RESULTS = Path(__file__).resolve().parent / "results"
+#: Chosen before running: three 8-class world tasks whose classes differ in shape (glyphs), in colour and size
+#: (critters) and in pattern (tiles).
+DATASETS = ("glyphs", "critters", "tiles")
+SEEDS = (0, 1, 2)
+SHOTS = 4
+PAPER = "differentiate"
+ALL_THREE = ("visual", "shape", "texture")
+#: name → (template, characteristics, words).
+PROMPTS: dict[str, tuple[str, tuple[str, ...], int]] = {
+    "paper": (PAPER, ALL_THREE, 50),
+    "paper, visual only": (PAPER, ("visual",), 50),
+    "paper, shape only": (PAPER, ("shape",), 50),
+    "paper, texture only": (PAPER, ("texture",), 50),
+    "paper, 15 words": (PAPER, ALL_THREE, 15),
+    "paper, 100 words": (PAPER, ALL_THREE, 100),
+    "weaker: no class name": ("Describe the primary {characteristic} characteristics of this photo of {domain} "
+                              "in {words} words.", ALL_THREE, 50),
+    "weaker: generic": ("Write about this photo in {words} words.", ("visual",), 50),
+    "stronger: contrastive": ("This photo shows a {class_name}, one of several kinds of {domain}. In {words} words, "
+                              "describe the {characteristic} details of this {class_name} that set it apart from "
+                              "the other {domain}.", ALL_THREE, 50),
+    "stronger: contrastive, 30 words": ("This photo shows a {class_name}, one of several kinds of {domain}. In "
+                                        "{words} words, describe the {characteristic} details of this {class_name} "
+                                        "that set it apart from the other {domain}.", ALL_THREE, 30),
+}
+#: The few-shot benchmark's fixed settings (epochs, validation points, batch) and its tuned MMFT values.
+HPARAMS = RESULTS / "few_shot.hparams.json"
+BOOTSTRAP = 2000
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_arguments(parser, PromptScoreParams, ["clip", "pretrained", "captioner", "caption_batch_size"])
+    parser.add_argument("--out", type=Path, default=RESULTS, help="results folder")
+    return parser
+
+
+def _key(row: dict) -> tuple:
+    return row["kind"], row["dataset"], row["prompt"], row.get("seed")
+
+
+def _load(path: Path) -> dict[tuple, dict]:
+    rows = {}
+    if path.exists():
+        for line in path.read_text(encoding="utf-8").splitlines():
+            try:
+                row = json.loads(line)
+            except ValueError:
+                continue  # a torn last line of an interrupted run
+            rows[_key(row)] = row
+    return rows
+
+
+def _append(path: Path, row: dict) -> None:
+    with open(path, "a", encoding="utf-8") as handle:
+        handle.write(json.dumps(row) + "\n")
+        handle.flush()
+        os.fsync(handle.fileno())
+
+
+def spearman_interval(x: Sequence[float], y: Sequence[float], seed: int = 0) -> tuple[float, float, float]:
+    """Spearman's ρ of ``x`` and ``y`` and its 95 % percentile bootstrap interval over pairs (resamples whose ρ is
+    undefined, with a constant side, are left out)."""
+    x, y = np.asarray(x, float), np.asarray(y, float)
+    rho = float(spearmanr(x, y).statistic)
+    rng = np.random.default_rng(seed)
+    draws = []
+    for _ in range(BOOTSTRAP):
+        pick = rng.integers(len(x), size=len(x))
+        if np.ptp(x[pick]) > 0 and np.ptp(y[pick]) > 0:
+            draws.append(spearmanr(x[pick], y[pick]).statistic)
+    low, high = np.nanpercentile(draws, [2.5, 97.5]) if draws else (np.nan, np.nan)
+    return rho, float(low), float(high)
+
+
+def benchmark(args: argparse.Namespace) -> None:
+    started = time.time()
+    base = from_arguments(PromptScoreParams, args, ["clip", "pretrained", "captioner", "caption_batch_size"],
+                          shots=SHOTS, seed=SEEDS[0], draws=len(SEEDS))
+    tuned = json.loads(HPARAMS.read_text())
+    fixed, mmft = tuned["fixed"], tuned["chosen"]["mmft"]
+    args.out.mkdir(parents=True, exist_ok=True)
+    path = args.out / "prompt_score.jsonl"
+    done = _load(path)
+    for dataset in DATASETS:
+        for name, (template, characteristics, words) in PROMPTS.items():
+            settings = dict(dataset=dataset, template=template, characteristics=list(characteristics), words=words)
+            key = ("score", dataset, name, None)
+            if key not in done:
+                score = score_prompt(base, **settings)
+                done[key] = {"kind": "score", "dataset": dataset, "prompt": name, **score.row(),
+                             "accuracies": score.accuracies}
+                _append(path, done[key])
+                print(f"{dataset:9s} {name:34s} score {score.score:.3f} ± {score.se:.3f} ({score.seconds:.1f} s)",
+                      flush=True)
+            for seed in SEEDS:
+                key = ("run", dataset, name, seed)
+                if key in done:
+                    continue
+                config = make_config("mmft", dataset=dataset, shots=SHOTS, seed=seed, clip=base.clip,
+                                     pretrained=base.pretrained, captioner=base.captioner, template=template,
+                                     characteristics=list(characteristics), words=words, lr=mmft["lr"], w=mmft["w"],
+                                     epochs=fixed["epochs"], eval_every=fixed["eval_every"],
+                                     batch_size=fixed["batch_size"], progress=False, make_captions=True)
+                result = run(config)
+                done[key] = {"kind": "run", "dataset": dataset, "prompt": name, "seed": seed,
+                             "accuracy": result.test, "val_accuracy": result.val, "seconds": round(result.seconds, 2)}
+                _append(path, done[key])
+                print(f"{dataset:9s} {name:34s} seed {seed} MMFT test {result.test:.3f}", flush=True)
+    report(args, done, time.time() - started)
+
+
+def _hash(folder: Path) -> str:
+    return build_report(folder).get("recipe_hash", "(none)")
+
+
+def report(args: argparse.Namespace, done: dict[tuple, dict], seconds: float) -> None:
+    """Write prompt_score.md and prompt_score.png; print the table, headline last."""
+    from mmft_kit.viz import score_vs_finetuned
+
+    points, rhos, lines = {}, {}, []
+    for dataset in DATASETS:
+        rows = []
+        for name in PROMPTS:
+            score = done[("score", dataset, name, None)]
+            finetuned = [done[("run", dataset, name, seed)]["accuracy"] for seed in SEEDS]
+            mean, se = mean_se(finetuned)
+            rows.append({"prompt": name, "score": score["score"], "se": score["se"], "finetuned": mean,
+                         "finetuned_se": se, "mean_words": score["mean_words"], "truncated": score["truncated"]})
+        rho, low, high = spearman_interval([r["score"] for r in rows], [r["finetuned"] for r in rows])
+        points[dataset], rhos[dataset] = rows, rho
+        lines.append((dataset, rho, low, high, rows))
+    save_figure(score_vs_finetuned(points, rhos), args.out / "prompt_score.png")
+    clip_hash = _hash(ensure_clip(progress=False)) if args.clip == "embedded" else args.clip
+    vlm_hash = _hash(ensure_vlm(progress=False)) if args.captioner == "embedded" else args.captioner
+    text = [
+        "# Does the cheap prompt score predict fine-tuned MMFT accuracy?", "",
+        f"`python -m benchmarks.prompt_score` ({time.strftime('%Y-%m-%d')}, {platform.node()}, wall time of this "
+        f"invocation {seconds / 60:.1f} min; finished rows of earlier invocations are reused). CLIP `{args.clip}` "
+        f"(recipe hash `{clip_hash}`), captioner `{args.captioner}` (recipe hash `{vlm_hash}`), {SHOTS} shots, "
+        f"seeds {list(SEEDS)} (the score's draws and the fine-tuning runs use the same few-shot images and "
+        f"captions). Fine-tuning: MMFT with the few-shot benchmark's settings ({HPARAMS.name}: lr {{lr}}, w {{w}}, "
+        "epochs, validation points, batch), test accuracy; the score: validation accuracy of the caption "
+        "prototypes on the frozen start CLIP. ρ: Spearman over the prompts, 95 % bootstrap interval over prompts.",
+        "", "| data set | Spearman ρ | 95 % interval |", "|---|---|---|",
+        *[f"| {d} | {rho:.2f} | [{low:.2f}, {high:.2f}] |" for d, rho, low, high, _ in lines], "",
+    ]
+    tuned = json.loads(HPARAMS.read_text())["chosen"]["mmft"]
+    text[2] = text[2].replace("{lr}", str(tuned["lr"])).replace("{w}", str(tuned["w"]))
+    for dataset, rho, low, high, rows in lines:
+        text += [f"## {dataset}", "", "| prompt | score (val, frozen) | fine-tuned MMFT (test) | words | cut |",
+                 "|---|---|---|---|---|"]
+        text += [f"| {r['prompt']} | {r['score']:.3f} ± {r['se']:.3f} | {r['finetuned']:.3f} ± {r['finetuned_se']:.3f}"
+                 f" | {r['mean_words']:.0f} | {r['truncated']:.0%} |" for r in rows]
+        text.append("")
+    text += ["Prompts (template, characteristics, words):", ""]
+    text += [f"- **{name}**: `{resolve_template(t)}`; {'+'.join(c)}; {w}" for name, (t, c, w) in PROMPTS.items()]
+    atomic_write_text(args.out / "prompt_score.md", "\n".join(text) + "\n")
+    for dataset, rho, low, high, rows in lines:
+        for r in rows:
+            print(f"{dataset:9s} {r['prompt']:34s} score {r['score']:.3f} ± {r['se']:.3f}   "
+                  f"MMFT {r['finetuned']:.3f} ± {r['finetuned_se']:.3f}")
+        print(f"{dataset:9s} spearman rho {rho:.2f} [{low:.2f}, {high:.2f}]")
+    print(f"rho={float(np.median([line[1] for line in lines])):.2f}")
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    benchmark(build_parser().parse_args(argv))
+
+
+if __name__ == "__main__":
+    main()
