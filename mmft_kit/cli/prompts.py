@@ -9,9 +9,10 @@ from __future__ import annotations
 import argparse
 
 #: Option names that differ from their field's name.
-FLAGS = {"caption_store": "--store", "caption_batch_size": "--batch-size"}
-#: Fields the ranking replaces with lists (templates, characteristic_sets).
-REPLACED = ("template", "characteristics")
+FLAGS = {"caption_batch_size": "--batch-size", "rank_dir": "--out"}
+#: Fields the ranking replaces with lists (templates, characteristic_sets), and the store: each template's captions
+#: go to its own default store (a store holds the captions of one template).
+REPLACED = ("template", "characteristics", "caption_store")
 #: The options of the back ends, in their own groups (as ``caption`` has them).
 IN_PROCESS = ("caption_batch_size", "device", "dtype")
 SERVED = ("base_url", "api_key_env", "concurrency", "timeout", "max_retries")
@@ -66,6 +67,6 @@ def run(args: argparse.Namespace) -> int:
               + (f"\n    notice: {row['notices']}" if row["notices"] else ""), flush=True)
 
     rows = rank_prompts(job, report=report)
-    print(f"{len(rows)} rows -> {job.out}/rank.csv, {job.out}/rank.md (best: {rows[0]['score']:.3f}, "
+    print(f"{len(rows)} rows -> {job.rank_dir}/rank.csv, {job.rank_dir}/rank.md (best: {rows[0]['score']:.3f}, "
           f"{rows[0]['name'] or rows[0]['template'][:60]}, {rows[0]['characteristics']})")
     return 0

@@ -45,7 +45,7 @@ class PromptRankJob(PromptScoreParams):
     characteristic_sets: list[str] = Field(["visual", "shape", "texture", "visual+shape+texture"], min_length=1,
                                            description="characteristic sets to rank, each one word or words joined "
                                                        "by '+' (visual+shape+texture: three captions per image)")
-    out: str = Field("runs/prompts/rank", description="folder of the ranking (rank.csv, rank.md); finished rows "
+    rank_dir: str = Field("runs/prompts/rank", description="folder of the ranking (rank.csv, rank.md); finished rows "
                                                       "are kept and never computed again")
     rerun: bool = Field(False, description="score every row again, finished ones too")
 

@@ -74,7 +74,7 @@ def rank_prompts(job: PromptRankJob, captioner: Captioner | None = None,
         captioner: an already loaded captioner (else ``job.captioner`` is loaded once).
         report: called with each newly scored row (the command line prints it).
     """
-    out = Path(job.out).expanduser()
+    out = Path(job.rank_dir).expanduser()
     journal = out / "rank.jsonl"
     if job.rerun and journal.exists():
         journal.unlink()
