@@ -151,18 +151,20 @@ def benchmark(args: argparse.Namespace) -> None:
                              "accuracy": result.test, "val_accuracy": result.val, "seconds": round(result.seconds, 2)}
                 _append(path, done[key])
                 print(f"{dataset:9s} {name:34s} seed {seed} MMFT test {result.test:.3f}", flush=True)
-    report(args, done, time.time() - started)
+    report(args, base, done, time.time() - started)
 
 
 def _hash(folder: Path) -> str:
     return build_report(folder).get("recipe_hash", "(none)")
 
 
-def report(args: argparse.Namespace, done: dict[tuple, dict], seconds: float) -> None:
+def report(args: argparse.Namespace, base: PromptScoreParams, done: dict[tuple, dict], seconds: float) -> None:
     """Write prompt_score.md and prompt_score.png; print the table, headline last."""
     from mmft_kit.viz import score_vs_finetuned
 
     points, rhos, lines = {}, {}, []
+    score_seconds = sum(row["seconds"] for key, row in done.items() if key[0] == "score")
+    run_seconds = sum(row["seconds"] for key, row in done.items() if key[0] == "run")
     for dataset in DATASETS:
         rows = []
         for name in PROMPTS:
@@ -175,13 +177,15 @@ def report(args: argparse.Namespace, done: dict[tuple, dict], seconds: float) ->
         points[dataset], rhos[dataset] = rows, rho
         lines.append((dataset, rho, low, high, rows))
     save_figure(score_vs_finetuned(points, rhos), args.out / "prompt_score.png")
-    clip_hash = _hash(ensure_clip(progress=False)) if args.clip == "embedded" else args.clip
-    vlm_hash = _hash(ensure_vlm(progress=False)) if args.captioner == "embedded" else args.captioner
+    clip_hash = _hash(ensure_clip(progress=False)) if base.clip == "embedded" else base.clip
+    vlm_hash = _hash(ensure_vlm(progress=False)) if base.captioner == "embedded" else base.captioner
     text = [
         "# Does the cheap prompt score predict fine-tuned MMFT accuracy?", "",
         f"`python -m benchmarks.prompt_score` ({time.strftime('%Y-%m-%d')}, {platform.node()}, wall time of this "
-        f"invocation {seconds / 60:.1f} min; finished rows of earlier invocations are reused). CLIP `{args.clip}` "
-        f"(recipe hash `{clip_hash}`), captioner `{args.captioner}` (recipe hash `{vlm_hash}`), {SHOTS} shots, "
+        f"invocation {seconds / 60:.1f} min; finished rows of earlier invocations are reused: the rows took "
+        f"{score_seconds / 60:.1f} min of scoring, captions included, and {run_seconds / 60:.1f} min of "
+        f"fine-tuning, on 2 CPU cores shared with other jobs). CLIP `{base.clip}` "
+        f"(recipe hash `{clip_hash}`), captioner `{base.captioner}` (recipe hash `{vlm_hash}`), {SHOTS} shots, "
         f"seeds {list(SEEDS)} (the score's draws and the fine-tuning runs use the same few-shot images and "
         f"captions). Fine-tuning: MMFT with the few-shot benchmark's settings ({HPARAMS.name}: lr {{lr}}, w {{w}}, "
         "epochs, validation points, batch), test accuracy; the score: validation accuracy of the caption "
