@@ -4,8 +4,8 @@ The test starts JupyterLab on a free loopback port (token auth, no browser, a te
 holding a copy of ``01_prompt_design``), opens the notebook in Debian's Chromium through
 Playwright, sets the parameters cell as a reader would (the ``ci`` captioner, two samples), runs
 every cell, and checks that the prompt designer renders as live controls (not the "Loading
-widget..." placeholder nor a text fallback), that changing a control re-captions the previews,
-and that no cell raised. A screenshot is kept under the test's folder and copied to
+widget..." placeholder nor a text fallback), that changing a control re-captions the previews and
+adds the edited prompt to the leaderboard of scored prompts, and that no cell raised. A screenshot is kept under the test's folder and copied to
 ``runs/browser-test/``.
 """
 
@@ -121,6 +121,9 @@ def test_prompt_design_runs_in_jupyterlab_with_live_controls(jupyterlab, tmp_pat
         domain.press("Enter")
         prompt.filter(has_text="road signs photos").wait_for(timeout=120_000)
         assert "from other road signs photos" in prompt.inner_text()
+        leaderboard = designer.locator("table").last  # the prompts scored so far: glyph signs, then road signs
+        leaderboard.locator("tbody tr").nth(1).wait_for(timeout=120_000)
+        assert leaderboard.locator("tbody tr").count() == 2 and "road signs" in leaderboard.inner_text()
         image = designer.locator("img").first  # the re-drawn captioned images
         image.wait_for(timeout=30_000)
         assert image.evaluate("img => img.decode().then(() => img.naturalWidth)") > 200

@@ -7,9 +7,11 @@ models (:func:`~mmft_kit.params.base.add_arguments`).
 
 from __future__ import annotations
 
+from typing import Any
+
 from pydantic import Field, field_validator
 
-from .base import redefault
+from .base import Params, redefault
 from .captions import CaptionerSettings
 from .fields import CaptionerParams, ClipParams, DataParams, FewShotParams
 
@@ -31,6 +33,14 @@ class PromptScoreParams(CaptionerSettings, FewShotParams, ClipParams, CaptionerP
     caption_batch_size: int | None = redefault(CaptionerSettings, "caption_batch_size", 128)
     draws: int = Field(3, ge=1, le=50, description="few-shot draws (seeds seed, seed+1, ...) the score is averaged "
                                                    "over; its standard error is over these")
+
+    @classmethod
+    def take(cls, params: Params, **changes: Any) -> "PromptScoreParams":
+        """The score settings ``params`` (a notebook's parameters) share with this model, with ``changes``. Its
+        caption store is left out: each template's captions go to their own default store."""
+        shared = {name: getattr(params, name) for name in cls.model_fields
+                  if name in type(params).model_fields and name != "caption_store"}
+        return cls(**{**shared, **changes})
 
 
 class PromptRankJob(PromptScoreParams):

@@ -45,6 +45,11 @@ OMITTED = {
 }
 
 
+#: The columns a leaderboard shows, in order.
+LEADERBOARD_COLUMNS = ("rank", "score", "se", "characteristics", "words", "domain", "mean_words", "characteristic_word_rate",
+                       "seconds_per_caption", "seconds", "template", "notices")
+
+
 class PromptScoreError(InvalidInputError):
     """A prompt that cannot be scored (the captioner wrote nothing for it)."""
 
@@ -58,6 +63,7 @@ class PromptScore:
     words: int
     captioner: str
     dataset: str
+    domain: str
     shots: int | None
     accuracies: list[float]
     statistics: list[dict]
@@ -82,7 +88,8 @@ class PromptScore:
         """A flat row for a leaderboard or a CSV: score ± s.e., words, time, characteristic-word use, notices."""
         overall = next(row for row in self.statistics if row["characteristic"] == "all")
         return {
-            "template": self.template, "characteristics": "+".join(self.characteristics), "words": self.words,
+            "dataset": self.dataset, "domain": self.domain, "template": self.template, "characteristics": "+".join(self.characteristics),
+            "words": self.words,
             "score": self.score, "se": self.se, "draws": len(self.accuracies), "mean_words": overall["mean_words"],
             "class_name_rate": overall["class_name_rate"],
             "characteristic_word_rate": overall["characteristic_word_rate"],
@@ -90,6 +97,28 @@ class PromptScore:
             "captions_made": self.captions_made, "seconds": self.seconds, "truncated": self.truncated,
             "notices": " | ".join(self.notices),
         }
+
+
+class Leaderboard:
+    """The prompts scored so far, best first: one row per data set, domain, template, characteristics and word
+    budget (a prompt scored again replaces its row)."""
+
+    def __init__(self) -> None:
+        self._rows: dict[tuple, dict] = {}
+
+    def add(self, score: PromptScore) -> dict:
+        """Add (or replace) ``score``'s row; return it."""
+        row = score.row()
+        self._rows[(row["dataset"], row["domain"], row["template"], row["characteristics"], row["words"])] = row
+        return row
+
+    def rows(self) -> list[dict]:
+        """Every row, best score first, with its rank."""
+        ranked = sorted(self._rows.values(), key=lambda r: -r["score"])
+        return [{"rank": position, **row} for position, row in enumerate(ranked, 1)]
+
+    def __len__(self) -> int:
+        return len(self._rows)
 
 
 def template_notices(template: str) -> list[str]:
@@ -197,8 +226,8 @@ def score_prompt(params: PromptScoreParams | None = None, captioner: Captioner |
     if cut.truncated:
         notices.append(f"{cut.truncated} of {cut.total} caption texts ({cut.share:.0%}) exceed the text encoder's "
                        f"{cut.context_length} tokens (longest {cut.longest}) and lose their end; ask for fewer words")
-    return PromptScore(template, characteristics, p.words, p.captioner, p.dataset, p.shots, accuracies,
-                       caption_statistics(records), time.perf_counter() - started, caption_seconds, made,
+    return PromptScore(template, characteristics, p.words, p.captioner, p.dataset, dataset_info(images)[1], p.shots,
+                       accuracies, caption_statistics(records), time.perf_counter() - started, caption_seconds, made,
                        len(records), cut.share, notices)
 
 
