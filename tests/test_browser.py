@@ -114,7 +114,7 @@ def test_prompt_design_runs_in_jupyterlab_with_live_controls(jupyterlab, tmp_pat
         assert page.get_by_text("Loading widget...").count() == 0
         assert page.get_by_text("VBox(children=").count() == 0  # no text fallback
         prompt = designer.locator(".jp-RenderedMarkdown").first
-        assert "glyph signs photos" in prompt.inner_text()
+        prompt.filter(has_text="glyph signs photos").wait_for(timeout=120_000)  # drawn after the first score
 
         domain = designer.locator(".widget-text", has_text="domain").locator("input")
         domain.fill("road signs")
