@@ -86,8 +86,6 @@ from mmft_kit.captions import build_prompt, load_library, resolve_template
 from mmft_kit.models import load_captioner
 from mmft_kit.captions.preview import caption_preview
 from mmft_kit.data import get_dataset
-from mmft_kit.params.prompts import PromptScoreParams
-from mmft_kit.train.prompt_score import LEADERBOARD_COLUMNS, Leaderboard, score_prompt
 
 train = get_dataset(p.dataset, root=p.root)
 chosen_template = resolve_template(p.template)
@@ -96,8 +94,17 @@ print("characteristics in the library:", ", ".join(load_library().characteristic
 print("for example:", build_prompt(p.class_name or train.classnames[0], p.domain or train.domain, p.characteristic,
                                    p.words, p.template))
 vlm = load_captioner(p.captioner)
+
+# %% [markdown]
+# The prompt score's settings (`shots`, `draws`, `clip` and the caption settings above) and the leaderboard of
+# every prompt scored in this notebook.
+
+# %%
+from mmft_kit.params.prompts import PromptScoreParams
+from mmft_kit.train.prompt_score import LEADERBOARD_COLUMNS, Leaderboard, score_prompt
+
 score_params = PromptScoreParams.take(p)
-leaderboard = Leaderboard()  # every prompt scored in this notebook
+leaderboard = Leaderboard()
 chance = 1 / len(train.classnames)
 
 # %% [markdown]

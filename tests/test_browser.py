@@ -121,9 +121,11 @@ def test_prompt_design_runs_in_jupyterlab_with_live_controls(jupyterlab, tmp_pat
         domain.press("Enter")
         prompt.filter(has_text="road signs photos").wait_for(timeout=120_000)
         assert "from other road signs photos" in prompt.inner_text()
-        leaderboard = designer.locator("table").last  # the prompts scored so far: glyph signs, then road signs
-        leaderboard.locator("tbody tr").nth(1).wait_for(timeout=120_000)
-        assert leaderboard.locator("tbody tr").count() == 2 and "road signs" in leaderboard.inner_text()
+        # the prompts scored so far: the first glyph-signs prompt, the characteristic comparison's (scored by the
+        # cells after the designer), and now the road-signs one
+        leaderboard = designer.locator("table").last
+        leaderboard.filter(has_text="road signs").wait_for(timeout=120_000)
+        assert leaderboard.locator("tbody tr").count() == 4 and "glyph signs" in leaderboard.inner_text()
         image = designer.locator("img").first  # the re-drawn captioned images
         image.wait_for(timeout=30_000)
         assert image.evaluate("img => img.decode().then(() => img.naturalWidth)") > 200
