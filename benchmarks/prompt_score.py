@@ -157,6 +157,16 @@ def benchmark(args: argparse.Namespace) -> None:
     report(args, base, done, time.time() - started)
 
 
+def split_half(done: dict[tuple, dict], dataset: str) -> tuple[float, float]:
+    """How reproducible each order is: Spearman ρ over prompts between the first seed's (draw's) accuracy and the
+    mean of the others, for fine-tuned MMFT and for the score. A low fine-tuned value means seed noise hides the
+    prompts' order, which no score can then predict."""
+    finetuned = [[done[("run", dataset, name, seed)]["accuracy"] for seed in SEEDS] for name in PROMPTS]
+    scores = [done[("score", dataset, name, None)]["accuracies"] for name in PROMPTS]
+    return tuple(float(spearmanr([a[0] for a in accs], [np.mean(a[1:]) for a in accs]).statistic)
+                 for accs in (finetuned, scores))
+
+
 def _hash(folder: Path) -> str:
     return build_report(folder).get("recipe_hash", "(none)")
 
@@ -178,7 +188,7 @@ def report(args: argparse.Namespace, base: PromptScoreParams, done: dict[tuple, 
                          "finetuned_se": se, "mean_words": score["mean_words"], "truncated": score["truncated"]})
         rho, low, high = spearman_interval([r["score"] for r in rows], [r["finetuned"] for r in rows])
         points[dataset], rhos[dataset] = rows, rho
-        lines.append((dataset, rho, low, high, rows))
+        lines.append((dataset, rho, low, high, rows, split_half(done, dataset)))
     save_figure(score_vs_finetuned(points, rhos), args.out / "prompt_score.png")
     clip_hash = _hash(ensure_clip(progress=False)) if base.clip == "embedded" else base.clip
     vlm_hash = _hash(ensure_vlm(progress=False)) if base.captioner == "embedded" else base.captioner
@@ -193,12 +203,17 @@ def report(args: argparse.Namespace, base: PromptScoreParams, done: dict[tuple, 
         f"captions). Fine-tuning: MMFT with the few-shot benchmark's settings ({HPARAMS.name}: lr {{lr}}, w {{w}}, "
         "epochs, validation points, batch), test accuracy; the score: validation accuracy of the caption "
         "prototypes on the frozen start CLIP. ρ: Spearman over the prompts, 95 % bootstrap interval over prompts.",
-        "", "| data set | Spearman ρ | 95 % interval |", "|---|---|---|",
-        *[f"| {d} | {rho:.2f} | [{low:.2f}, {high:.2f}] |" for d, rho, low, high, _ in lines], "",
+        "", "| data set | Spearman ρ | 95 % interval | fine-tuned order, seed 0 vs seeds 1–2 | score order, draw 0 vs "
+            "draws 1–2 |", "|---|---|---|---|---|",
+        *[f"| {d} | {rho:.2f} | [{low:.2f}, {high:.2f}] | {halves[0]:.2f} | {halves[1]:.2f} |"
+          for d, rho, low, high, _, halves in lines], "",
+        "The last two columns say how reproducible each order is over the prompts (Spearman ρ between one seed's "
+        "accuracy and the mean of the other two): where fine-tuning's own order does not repeat across seeds, no "
+        "score can predict it.", "",
     ]
     tuned = json.loads(HPARAMS.read_text())["chosen"]["mmft"]
     text[2] = text[2].replace("{lr}", str(tuned["lr"])).replace("{w}", str(tuned["w"]))
-    for dataset, rho, low, high, rows in lines:
+    for dataset, rho, low, high, rows, _ in lines:
         text += [f"## {dataset}", "", "| prompt | score (val, frozen) | fine-tuned MMFT (test) | words | cut |",
                  "|---|---|---|---|---|"]
         text += [f"| {r['prompt']} | {r['score']:.3f} ± {r['se']:.3f} | {r['finetuned']:.3f} ± {r['finetuned_se']:.3f}"
@@ -207,11 +222,12 @@ def report(args: argparse.Namespace, base: PromptScoreParams, done: dict[tuple, 
     text += ["Prompts (template, characteristics, words):", ""]
     text += [f"- **{name}**: `{resolve_template(t)}`; {'+'.join(c)}; {w}" for name, (t, c, w) in PROMPTS.items()]
     atomic_write_text(args.out / "prompt_score.md", "\n".join(text) + "\n")
-    for dataset, rho, low, high, rows in lines:
+    for dataset, rho, low, high, rows, halves in lines:
         for r in rows:
             print(f"{dataset:9s} {r['prompt']:34s} score {r['score']:.3f} ± {r['se']:.3f}   "
                   f"MMFT {r['finetuned']:.3f} ± {r['finetuned_se']:.3f}")
-        print(f"{dataset:9s} spearman rho {rho:.2f} [{low:.2f}, {high:.2f}]")
+        print(f"{dataset:9s} spearman rho {rho:.2f} [{low:.2f}, {high:.2f}]; split-half rho of the fine-tuned order "
+              f"{halves[0]:.2f}, of the score's {halves[1]:.2f}")
     print(f"rho={float(np.median([line[1] for line in lines])):.2f}")
 
 
