@@ -147,3 +147,18 @@ def test_the_command_line_names_a_bad_template_and_a_bad_option(tmp_path, capsys
     assert main(["prompts", "rank", "--draws", "0", "--out", str(tmp_path)]) == 2
     error = capsys.readouterr().err
     assert "--draws" in error and "prompts rank --help" in error
+
+
+def test_the_figures_take_rows_and_return_a_figure():
+    from matplotlib.figure import Figure
+
+    from mmft_kit.viz import prompt_score_bars, score_vs_finetuned
+
+    rows = [{"characteristics": c, "score": s, "se": 0.02, "mean_words": 40} for c, s in (("visual", 0.6),
+                                                                                            ("shape", 0.4))]
+    bars = prompt_score_bars(rows, chance=0.125)
+    assert isinstance(bars, Figure) and len(bars.axes[0].patches) == 2
+    points = {d: [{"prompt": "a", "score": 0.5, "se": 0.01, "finetuned": 0.7, "finetuned_se": 0.02}]
+              for d in ("glyphs", "tiles")}
+    scatter = score_vs_finetuned(points, {"glyphs": 0.5})
+    assert len(scatter.axes) == 2 and "ρ = 0.50" in scatter.axes[0].get_title()
