@@ -9,10 +9,11 @@ import pytest
 from conftest import FakeCaptioner
 
 from mmft_kit.__main__ import main
-from mmft_kit.captions import CaptionStore
+from mmft_kit.captions import CaptionStore, resolve_template
 from mmft_kit.captions.loopback import LoopbackServer
 from mmft_kit.errors import InvalidInputError
 from mmft_kit.params.prompts import PromptRankJob, PromptScoreParams
+from mmft_kit.train.captions import default_store
 from mmft_kit.train.prompt_rank import rank_prompts
 from mmft_kit.train.prompt_score import PromptScoreError, score_prompt
 
@@ -41,6 +42,18 @@ class FixedCaptioner(FakeCaptioner):
     def caption(self, images, prompts, classnames=None) -> list[str]:
         self.calls += len(prompts)
         return [self.text] * len(prompts)
+
+
+class SilentOnCaptioner(FakeCaptioner):
+    """A FakeCaptioner that writes nothing for the prompts holding ``marker``."""
+
+    def __init__(self, marker: str) -> None:
+        super().__init__()
+        self.marker = marker
+
+    def caption(self, images, prompts, classnames=None) -> list[str]:
+        written = super().caption(images, prompts, classnames)
+        return ["" if self.marker in prompt else text for prompt, text in zip(prompts, written)]
 
 
 class InterruptedCaptioner(FakeCaptioner):
@@ -111,9 +124,9 @@ def test_a_ranking_resumes_after_an_interruption_without_captioning_again(tmp_pa
                         rank_dir=str(tmp_path / "rank"))
     whole = FakeCaptioner()
     monkeypatch.setenv("MMFT_KIT_CACHE", str(tmp_path / "reference-cache"))
-    reference = rank_prompts(job.updated(rank_dir=str(tmp_path / "whole")), captioner=whole)
+    reference, failed = rank_prompts(job.updated(rank_dir=str(tmp_path / "whole")), captioner=whole)
     monkeypatch.setenv("MMFT_KIT_CACHE", str(tmp_path / "cache"))
-    assert len(reference) == 4 and [r["rank"] for r in reference] == [1, 2, 3, 4]
+    assert len(reference) == 4 and [r["rank"] for r in reference] == [1, 2, 3, 4] and failed == []
     # differentiate × {visual, shape}: 2 × 32 captions; the class-less template asks one prompt for both: 32
     assert whole.calls == 96
     interrupted = InterruptedCaptioner(limit=48)  # the first row and half of the second are captioned and stored
@@ -122,7 +135,7 @@ def test_a_ranking_resumes_after_an_interruption_without_captioning_again(tmp_pa
     finished = (tmp_path / "rank" / "rank.jsonl").read_text().splitlines()
     assert len(finished) == 1 and (tmp_path / "rank" / "rank.csv").exists()
     resumed = FakeCaptioner()
-    rows = rank_prompts(job, captioner=resumed)
+    rows, _ = rank_prompts(job, captioner=resumed)
     assert resumed.calls == 96 - 48  # nothing captioned twice
     assert len((tmp_path / "rank" / "rank.jsonl").read_text().splitlines()) == 4  # the first row was not redone
     assert json.loads(finished[0])["score"] in [r["score"] for r in rows]
@@ -130,6 +143,25 @@ def test_a_ranking_resumes_after_an_interruption_without_captioning_again(tmp_pa
     rank_prompts(job, captioner=again)
     assert again.calls == 0
     assert (tmp_path / "rank" / "rank.md").read_text().startswith("| rank | name |")
+
+
+def test_a_prompt_the_captioner_answers_with_nothing_is_listed_as_failed_and_the_ranking_goes_on(tmp_path, capsys):
+    silent = "Say nothing about this {class_name} in {words} words."
+    job = PromptRankJob(**{k: v for k, v in SMALL.items() if k != "characteristics"},
+                        templates=["differentiate", silent, CLASSLESS], characteristic_sets=["visual"],
+                        rank_dir=str(tmp_path / "rank"))
+    rows, failed = rank_prompts(job, captioner=SilentOnCaptioner("Say nothing"))
+    assert {r["template"] for r in rows} == {resolve_template("differentiate"), CLASSLESS}
+    assert [r["rank"] for r in rows] == [1, 2]
+    assert len(failed) == 1 and failed[0]["template"] == silent and failed[0]["name"] == "(string)"
+    assert "wrote no caption for any of the 32 requests" in failed[0]["failed"]
+    assert len(CaptionStore(default_store("glyphs", None, "embedded", 50, silent))) == 0
+    assert len(CaptionStore(default_store("glyphs", None, "embedded", 50, "differentiate"))) == 32
+    table = (tmp_path / "rank" / "rank.md").read_text().splitlines()
+    assert "wrote no caption" in table[-1] and "Say nothing" in table[-1]  # listed after the ranked rows
+    assert len((tmp_path / "rank" / "rank.jsonl").read_text().splitlines()) == 2  # a rerun tries it again
+    csv = (tmp_path / "rank" / "rank.csv").read_text().splitlines()
+    assert csv[0].endswith(",failed") and len(csv) == 4 and "wrote no caption" in csv[-1]
 
 
 def test_the_served_back_end_scores_a_prompt_against_a_loopback_server(tmp_path):

@@ -62,11 +62,20 @@ def run(args: argparse.Namespace) -> int:
     job = from_arguments(PromptRankJob, args)
 
     def report(row: dict) -> None:
+        name = row["name"] or row["template"][:60]
+        if row.get("failed"):
+            print(f"failed  {row['characteristics']:24s} {name}\n    {row['failed']}", flush=True)
+            return
         print(f"{row['score']:.3f} ± {row['se']:.3f}  {row['characteristics']:24s} {row['mean_words']:5.1f} words  "
-              f"{row['seconds']:5.1f} s  {row['name'] or row['template'][:60]}"
-              + (f"\n    notice: {row['notices']}" if row["notices"] else ""), flush=True)
+              f"{row['seconds']:5.1f} s  {name}" + (f"\n    notice: {row['notices']}" if row["notices"] else ""),
+              flush=True)
 
-    rows = rank_prompts(job, report=report)
-    print(f"{len(rows)} rows -> {job.rank_dir}/rank.csv, {job.rank_dir}/rank.md (best: {rows[0]['score']:.3f}, "
-          f"{rows[0]['name'] or rows[0]['template'][:60]}, {rows[0]['characteristics']})")
-    return 0
+    rows, failed = rank_prompts(job, report=report)
+    tables = f"{job.rank_dir}/rank.csv, {job.rank_dir}/rank.md"
+    if rows:
+        print(f"{len(rows)} rows -> {tables} (best: {rows[0]['score']:.3f}, "
+              f"{rows[0]['name'] or rows[0]['template'][:60]}, {rows[0]['characteristics']})")
+    if failed:
+        print(f"{len(failed)} rows failed and were skipped (listed at the end of {tables}; a rerun tries them again):",
+              *[f"  {row['name']} ({row['characteristics']}): {row['failed']}" for row in failed], sep="\n")
+    return 1 if failed else 0
