@@ -12,9 +12,15 @@ different kinds: shapes, colours and sizes, patterns), this benchmark computes
 
 and prints Spearman's ρ between the two over the prompts, per data set, with a 95 % bootstrap interval over
 prompts (scipy's ``spearmanr`` on each resample). Every finished score and run is kept in
-``prompt_score.jsonl`` and never computed again, so an interrupted run continues where it stopped.
+``prompt_score.<shots>shots.jsonl`` and never computed again, so an interrupted run continues where it stopped. A
+prompt the captioner writes nothing for is recorded as failed with its reason, not fine-tuned, left out of ρ and
+listed at the end of the report; the benchmark goes on.
 
-    python -m benchmarks.prompt_score                 # → benchmarks/results/prompt_score.{jsonl,md,png}
+    python -m benchmarks.prompt_score                 # 4 shots → benchmarks/results/prompt_score.4shots.{jsonl,md,png}
+    python -m benchmarks.prompt_score --shots 16      # the second measurement → prompt_score.16shots.*
+    python -m benchmarks.prompt_score --shots 16 --only tiles   # one data set (e.g. one process per core)
+
+``benchmarks/results/prompt_score.md`` holds both measurements' designs and correlation tables.
 
 Headline (printed last): ``rho=<median ρ over data sets>``.
 """
@@ -38,7 +44,7 @@ from mmft_kit.methods import make_config, run
 from mmft_kit.params import add_arguments, from_arguments
 from mmft_kit.params.prompts import PromptScoreParams
 from mmft_kit.report import mean_se, save_figure
-from mmft_kit.train.prompt_score import score_prompt
+from mmft_kit.train.prompt_score import PromptScoreError, score_prompt
 from mmft_kit.zoo import build_report, ensure_clip, ensure_vlm
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -46,7 +52,6 @@ RESULTS = Path(__file__).resolve().parent / "results"
 #: (critters) and in pattern (tiles).
 DATASETS = ("glyphs", "critters", "tiles")
 SEEDS = (0, 1, 2)
-SHOTS = 4
 PAPER = "differentiate"
 ALL_THREE = ("visual", "shape", "texture")
 #: name → (template, characteristics, words).
@@ -67,6 +72,8 @@ PROMPTS: dict[str, tuple[str, tuple[str, ...], int]] = {
                                         "{words} words, describe the {characteristic} details of this {class_name} "
                                         "that set it apart from the other {domain}.", ALL_THREE, 30),
 }
+#: The options of the scoring settings this benchmark takes from the command line.
+OPTIONS = ["clip", "pretrained", "captioner", "caption_batch_size", "shots"]
 #: The few-shot benchmark's fixed settings (epochs, validation points, batch) and its tuned MMFT values.
 HPARAMS = RESULTS / "few_shot.hparams.json"
 BOOTSTRAP = 2000
@@ -74,10 +81,12 @@ BOOTSTRAP = 2000
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    add_arguments(parser, PromptScoreParams, ["clip", "pretrained", "captioner", "caption_batch_size"])
+    add_arguments(parser, PromptScoreParams, OPTIONS)
+    parser.add_argument("--only", nargs="+", choices=DATASETS, default=list(DATASETS), metavar="DATASET",
+                        help="the data sets to run (default: all three; the report covers the ones given)")
     parser.add_argument("--out", type=Path, default=RESULTS, help="results folder")
     parser.add_argument("--timing", action="store_true",
-                        help="only time one uncached score of the paper's prompt on glyphs (8 classes, 4 shots, 3 draws; "
+                        help="only time one uncached score of the paper's prompt on glyphs (8 classes, --shots shots, 3 draws; "
                              "visual alone, then visual+shape+texture) in an empty caption cache, models loaded first")
     return parser
 
@@ -122,29 +131,38 @@ def spearman_interval(x: Sequence[float], y: Sequence[float], seed: int = 0) -> 
 
 def benchmark(args: argparse.Namespace) -> None:
     started = time.time()
-    base = from_arguments(PromptScoreParams, args, ["clip", "pretrained", "captioner", "caption_batch_size"],
-                          shots=SHOTS, seed=SEEDS[0], draws=len(SEEDS))
+    base = from_arguments(PromptScoreParams, args, OPTIONS, seed=SEEDS[0], draws=len(SEEDS))
+    datasets = [d for d in DATASETS if d in args.only]
     tuned = json.loads(HPARAMS.read_text())
     fixed, mmft = tuned["fixed"], tuned["chosen"]["mmft"]
     args.out.mkdir(parents=True, exist_ok=True)
-    path = args.out / "prompt_score.jsonl"
+    path = args.out / f"{stem(base)}.jsonl"
     done = _load(path)
-    for dataset in DATASETS:
+    for dataset in datasets:
         for name, (template, characteristics, words) in PROMPTS.items():
             settings = dict(dataset=dataset, template=template, characteristics=list(characteristics), words=words)
             key = ("score", dataset, name, None)
             if key not in done:
-                score = score_prompt(base, **settings)
+                try:
+                    score = score_prompt(base, **settings)
+                except PromptScoreError as error:
+                    done[key] = {"kind": "score", "dataset": dataset, "prompt": name, "failed": str(error),
+                                 "seconds": 0.0}
+                    _append(path, done[key])
+                    print(f"{dataset:9s} {name:34s} FAILED, skipped: {error}", flush=True)
+                    continue
                 done[key] = {"kind": "score", "dataset": dataset, "prompt": name, **score.row(),
                              "accuracies": score.accuracies}
                 _append(path, done[key])
                 print(f"{dataset:9s} {name:34s} score {score.score:.3f} ± {score.se:.3f} ({score.seconds:.1f} s)",
                       flush=True)
+            if done[key].get("failed"):
+                continue
             for seed in SEEDS:
                 key = ("run", dataset, name, seed)
                 if key in done:
                     continue
-                config = make_config("mmft", dataset=dataset, shots=SHOTS, seed=seed, clip=base.clip,
+                config = make_config("mmft", dataset=dataset, shots=base.shots, seed=seed, clip=base.clip,
                                      pretrained=base.pretrained, captioner=base.captioner, template=template,
                                      characteristics=list(characteristics), words=words, lr=mmft["lr"], w=mmft["w"],
                                      epochs=fixed["epochs"], eval_every=fixed["eval_every"],
@@ -154,15 +172,25 @@ def benchmark(args: argparse.Namespace) -> None:
                              "accuracy": result.test, "val_accuracy": result.val, "seconds": round(result.seconds, 2)}
                 _append(path, done[key])
                 print(f"{dataset:9s} {name:34s} seed {seed} MMFT test {result.test:.3f}", flush=True)
-    report(args, base, done, time.time() - started)
+    report(args, base, done, time.time() - started, datasets)
+
+
+def stem(base: PromptScoreParams) -> str:
+    """The results files' name without suffix: one set per number of shots."""
+    return f"prompt_score.{base.shots}shots"
+
+
+def scored(done: dict[tuple, dict], dataset: str) -> list[str]:
+    """The prompts of ``dataset`` that were scored (not failed)."""
+    return [name for name in PROMPTS if not done[("score", dataset, name, None)].get("failed")]
 
 
 def split_half(done: dict[tuple, dict], dataset: str) -> tuple[float, float]:
     """How reproducible each order is: Spearman ρ over prompts between the first seed's (draw's) accuracy and the
     mean of the others, for fine-tuned MMFT and for the score. A low fine-tuned value means seed noise hides the
     prompts' order, which no score can then predict."""
-    finetuned = [[done[("run", dataset, name, seed)]["accuracy"] for seed in SEEDS] for name in PROMPTS]
-    scores = [done[("score", dataset, name, None)]["accuracies"] for name in PROMPTS]
+    finetuned = [[done[("run", dataset, name, seed)]["accuracy"] for seed in SEEDS] for name in scored(done, dataset)]
+    scores = [done[("score", dataset, name, None)]["accuracies"] for name in scored(done, dataset)]
     return tuple(float(spearmanr([a[0] for a in accs], [np.mean(a[1:]) for a in accs]).statistic)
                  for accs in (finetuned, scores))
 
@@ -171,16 +199,18 @@ def _hash(folder: Path) -> str:
     return build_report(folder).get("recipe_hash", "(none)")
 
 
-def report(args: argparse.Namespace, base: PromptScoreParams, done: dict[tuple, dict], seconds: float) -> None:
-    """Write prompt_score.md and prompt_score.png; print the table, headline last."""
+def report(args: argparse.Namespace, base: PromptScoreParams, done: dict[tuple, dict], seconds: float,
+           datasets: Sequence[str]) -> None:
+    """Write the report (.md) and figure (.png) of ``datasets``; print the table, headline last."""
     from mmft_kit.viz import score_vs_finetuned
 
     points, rhos, lines = {}, {}, []
     score_seconds = sum(row["seconds"] for key, row in done.items() if key[0] == "score")
     run_seconds = sum(row["seconds"] for key, row in done.items() if key[0] == "run")
-    for dataset in DATASETS:
+    failed = [(key[1], key[2], row["failed"]) for key, row in done.items() if row.get("failed")]
+    for dataset in datasets:
         rows = []
-        for name in PROMPTS:
+        for name in scored(done, dataset):
             score = done[("score", dataset, name, None)]
             finetuned = [done[("run", dataset, name, seed)]["accuracy"] for seed in SEEDS]
             mean, se = mean_se(finetuned)
@@ -189,16 +219,16 @@ def report(args: argparse.Namespace, base: PromptScoreParams, done: dict[tuple, 
         rho, low, high = spearman_interval([r["score"] for r in rows], [r["finetuned"] for r in rows])
         points[dataset], rhos[dataset] = rows, rho
         lines.append((dataset, rho, low, high, rows, split_half(done, dataset)))
-    save_figure(score_vs_finetuned(points, rhos), args.out / "prompt_score.png")
+    save_figure(score_vs_finetuned(points, rhos), args.out / f"{stem(base)}.png")
     clip_hash = _hash(ensure_clip(progress=False)) if base.clip == "embedded" else base.clip
     vlm_hash = _hash(ensure_vlm(progress=False)) if base.captioner == "embedded" else base.captioner
     text = [
         "# Does the cheap prompt score predict fine-tuned MMFT accuracy?", "",
-        f"`python -m benchmarks.prompt_score` ({time.strftime('%Y-%m-%d')}, {platform.node()}, wall time of this "
+        f"`python -m benchmarks.prompt_score --shots {base.shots}` ({time.strftime('%Y-%m-%d')}, {platform.node()}, wall time of this "
         f"invocation {seconds / 60:.1f} min; finished rows of earlier invocations are reused: the rows took "
         f"{score_seconds / 60:.1f} min of scoring, captions included, and {run_seconds / 60:.1f} min of "
         f"fine-tuning, on 2 CPU cores shared with other jobs). CLIP `{base.clip}` "
-        f"(recipe hash `{clip_hash}`), captioner `{base.captioner}` (recipe hash `{vlm_hash}`), {SHOTS} shots, "
+        f"(recipe hash `{clip_hash}`), captioner `{base.captioner}` (recipe hash `{vlm_hash}`), {base.shots} shots, "
         f"seeds {list(SEEDS)} (the score's draws and the fine-tuning runs use the same few-shot images and "
         f"captions). Fine-tuning: MMFT with the few-shot benchmark's settings ({HPARAMS.name}: lr {{lr}}, w {{w}}, "
         "epochs, validation points, batch), test accuracy; the score: validation accuracy of the caption "
@@ -221,7 +251,9 @@ def report(args: argparse.Namespace, base: PromptScoreParams, done: dict[tuple, 
         text.append("")
     text += ["Prompts (template, characteristics, words):", ""]
     text += [f"- **{name}**: `{resolve_template(t)}`; {'+'.join(c)}; {w}" for name, (t, c, w) in PROMPTS.items()]
-    atomic_write_text(args.out / "prompt_score.md", "\n".join(text) + "\n")
+    text += ["", "Failed prompts (the captioner wrote nothing; not fine-tuned, left out of ρ):", "",
+             *([f"- {d}, {name}: {reason}" for d, name, reason in failed] or ["- none"])]
+    atomic_write_text(args.out / f"{stem(base)}.md", "\n".join(text) + "\n")
     for dataset, rho, low, high, rows, halves in lines:
         for r in rows:
             print(f"{dataset:9s} {r['prompt']:34s} score {r['score']:.3f} ± {r['se']:.3f}   "
@@ -235,8 +267,7 @@ def timing(args: argparse.Namespace) -> None:
     """Time one score of a prompt whose captions are not cached (the models loaded beforehand, as in a notebook)."""
     import tempfile
 
-    base = from_arguments(PromptScoreParams, args, ["clip", "pretrained", "captioner", "caption_batch_size"],
-                          dataset="glyphs", shots=SHOTS, draws=len(SEEDS))
+    base = from_arguments(PromptScoreParams, args, OPTIONS, dataset="glyphs", draws=len(SEEDS))
     walls = []
     for characteristics in (None, ("visual",), ALL_THREE):  # None: load the models and the validation features
         with tempfile.TemporaryDirectory() as folder:
