@@ -51,7 +51,8 @@ RESULTS = Path(__file__).resolve().parent / "results"
 #: Chosen before running: three 8-class world tasks whose classes differ in shape (glyphs), in colour and size
 #: (critters) and in pattern (tiles).
 DATASETS = ("glyphs", "critters", "tiles")
-SEEDS = (0, 1, 2)
+#: The first seed: the score's draws and the fine-tuning runs use seeds FIRST_SEED … FIRST_SEED + draws − 1.
+FIRST_SEED = 0
 PAPER = "differentiate"
 ALL_THREE = ("visual", "shape", "texture")
 #: name → (template, characteristics, words).
@@ -73,7 +74,7 @@ PROMPTS: dict[str, tuple[str, tuple[str, ...], int]] = {
                                         "that set it apart from the other {domain}.", ALL_THREE, 30),
 }
 #: The options of the scoring settings this benchmark takes from the command line.
-OPTIONS = ["clip", "pretrained", "captioner", "caption_batch_size", "shots"]
+OPTIONS = ["clip", "pretrained", "captioner", "caption_batch_size", "shots", "draws"]
 #: The few-shot benchmark's fixed settings (epochs, validation points, batch) and its tuned MMFT values.
 HPARAMS = RESULTS / "few_shot.hparams.json"
 BOOTSTRAP = 2000
@@ -131,7 +132,7 @@ def spearman_interval(x: Sequence[float], y: Sequence[float], seed: int = 0) -> 
 
 def benchmark(args: argparse.Namespace) -> None:
     started = time.time()
-    base = from_arguments(PromptScoreParams, args, OPTIONS, seed=SEEDS[0], draws=len(SEEDS))
+    base = from_arguments(PromptScoreParams, args, OPTIONS, seed=FIRST_SEED)
     datasets = [d for d in DATASETS if d in args.only]
     tuned = json.loads(HPARAMS.read_text())
     fixed, mmft = tuned["fixed"], tuned["chosen"]["mmft"]
@@ -158,7 +159,7 @@ def benchmark(args: argparse.Namespace) -> None:
                       flush=True)
             if done[key].get("failed"):
                 continue
-            for seed in SEEDS:
+            for seed in seeds(base):
                 key = ("run", dataset, name, seed)
                 if key in done:
                     continue
@@ -175,9 +176,15 @@ def benchmark(args: argparse.Namespace) -> None:
     report(args, base, done, time.time() - started, datasets)
 
 
+def seeds(base: PromptScoreParams) -> tuple[int, ...]:
+    """The seeds of the score's draws and of the fine-tuning runs."""
+    return tuple(range(base.seed, base.seed + base.draws))
+
+
 def stem(base: PromptScoreParams) -> str:
-    """The results files' name without suffix: one set per number of shots."""
-    return f"prompt_score.{base.shots}shots"
+    """The results files' name without suffix: one set per number of shots (and of seeds, beside the default)."""
+    default = PromptScoreParams.model_fields["draws"].default
+    return f"prompt_score.{base.shots}shots" + (f".{base.draws}seeds" if base.draws != default else "")
 
 
 def scored(done: dict[tuple, dict], dataset: str) -> list[str]:
@@ -185,11 +192,11 @@ def scored(done: dict[tuple, dict], dataset: str) -> list[str]:
     return [name for name in PROMPTS if not done[("score", dataset, name, None)].get("failed")]
 
 
-def split_half(done: dict[tuple, dict], dataset: str) -> tuple[float, float]:
+def split_half(done: dict[tuple, dict], dataset: str, seeds: Sequence[int]) -> tuple[float, float]:
     """How reproducible each order is: Spearman ρ over prompts between the first seed's (draw's) accuracy and the
     mean of the others, for fine-tuned MMFT and for the score. A low fine-tuned value means seed noise hides the
     prompts' order, which no score can then predict."""
-    finetuned = [[done[("run", dataset, name, seed)]["accuracy"] for seed in SEEDS] for name in scored(done, dataset)]
+    finetuned = [[done[("run", dataset, name, seed)]["accuracy"] for seed in seeds] for name in scored(done, dataset)]
     scores = [done[("score", dataset, name, None)]["accuracies"] for name in scored(done, dataset)]
     return tuple(float(spearmanr([a[0] for a in accs], [np.mean(a[1:]) for a in accs]).statistic)
                  for accs in (finetuned, scores))
@@ -212,13 +219,13 @@ def report(args: argparse.Namespace, base: PromptScoreParams, done: dict[tuple, 
         rows = []
         for name in scored(done, dataset):
             score = done[("score", dataset, name, None)]
-            finetuned = [done[("run", dataset, name, seed)]["accuracy"] for seed in SEEDS]
+            finetuned = [done[("run", dataset, name, seed)]["accuracy"] for seed in seeds(base)]
             mean, se = mean_se(finetuned)
             rows.append({"prompt": name, "score": score["score"], "se": score["se"], "finetuned": mean,
                          "finetuned_se": se, "mean_words": score["mean_words"], "truncated": score["truncated"]})
         rho, low, high = spearman_interval([r["score"] for r in rows], [r["finetuned"] for r in rows])
         points[dataset], rhos[dataset] = rows, rho
-        lines.append((dataset, rho, low, high, rows, split_half(done, dataset)))
+        lines.append((dataset, rho, low, high, rows, split_half(done, dataset, seeds(base))))
     save_figure(score_vs_finetuned(points, rhos), args.out / f"{stem(base)}.png")
     clip_hash = _hash(ensure_clip(progress=False)) if base.clip == "embedded" else base.clip
     vlm_hash = _hash(ensure_vlm(progress=False)) if base.captioner == "embedded" else base.captioner
@@ -229,16 +236,16 @@ def report(args: argparse.Namespace, base: PromptScoreParams, done: dict[tuple, 
         f"{score_seconds / 60:.1f} min of scoring, captions included, and {run_seconds / 60:.1f} min of "
         f"fine-tuning, on 2 CPU cores shared with other jobs). CLIP `{base.clip}` "
         f"(recipe hash `{clip_hash}`), captioner `{base.captioner}` (recipe hash `{vlm_hash}`), {base.shots} shots, "
-        f"seeds {list(SEEDS)} (the score's draws and the fine-tuning runs use the same few-shot images and "
+        f"seeds {list(seeds(base))} (the score's draws and the fine-tuning runs use the same few-shot images and "
         f"captions). Fine-tuning: MMFT with the few-shot benchmark's settings ({HPARAMS.name}: lr {{lr}}, w {{w}}, "
         "epochs, validation points, batch), test accuracy; the score: validation accuracy of the caption "
         "prototypes on the frozen start CLIP. ρ: Spearman over the prompts, 95 % bootstrap interval over prompts.",
-        "", "| data set | Spearman ρ | 95 % interval | fine-tuned order, seed 0 vs seeds 1–2 | score order, draw 0 vs "
-            "draws 1–2 |", "|---|---|---|---|---|",
+        "", f"| data set | Spearman ρ | 95 % interval | fine-tuned order, seed {base.seed} vs the others | score "
+            f"order, draw {base.seed} vs the others |", "|---|---|---|---|---|",
         *[f"| {d} | {rho:.2f} | [{low:.2f}, {high:.2f}] | {halves[0]:.2f} | {halves[1]:.2f} |"
           for d, rho, low, high, _, halves in lines], "",
         "The last two columns say how reproducible each order is over the prompts (Spearman ρ between one seed's "
-        "accuracy and the mean of the other two): where fine-tuning's own order does not repeat across seeds, no "
+        "accuracy and the mean of the others): where fine-tuning's own order does not repeat across seeds, no "
         "score can predict it.", "",
     ]
     tuned = json.loads(HPARAMS.read_text())["chosen"]["mmft"]
@@ -267,7 +274,7 @@ def timing(args: argparse.Namespace) -> None:
     """Time one score of a prompt whose captions are not cached (the models loaded beforehand, as in a notebook)."""
     import tempfile
 
-    base = from_arguments(PromptScoreParams, args, OPTIONS, dataset="glyphs", draws=len(SEEDS))
+    base = from_arguments(PromptScoreParams, args, OPTIONS, dataset="glyphs")
     walls = []
     for characteristics in (None, ("visual",), ALL_THREE):  # None: load the models and the validation features
         with tempfile.TemporaryDirectory() as folder:
