@@ -231,7 +231,7 @@ def report(args: argparse.Namespace, base: PromptScoreParams, done: dict[tuple, 
     vlm_hash = _hash(ensure_vlm(progress=False)) if base.captioner == "embedded" else base.captioner
     text = [
         "# Does the cheap prompt score predict fine-tuned MMFT accuracy?", "",
-        f"`python -m benchmarks.prompt_score --shots {base.shots}` ({time.strftime('%Y-%m-%d')}, {platform.node()}, wall time of this "
+        f"`python -m benchmarks.prompt_score --shots {base.shots} --draws {base.draws}` ({time.strftime('%Y-%m-%d')}, {platform.node()}, wall time of this "
         f"invocation {seconds / 60:.1f} min; finished rows of earlier invocations are reused: the rows took "
         f"{score_seconds / 60:.1f} min of scoring, captions included, and {run_seconds / 60:.1f} min of "
         f"fine-tuning, on 2 CPU cores shared with other jobs). CLIP `{base.clip}` "
