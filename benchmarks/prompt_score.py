@@ -51,6 +51,9 @@ RESULTS = Path(__file__).resolve().parent / "results"
 #: Chosen before running: three 8-class world tasks whose classes differ in shape (glyphs), in colour and size
 #: (critters) and in pattern (tiles).
 DATASETS = ("glyphs", "critters", "tiles")
+#: Measurement 3's data sets, chosen by a rule that uses no prompt ranking (``prompt_score.md``): the three world
+#: tasks not in :data:`DATASETS` whose 4-shot MMFT test accuracy in the few-shot benchmark is closest to 60 %.
+MEASUREMENT_3 = ("badges", "badges_outline", "critters_noisy")
 #: The first seed: the score's draws and the fine-tuning runs use seeds FIRST_SEED … FIRST_SEED + draws − 1.
 FIRST_SEED = 0
 PAPER = "differentiate"
@@ -83,8 +86,11 @@ BOOTSTRAP = 2000
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_arguments(parser, PromptScoreParams, OPTIONS)
-    parser.add_argument("--only", nargs="+", choices=DATASETS, default=list(DATASETS), metavar="DATASET",
-                        help="the data sets to run (default: all three; the report covers the ones given)")
+    parser.add_argument("--only", nargs="+", choices=DATASETS + MEASUREMENT_3, default=list(DATASETS),
+                        metavar="DATASET", help="the data sets to run (default: glyphs, critters, tiles; the report "
+                        f"covers the ones given; measurement 3: {' '.join(MEASUREMENT_3)})")
+    parser.add_argument("--name", default="", help="a suffix of the results files' name, so that another set of data "
+                        "sets keeps files of its own (measurement 3: m3 → prompt_score.4shots.m3.*)")
     parser.add_argument("--out", type=Path, default=RESULTS, help="results folder")
     parser.add_argument("--timing", action="store_true",
                         help="only time one uncached score of the paper's prompt on glyphs (8 classes, --shots shots, 3 draws; "
@@ -133,11 +139,11 @@ def spearman_interval(x: Sequence[float], y: Sequence[float], seed: int = 0) -> 
 def benchmark(args: argparse.Namespace) -> None:
     started = time.time()
     base = from_arguments(PromptScoreParams, args, OPTIONS, seed=FIRST_SEED)
-    datasets = [d for d in DATASETS if d in args.only]
+    datasets = [d for d in DATASETS + MEASUREMENT_3 if d in args.only]
     tuned = json.loads(HPARAMS.read_text())
     fixed, mmft = tuned["fixed"], tuned["chosen"]["mmft"]
     args.out.mkdir(parents=True, exist_ok=True)
-    path = args.out / f"{stem(base)}.jsonl"
+    path = args.out / f"{stem(base, args.name)}.jsonl"
     done = _load(path)
     for dataset in datasets:
         for name, (template, characteristics, words) in PROMPTS.items():
@@ -181,10 +187,12 @@ def seeds(base: PromptScoreParams) -> tuple[int, ...]:
     return tuple(range(base.seed, base.seed + base.draws))
 
 
-def stem(base: PromptScoreParams) -> str:
-    """The results files' name without suffix: one set per number of shots (and of seeds, beside the default)."""
+def stem(base: PromptScoreParams, name: str = "") -> str:
+    """The results files' name without suffix: one set per number of shots (and of seeds, beside the default; and
+    ``name``, if given)."""
     default = PromptScoreParams.model_fields["draws"].default
-    return f"prompt_score.{base.shots}shots" + (f".{base.draws}seeds" if base.draws != default else "")
+    return (f"prompt_score.{base.shots}shots" + (f".{base.draws}seeds" if base.draws != default else "")
+            + (f".{name}" if name else ""))
 
 
 def scored(done: dict[tuple, dict], dataset: str) -> list[str]:
@@ -226,12 +234,13 @@ def report(args: argparse.Namespace, base: PromptScoreParams, done: dict[tuple, 
         rho, low, high = spearman_interval([r["score"] for r in rows], [r["finetuned"] for r in rows])
         points[dataset], rhos[dataset] = rows, rho
         lines.append((dataset, rho, low, high, rows, split_half(done, dataset, seeds(base))))
-    save_figure(score_vs_finetuned(points, rhos), args.out / f"{stem(base)}.png")
+    save_figure(score_vs_finetuned(points, rhos), args.out / f"{stem(base, args.name)}.png")
     clip_hash = _hash(ensure_clip(progress=False)) if base.clip == "embedded" else base.clip
     vlm_hash = _hash(ensure_vlm(progress=False)) if base.captioner == "embedded" else base.captioner
     text = [
         "# Does the cheap prompt score predict fine-tuned MMFT accuracy?", "",
-        f"`python -m benchmarks.prompt_score --shots {base.shots} --draws {base.draws}` ({time.strftime('%Y-%m-%d')}, {platform.node()}, wall time of this "
+        f"`python -m benchmarks.prompt_score --shots {base.shots} --draws {base.draws} --only {' '.join(datasets)}"
+        + (f" --name {args.name}" if args.name else "") + f"` ({time.strftime('%Y-%m-%d')}, {platform.node()}, wall time of this "
         f"invocation {seconds / 60:.1f} min; finished rows of earlier invocations are reused: the rows took "
         f"{score_seconds / 60:.1f} min of scoring, captions included, and {run_seconds / 60:.1f} min of "
         f"fine-tuning, on 2 CPU cores shared with other jobs). CLIP `{base.clip}` "
@@ -260,7 +269,7 @@ def report(args: argparse.Namespace, base: PromptScoreParams, done: dict[tuple, 
     text += [f"- **{name}**: `{resolve_template(t)}`; {'+'.join(c)}; {w}" for name, (t, c, w) in PROMPTS.items()]
     text += ["", "Failed prompts (the captioner wrote nothing; not fine-tuned, left out of ρ):", "",
              *([f"- {d}, {name}: {reason}" for d, name, reason in failed] or ["- none"])]
-    atomic_write_text(args.out / f"{stem(base)}.md", "\n".join(text) + "\n")
+    atomic_write_text(args.out / f"{stem(base, args.name)}.md", "\n".join(text) + "\n")
     for dataset, rho, low, high, rows, halves in lines:
         for r in rows:
             print(f"{dataset:9s} {r['prompt']:34s} score {r['score']:.3f} ± {r['se']:.3f}   "
