@@ -19,8 +19,10 @@ listed at the end of the report; the benchmark goes on.
     python -m benchmarks.prompt_score                 # 4 shots → benchmarks/results/prompt_score.4shots.{jsonl,md,png}
     python -m benchmarks.prompt_score --shots 16      # the second measurement → prompt_score.16shots.*
     python -m benchmarks.prompt_score --shots 16 --only tiles   # one data set (e.g. one process per core)
+    python -m benchmarks.prompt_score --only badges badges_outline critters_noisy --name m3   # measurement 3
+                                                      # → prompt_score.4shots.m3.*
 
-``benchmarks/results/prompt_score.md`` holds both measurements' designs and correlation tables.
+``benchmarks/results/prompt_score.md`` holds the three measurements' designs and correlation tables.
 
 Headline (printed last): ``rho=<median ρ over data sets>``.
 """
