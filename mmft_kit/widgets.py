@@ -115,7 +115,21 @@ def _slider(params: Params, name: str, description: str | None = None) -> widget
                              continuous_update=False)
 
 
-def prompt_designer(captioner, params: Params, save_to: str | Path | None = None) -> LivePreview:
+def show_leaderboard(leaderboard, chance: float | None = None) -> list:
+    """What a prompt leaderboard shows: its table (best first) and its bars (score ± s.e.)."""
+    from .train.prompt_score import LEADERBOARD_COLUMNS
+
+    rows = leaderboard.rows()
+    if not rows:
+        return []
+    labels = [{**row, "prompt": f"#{row['rank']} {row['characteristics']}, {row['words']} w: {row['template']}"}
+              for row in rows]
+    return [viz.table(rows, LEADERBOARD_COLUMNS), viz.prompt_score_bars(labels, label="prompt", chance=chance,
+                                                                         title="prompts tried in this notebook")]
+
+
+def prompt_designer(captioner, params: Params, save_to: str | Path | None = None, leaderboard=None,
+                    score_params: Params | None = None) -> LivePreview:
     """Edit the caption prompt and see, for sample images of any registry data set, the captions
     ``captioner`` writes with their length and generation time
     (:func:`mmft_kit.captions.preview.caption_preview`).
@@ -123,7 +137,11 @@ def prompt_designer(captioner, params: Params, save_to: str | Path | None = None
     ``params``: notebook 01's parameters (dataset, template, characteristic, words, domain, class_name,
     samples, seed, root): the controls start at their values, the sliders span their declared ranges.
     Controls: data set, template, characteristic, words, domain (blank: the data set's), class
-    (blank: each image's own), samples. With ``save_to``, a button saves the template there.
+    (blank: each image's own), samples. With ``save_to``, a button saves the template there. With a
+    ``leaderboard`` (:class:`mmft_kit.train.prompt_score.Leaderboard`) and ``score_params``
+    (:class:`mmft_kit.params.prompts.PromptScoreParams`), every edit also scores the prompt
+    (:func:`mmft_kit.train.prompt_score.score_prompt`, with the edited data set, template, characteristic, words and
+    domain) and shows the leaderboard of every prompt tried so far below the previews.
     """
     p = params
     dataset, root, seed = p.dataset, p.root, p.seed
@@ -157,9 +175,20 @@ def prompt_designer(captioner, params: Params, save_to: str | Path | None = None
     controls["dataset"].observe(new_classes, names="value")
 
     def render(dataset, template, characteristic, words, domain, class_name, samples):
-        return caption_preview(load_split(dataset, root, "train"), captioner, [characteristic.strip() or "visual"],
-                               samples=samples, seed=seed, words=words, template=template,
-                               domain=_blank_to_none(domain), class_name=_blank_to_none(class_name))
+        characteristic = characteristic.strip() or "visual"
+        preview = caption_preview(load_split(dataset, root, "train"), captioner, [characteristic], samples=samples,
+                                  seed=seed, words=words, template=template, domain=_blank_to_none(domain),
+                                  class_name=_blank_to_none(class_name))
+        if leaderboard is not None:
+            from .train.prompt_score import score_prompt
+
+            leaderboard.add(score_prompt(score_params, captioner=captioner, dataset=dataset, template=template,
+                                         characteristics=[characteristic], words=words,
+                                         domain=_blank_to_none(domain)))
+        return preview
+
+    def draw(preview) -> list:
+        return show_preview(preview) + ([] if leaderboard is None else show_leaderboard(leaderboard))
 
     extras = []
     if save_to is not None:
@@ -171,7 +200,7 @@ def prompt_designer(captioner, params: Params, save_to: str | Path | None = None
 
         button.on_click(save)
         extras = [widgets.HBox([button, status])]
-    return LivePreview(controls, render, extras, draw=show_preview)
+    return LivePreview(controls, render, extras, draw=draw)
 
 
 def caption_browser(dataset, indices: Sequence[int], captions: Sequence[Mapping[str, str]]) -> LivePreview:

@@ -29,8 +29,16 @@
 #   fewer), so longer captions lose their end.
 #
 # Here you edit these slots and watch, side by side on sample images, what the captioner writes, how
-# long it takes and how long the captions are; then compare characteristics and save the template for
-# `02_synthetic_captions`.
+# long it takes and how long the captions are; each prompt you try is also **scored** (below) and ranked
+# on a leaderboard; then compare characteristics and save the template for `02_synthetic_captions`.
+#
+# **The prompt score** answers "which prompt is better?" in seconds, without fine-tuning: caption `shots`
+# training images per class with the prompt, build MMFT's class-average caption prototypes on the
+# *unchanged* start CLIP (MMFT's inference rule at WiSE-FT α = 0) and classify the validation images with
+# them; repeat for `draws` few-shot draws and report the mean accuracy ± its standard error. How well it
+# predicts fine-tuned MMFT accuracy is measured in `benchmarks/results/prompt_score.md` (on the embedded
+# world: Spearman ρ 0.82 on critters, but 0.09 and 0.33 on glyphs and tiles, where fine-tuned MMFT itself
+# is near chance at 4 shots and the prompts differ by less than the seed noise).
 #
 # **What the embedded captioner can and cannot do.** It is a one-million-parameter LLaVA trained in
 # minutes on the world's images, from captions written the way Qwen and Gemini answer this prompt
@@ -88,15 +96,32 @@ print("for example:", build_prompt(p.class_name or train.classnames[0], p.domain
 vlm = load_captioner(p.captioner)
 
 # %% [markdown]
+# The prompt score's settings (`shots`, `draws`, `clip` and the caption settings above) and the leaderboard of
+# every prompt scored in this notebook.
+
+# %%
+from mmft_kit.params.prompts import PromptScoreParams
+from mmft_kit.train.prompt_score import LEADERBOARD_COLUMNS, Leaderboard, score_prompt
+
+score_params = PromptScoreParams.take(p)
+leaderboard = Leaderboard()
+chance = 1 / len(train.classnames)
+
+# %% [markdown]
 # ## Preview
 #
 # Each image with the caption written for it, its length in words and the time it took. In JupyterLab
 # the controls below re-caption the samples after every change (pick any data set of the registry,
-# type a template, try another class name or domain).
+# type a template, try another class name or domain), score the edited prompt and show the
+# **leaderboard** of every prompt tried so far: score ± s.e. (validation accuracy of the caption
+# prototypes on the frozen CLIP), words per caption, seconds per caption and per score. A template that
+# leaves out a slot (say `{class_name}`) is scored with a notice; an unknown placeholder is refused with
+# the fix.
 
 # %%
 if nb.live:
-    designer = widgets.prompt_designer(vlm, p, save_to=nb.path("template.txt"))
+    designer = widgets.prompt_designer(vlm, p, save_to=nb.path("template.txt"), leaderboard=leaderboard,
+                                       score_params=score_params)
     display(designer)
     preview = designer.result
 else:
@@ -106,6 +131,26 @@ else:
 nb.show(viz.preview_figure(preview), "preview", display=not nb.live)
 if not nb.live:  # the live designer shows its own table
     display(viz.table(preview.summary))
+
+# %% [markdown]
+# ## Leaderboard
+#
+# The prompts scored so far, best first (run by papermill: the parameters' template and characteristic).
+# A papermill grid over templates ranks many prompts, one notebook run each, with their scores gathered in
+# the batch's table (`score`, `score_se`):
+#
+# ```bash
+# python -m mmft_kit batch notebooks/01_prompt_design.ipynb --name prompt-grid \
+#     -g template differentiate "Describe the {characteristic} details of this {class_name} in {words} words."
+# ```
+#
+# `python -m mmft_kit prompts rank` does the same without notebooks (templates × characteristic sets,
+# resumable, CSV + Markdown).
+
+# %%
+if not nb.live:
+    leaderboard.add(score_prompt(score_params, captioner=vlm, template=p.template, characteristics=[p.characteristic]))
+viz.table(leaderboard.rows(), LEADERBOARD_COLUMNS)
 
 # %% [markdown]
 # ## Compare characteristics
@@ -119,6 +164,26 @@ comparison = caption_preview(train, vlm, p.characteristics, samples=p.samples, s
                              template=p.template, domain=p.domain, class_name=p.class_name)
 nb.show(viz.preview_figure(comparison), "characteristics")
 viz.table(comparison.summary)
+
+# %% [markdown]
+# ### Which characteristic gives the better classifier?
+#
+# The paper's comparison: the prompt score of each characteristic alone and of all of them together (one
+# caption per characteristic, averaged in the prototypes), with the template above. The captions of the
+# single characteristics are the ones the combined score uses, so it costs no extra captioning.
+
+# %%
+characteristic_sets = [[c] for c in p.characteristics] + ([p.characteristics] if len(p.characteristics) > 1 else [])
+scores = [score_prompt(score_params, captioner=vlm, template=p.template, characteristics=chosen)
+          for chosen in characteristic_sets]
+for score in scores:
+    leaderboard.add(score)
+characteristic_scores = [score.row() for score in scores]
+nb.show(viz.prompt_score_bars(characteristic_scores, chance=chance,
+                              title=f"{p.dataset}, {p.shots}-shot, {p.draws} draws: prompt score by characteristic"),
+        "characteristic_scores")
+viz.table(characteristic_scores, ["characteristics", "score", "se", "mean_words", "characteristic_word_rate",
+                                  "seconds_per_caption", "truncated", "notices"])
 
 # %% [markdown]
 # ## Save the template for the next notebook
@@ -139,4 +204,6 @@ from mmft_kit.report import group_metrics
 
 nb.finish(group_metrics(comparison.summary, "characteristic", ["mean_words", "seconds_per_caption", "class_name_rate"],
                         ["mean_words", "characteristic_word_rate"]), samples=p.samples,
-          details={"template": chosen_template, "preview": preview.summary, "comparison": comparison.summary})
+          score=characteristic_scores[-1]["score"], score_se=characteristic_scores[-1]["se"],
+          details={"template": chosen_template, "preview": preview.summary, "comparison": comparison.summary,
+                   "characteristic_scores": characteristic_scores, "leaderboard": leaderboard.rows()})

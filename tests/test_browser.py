@@ -4,8 +4,8 @@ The test starts JupyterLab on a free loopback port (token auth, no browser, a te
 holding a copy of ``01_prompt_design``), opens the notebook in Debian's Chromium through
 Playwright, sets the parameters cell as a reader would (the ``ci`` captioner, two samples), runs
 every cell, and checks that the prompt designer renders as live controls (not the "Loading
-widget..." placeholder nor a text fallback), that changing a control re-captions the previews,
-and that no cell raised. A screenshot is kept under the test's folder and copied to
+widget..." placeholder nor a text fallback), that changing a control re-captions the previews and
+adds the edited prompt to the leaderboard of scored prompts, and that no cell raised. A screenshot is kept under the test's folder and copied to
 ``runs/browser-test/``.
 """
 
@@ -114,13 +114,18 @@ def test_prompt_design_runs_in_jupyterlab_with_live_controls(jupyterlab, tmp_pat
         assert page.get_by_text("Loading widget...").count() == 0
         assert page.get_by_text("VBox(children=").count() == 0  # no text fallback
         prompt = designer.locator(".jp-RenderedMarkdown").first
-        assert "glyph signs photos" in prompt.inner_text()
+        prompt.filter(has_text="glyph signs photos").wait_for(timeout=120_000)  # drawn after the first score
 
         domain = designer.locator(".widget-text", has_text="domain").locator("input")
         domain.fill("road signs")
         domain.press("Enter")
         prompt.filter(has_text="road signs photos").wait_for(timeout=120_000)
         assert "from other road signs photos" in prompt.inner_text()
+        # the prompts scored so far: the first glyph-signs prompt, the characteristic comparison's (scored by the
+        # cells after the designer), and now the road-signs one
+        leaderboard = designer.locator("table").last
+        leaderboard.filter(has_text="road signs").wait_for(timeout=120_000)
+        assert leaderboard.locator("tbody tr").count() == 4 and "glyph signs" in leaderboard.inner_text()
         image = designer.locator("img").first  # the re-drawn captioned images
         image.wait_for(timeout=30_000)
         assert image.evaluate("img => img.decode().then(() => img.naturalWidth)") > 200

@@ -13,6 +13,7 @@ import pytest
 from mmft_kit.notebook import NOTEBOOKS, NotebookParams
 from mmft_kit.params import Params, fields
 from mmft_kit.params import captions as caption_params
+from mmft_kit.params import prompts as prompt_params
 from mmft_kit.pare import config as pare_config
 from mmft_kit.pare import PareConfig
 from mmft_kit.train import TrainConfig
@@ -43,6 +44,7 @@ def declarations() -> dict[str, tuple[str, str, str]]:
 
 
 ENTRY_MODELS = [*NOTEBOOKS.values(), caption_params.CaptionJob, caption_params.CaptionExport, TrainConfig, PareConfig,
+                prompt_params.PromptScoreParams, prompt_params.PromptRankJob,
                 importlib.import_module("benchmarks.few_shot").Grid]
 
 
@@ -62,6 +64,7 @@ def _parsers() -> dict[str, argparse.ArgumentParser]:
     subcommands = build_parser()._subparsers._group_actions[0].choices
     parsers = {f"mmft_kit {name}": subcommands[name] for name in ("train", "caption")}
     parsers["mmft_kit caption export"] = subcommands["caption"]._subparsers._group_actions[0].choices["export"]
+    parsers["mmft_kit prompts rank"] = subcommands["prompts"]._subparsers._group_actions[0].choices["rank"]
 
     class Caught(Exception):
         pass
@@ -74,7 +77,8 @@ def _parsers() -> dict[str, argparse.ArgumentParser]:
     argparse.ArgumentParser.parse_args = catch
     try:
         for name, entry in (("few_shot", "parse_args"), ("pare", "main"), ("gpu_check", "parse_args"),
-                            ("train_overhead", "main"), ("caption_throughput", "parse_args")):
+                            ("train_overhead", "main"), ("caption_throughput", "parse_args"),
+                            ("prompt_score", "main")):
             with pytest.raises(Caught):
                 getattr(importlib.import_module(f"benchmarks.{name}"), entry)([])
     finally:

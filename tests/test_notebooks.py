@@ -298,7 +298,11 @@ def test_prompt_design_previews_compares_and_saves_the_template(runs):
     assert m["samples"] == 2 and m["mean_words"] > 0 and m["seconds_per_caption"] > 0 and _unit(m["class_name_rate"])
     assert {"visual.mean_words", "shape.mean_words"} <= set(m)
     assert _unit(m["visual.characteristic_word_rate"]) and _unit(m["shape.characteristic_word_rate"])
-    assert record["figures"] == ["preview.png", "characteristics.png"]
+    assert record["figures"] == ["preview.png", "characteristics.png", "characteristic_scores.png"]
+    assert 0 <= m["score"] <= 1 and m["score_se"] >= 0
+    scored = record["details"]["characteristic_scores"]
+    assert [row["characteristics"] for row in scored] == ["visual", "shape", "visual+shape"]
+    assert len(record["details"]["leaderboard"]) >= 3
     folder, _ = runs["01_prompt_design"]
     assert (folder / "template.txt").read_text().strip() == resolve_template(None)
     assert [row["captions"] for row in record["details"]["comparison"]] == [2, 2, 4]

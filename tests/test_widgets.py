@@ -140,3 +140,23 @@ def test_sliders_span_the_declared_ranges(designer):
         slider = designer.controls[name]
         assert (slider.min, slider.max) == bounds(PromptDesign, name)
     assert bounds(PromptDesign, "words") == (1, 500)
+
+
+def test_the_designer_scores_each_edited_prompt_onto_a_leaderboard(tmp_path, captioner, monkeypatch):
+    from mmft_kit.params.prompts import PromptScoreParams
+    from mmft_kit.train.prompt_score import Leaderboard
+
+    monkeypatch.setenv("MMFT_KIT_CACHE", str(tmp_path / "cache"))  # this test's own caption stores
+    board = Leaderboard()
+    params = PromptDesign(dataset="glyphs", samples=2)
+    designer = widgets.prompt_designer(captioner, params, leaderboard=board,
+                                       score_params=PromptScoreParams.take(params, clip="embedded:ci", shots=1,
+                                                                           draws=2))
+    assert designer.error is None and len(board) == 1
+    designer.controls["template"].value = "Describe this {domain} photo in {words} words."
+    rows = board.rows()
+    assert len(rows) == 2 and [r["rank"] for r in rows] == [1, 2] and rows[0]["score"] >= rows[1]["score"]
+    classless = next(r for r in rows if r["template"].startswith("Describe"))
+    assert "no {class_name}" in classless["notices"] and classless["draws"] == 2
+    designer.controls["template"].value = "Describe {colour}."
+    assert "unknown placeholder" in designer.error and len(board) == 2  # refused, nothing scored

@@ -8,6 +8,7 @@ YAML file laid out like ``templates.json`` (its default template is used).
 
 from __future__ import annotations
 
+import difflib
 import json
 import os
 import string
@@ -89,16 +90,26 @@ def check_template(template: str, where: str = "template") -> str:
     """Return ``template`` if it only uses the known named placeholders; else raise InvalidInputError."""
     if not isinstance(template, str) or not template.strip():
         raise InvalidInputError(f"{where} must be a non-empty string")
+    known = "{" + "}, {".join(PLACEHOLDERS) + "}"
     try:
         fields = {field for _, field, _, _ in string.Formatter().parse(template) if field is not None}
     except ValueError as exc:
-        raise InvalidInputError(f"{where} is not a valid format string ({exc}): {template!r}") from exc
+        raise InvalidInputError(
+            f"{where} is malformed ({exc}): {template!r}. Write a placeholder as one of {known}, and a literal "
+            "brace doubled: {{ or }}"
+        ) from exc
     if not fields:
-        raise InvalidInputError(f"{where} has no placeholder; use some of {{{'}, {'.join(PLACEHOLDERS)}}}")
+        raise InvalidInputError(f"{where} has no placeholder; use some of {known}")
     unknown = fields - set(PLACEHOLDERS)
     if unknown:
+        hints = []
+        for name in sorted(unknown):
+            close = difflib.get_close_matches(name.split(".")[0].split("[")[0], PLACEHOLDERS, n=1)
+            hints.append(("{} (an empty, positional placeholder)" if not name.strip() else "{" + name + "}")
+                         + (f" (did you mean {{{close[0]}}}?)" if close else ""))
         raise InvalidInputError(
-            f"{where} uses unknown placeholder(s) {sorted(unknown)}; use only {{{'}, {'.join(PLACEHOLDERS)}}}"
+            f"{where} uses unknown placeholder(s) {sorted(unknown)}: {'; '.join(hints)}. Use only {known} "
+            "(a literal brace is written doubled: {{ or }})"
         )
     return template
 

@@ -6,4 +6,4 @@ Each subcommand is a module here with ``register(subparsers)``, which adds its p
 """
 
 #: The subcommand modules, in the order ``--help`` lists them.
-COMMANDS: tuple[str, ...] = ("caption", "batch", "train", "predict")
+COMMANDS: tuple[str, ...] = ("caption", "batch", "train", "predict", "prompts")

@@ -16,6 +16,7 @@ from ..embeddings import PROJECTIONS
 from ..method import check_config_method, get_method
 from ..methods import METHODS, methods_of
 from ..params.base import Params, redefault
+from ..params.prompts import PromptScoreParams
 from ..params.fields import (CaptionerParams, ClipParams, DataParams, FewShotParams, OptimParams, ReportParams,
                              SeedParams, SeedsParams)
 from ..pare.mechanism import MECHANISM
@@ -92,8 +93,9 @@ class Quickstart(NotebookParams, ReportParams, OptimParams, SeedsParams, FewShot
     make_captions: bool = redefault(TrainConfig, "make_captions", True)
 
 
-class PromptDesign(NotebookParams, SeedParams, CaptionerParams, DataParams):
-    """01: edit the caption prompt and preview what the captioner writes."""
+class PromptDesign(NotebookParams, SeedParams, FewShotParams, ClipParams, CaptionerParams, DataParams):
+    """01: edit the caption prompt, preview what the captioner writes, and score it (the prompt score: caption
+    prototypes of ``shots`` images per class on the frozen start CLIP, over ``draws`` few-shot draws)."""
 
     notebook: ClassVar[str] = "01_prompt_design"
     characteristic: str = Field("visual", description="the characteristic previewed first")
@@ -101,6 +103,7 @@ class PromptDesign(NotebookParams, SeedParams, CaptionerParams, DataParams):
                                        description="characteristics compared side by side")
     class_name: str | None = Field(None, description="the class in the prompt (None: each image's own)")
     samples: Samples = Field(4, description="sample images to caption")
+    draws: int = redefault(PromptScoreParams, "draws", 3)
 
 
 class SyntheticCaptions(NotebookParams, SeedParams, ClipParams, CaptionerParams, DataParams):

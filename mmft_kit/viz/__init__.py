@@ -14,6 +14,7 @@ from .embeddings import embedding_figure
 from .images import as_picture, caption_grid
 from .pare import (gate_diagnostics, gate_figure, mechanism_auroc, paired_intervals, pare_curves, score_maps,
                    steering)
+from .prompts import prompt_score_bars, score_vs_finetuned
 from .robustness import shift_bars, wise_ft_shift_figure
 from .style import describe_runs
 from .tables import table
@@ -21,5 +22,5 @@ from .training import accuracy_figure, confusion_figure, learning_curves
 
 __all__ = ["accuracy_figure", "as_picture", "caption_figure", "caption_grid", "confusion_figure", "describe_runs",
            "embedding_figure", "gate_diagnostics", "gate_figure", "learning_curves", "mechanism_auroc",
-           "paired_intervals", "pare_curves", "preview_figure", "score_maps", "shift_bars", "steering", "table",
-           "wise_ft_shift_figure"]
+           "paired_intervals", "pare_curves", "preview_figure", "prompt_score_bars", "score_maps", "score_vs_finetuned",
+           "shift_bars", "steering", "table", "wise_ft_shift_figure"]
