@@ -31,11 +31,12 @@ def test_comparison_counts_wins_and_names_losses(bench):
     assert "lower in 1 (0 clearly)" in text and text.endswith("Lower in: b/1.")
 
 
-def test_a_tiny_benchmark_writes_its_results(bench, tmp_path, capsys):
+def test_a_tiny_benchmark_writes_its_results(bench, tmp_path, capsys, monkeypatch):
     threads = torch.get_num_threads()
-    bench.main(["--clip", "embedded:ci", "--captioner", "label", "--datasets", "glyphs", "--methods", "mmft",
-                "flyp", "zeroshot", "linear_probe", "--shots", "1", "--seeds", "0", "1", "--epochs", "1", "--workers", "1",
-                "--wise-ft", "--out", str(tmp_path)])
+    argv = ["--clip", "embedded:ci", "--captioner", "label", "--datasets", "glyphs", "--methods", "mmft", "flyp",
+            "zeroshot", "linear_probe", "--shots", "1", "--seeds", "0", "1", "--epochs", "1", "--workers", "1",
+            "--wise-ft", "--out", str(tmp_path)]
+    bench.main(argv)
     torch.set_num_threads(threads)
     with open(tmp_path / "few_shot.csv") as handle:
         rows = list(csv.DictReader(handle))
@@ -60,6 +61,26 @@ def test_a_tiny_benchmark_writes_its_results(bench, tmp_path, capsys):
     assert np.mean(wise["curves"]["flyp"]["test"][-1][1]) == pytest.approx(fine_tuned)  # α = 1: the trained model
     headline = capsys.readouterr().out.strip().splitlines()[-1]
     assert headline.startswith("headline (1 shots") and "test: mmft " in headline and "shifted: mmft " in headline
+    assert f"(recipe hash `{bench.model_hash('clip', 'embedded:ci')}`)" in markdown
+
+
+def test_a_rerun_takes_its_runs_from_the_journal(bench, tmp_path, monkeypatch):
+    argv = ["--clip", "embedded:ci", "--captioner", "label", "--datasets", "glyphs", "--methods", "zeroshot",
+            "linear_probe", "--shots", "1", "--seeds", "0", "1", "--workers", "1", "--out", str(tmp_path)]
+    threads = torch.get_num_threads()
+    bench.main(argv)
+    torch.set_num_threads(threads)
+    journal = tmp_path / bench.JOURNAL
+    first = (tmp_path / "few_shot.csv").read_text()
+    with open(journal, "a") as handle:
+        handle.write('{"key": "torn by a cra')  # a crash mid-line loses that line only
+    assert len(bench.read_jsonl(journal)) == 4
+    monkeypatch.setattr(bench, "run_row", lambda config: pytest.fail(f"journalled run {config.method} redone"))
+    bench.main(argv)
+    assert (tmp_path / "few_shot.csv").read_text() == first
+    assert "4 taken from it" in (tmp_path / "few_shot.md").read_text()
+    bench.append_jsonl(journal, {"key": "next"})
+    assert [entry["key"] for entry in bench.read_jsonl(journal)][-1] == "next"
 
 
 def test_options_are_checked_against_the_config_declaration(bench):
