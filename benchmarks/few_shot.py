@@ -388,6 +388,16 @@ def comparison(table: dict, datasets: Sequence[str], shots: Sequence[int], other
             f"clearly), equal in {ties}. Lower in: {', '.join(losses) or 'none'}.")
 
 
+def ranks(table: dict, datasets: Sequence[str], shots: Sequence[int], methods: Sequence[str]) -> str:
+    """mmft's rank among ``methods`` by mean accuracy over ``datasets``, at each number of shots."""
+    parts = []
+    for s in shots:
+        means = {m: float(np.mean(dataset_average(table, datasets, m, s))) for m in methods}
+        parts.append(f"{s} shots {1 + sum(v > means['mmft'] for v in means.values())} "
+                     f"({100 * means['mmft']:.1f} %; best {max(means, key=means.get)} {100 * max(means.values()):.1f} %)")
+    return f"mmft's rank of {len(methods)} by the mean over the {len(datasets)} data sets: " + "; ".join(parts) + "."
+
+
 def validation_epochs(args: argparse.Namespace) -> list[int]:
     return [e for e in range(1, args.epochs + 1) if e % args.eval_every == 0 or e == args.epochs]
 
@@ -440,6 +450,10 @@ def markdown(args, rows: list[dict], hparams: dict, source: str, val_means: dict
     ]
     shifted = shifted_datasets(rows, datasets)
     shifted_table = cells(rows, "shifted_accuracy")
+    if "mmft" in methods:
+        lines.append(f"- {ranks(table, datasets, shots, methods)}")
+        if shifted:
+            lines.append(f"- shifted, {ranks(shifted_table, shifted, shots, methods)}")
     for other in (m for m in benchmark_methods() if m != "mmft"):
         if "mmft" in methods and other in methods:
             lines.append(f"- {comparison(table, datasets, shots, other)}")

@@ -26,6 +26,8 @@ def test_comparison_counts_wins_and_names_losses(bench):
         ("a", "mmft", 1): [0.9, 0.9, 0.9], ("a", "flyp", 1): [0.5, 0.5, 0.5],
         ("b", "mmft", 1): [0.4, 0.5, 0.6], ("b", "flyp", 1): [0.45, 0.55, 0.65],
     }))
+    assert bench.ranks(table, ["a", "b"], [1], ["mmft", "flyp"]) == (
+        "mmft's rank of 2 by the mean over the 2 data sets: 1 shots 1 (70.0 %; best mmft 70.0 %).")
     text = bench.comparison(table, ["a", "b"], [1], "flyp")
     assert "higher mean in 1 of 2" in text and "(1 by more than 2 combined standard errors)" in text
     assert "lower in 1 (0 clearly)" in text and text.endswith("Lower in: b/1.")
@@ -49,6 +51,8 @@ def test_a_tiny_benchmark_writes_its_results(bench, tmp_path, capsys, monkeypatc
     assert "| shots | mmft | flyp | zeroshot | linear_probe |" in markdown and "### glyphs" in markdown
     assert "## Under distribution shift" in markdown and "glyphs (glyphs-noise, glyphs-background)" in markdown
     assert "- shifted, mmft vs linear_probe: higher mean in" in markdown
+    assert "- mmft's rank of 4 by the mean over the 1 data sets: 1 shots " in markdown
+    assert "- shifted, mmft's rank of 4 by the mean over the 1 data sets: 1 shots " in markdown
     wise_table = markdown.split("## WiSE-FT at 1 shots")[1]
     assert "| method | test, α = 0 | test, α = 0.5 | test, α = 1 | shifted, α = 0 |" in wise_table
     assert "| flyp |" in wise_table and "| mmft |" in wise_table
