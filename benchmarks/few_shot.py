@@ -46,13 +46,13 @@ import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from functools import lru_cache
 from pathlib import Path
-from typing import Annotated, Iterable, Sequence
+from typing import Annotated, Callable, Iterable, Sequence
 
 import numpy as np
 from pydantic import Field, field_validator
 
 from mmft_kit.data import WORLD_TASKS, LabelledSubset, shifted_variants
-from mmft_kit.io import atomic_write_json, atomic_write_text
+from mmft_kit.io import append_jsonl, atomic_write_json, atomic_write_text, read_jsonl
 from mmft_kit.methods import METHODS as REGISTRY, Method, make_config as method_config
 from mmft_kit.params import SeedsParams, add_arguments, from_arguments
 from mmft_kit.params.captions import CaptionerSettings
@@ -60,8 +60,12 @@ from mmft_kit.report import mean_se, save_figure, write_csv
 from mmft_kit.train import TrainConfig, load_run_data, run, store_path
 from mmft_kit.train.config import SHIFTED
 from mmft_kit.train.data import load_split
+from mmft_kit.zoo import model_hash
 
 RESULTS = Path(__file__).resolve().parent / "results"
+#: Every finished run, appended as it ends (in ``--out``); a later invocation takes the runs it holds for the same
+#: run config and model hashes instead of redoing them, so an interrupted benchmark resumes.
+JOURNAL = "few_shot.journal.jsonl"
 DEFAULT_DATASETS = (*WORLD_TASKS, "digits")
 #: Fixed beforehand for the 30-minute CPU budget (not tuned): epochs, validation points, batch.
 EPOCHS, EVAL_EVERY, BATCH_SIZE = 10, 5, 64
@@ -150,6 +154,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     captioning = from_arguments(CaptionerSettings, args, CAPTION_DEFAULTS, CAPTION_DEFAULTS)
     args.caption_batch_size = captioning.caption_batch_size
     args.hparams = args.hparams or args.out / "few_shot.hparams.json"
+    args.models = {"clip": model_hash("clip", args.clip), "captioner": model_hash("vlm", args.captioner)}
     return args
 
 
@@ -222,19 +227,26 @@ def run_row(config: TrainConfig) -> dict:
     return row
 
 
-def parallel(function, jobs: Sequence[tuple], workers: int, threads: int, desc: str) -> list:
-    """``[function(*job) for job in jobs]`` on ``workers`` processes (in this one when ``workers`` ≤ 1)."""
+def parallel(function, jobs: Sequence[tuple], workers: int, threads: int, desc: str,
+             on_result: Callable[[int, object], None] | None = None) -> list:
+    """``[function(*job) for job in jobs]`` on ``workers`` processes (in this one when ``workers`` ≤ 1);
+    ``on_result(i, result)`` is called as each job ends."""
     from tqdm.auto import tqdm
+
+    def finished(i: int, result):
+        if on_result is not None:
+            on_result(i, result)
+        return result
 
     if workers <= 1:
         _init_worker(threads)
-        return [function(*job) for job in tqdm(jobs, desc=desc)]
+        return [finished(i, function(*job)) for i, job in enumerate(tqdm(jobs, desc=desc))]
     context = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(workers, mp_context=context, initializer=_init_worker, initargs=(threads, True)) as pool:
         futures = {pool.submit(function, *job): i for i, job in enumerate(jobs)}
         results = [None] * len(jobs)
         for future in tqdm(as_completed(futures), total=len(jobs), desc=desc):
-            results[futures[future]] = future.result()
+            results[futures[future]] = finished(futures[future], future.result())
     return results
 
 
@@ -255,12 +267,27 @@ def caption_stage(args: argparse.Namespace, seeds: Iterable[int], shots: int) ->
 _COST = {"mmft": 0, "flyp_ens": 1, "flyp": 2, "ce": 3, "linear_probe": 4, "zeroshot": 5}  # others: cheapest
 
 
-def run_stage(args: argparse.Namespace, configs: list[TrainConfig], desc: str) -> tuple[list[dict], float]:
-    """Every config's row (longest runs first, for balance), and the wall seconds."""
-    order = sorted(configs, key=lambda c: (-(c.shots or 0), _COST.get(c.method, 6)))
+def journal_key(config: TrainConfig, models: dict) -> str:
+    """What identifies a run in the journal: its whole run config and the hashes of the models it loads."""
+    return json.dumps({"config": config.model_dump(mode="json"), "models": models}, sort_keys=True)
+
+
+def run_stage(args: argparse.Namespace, configs: list[TrainConfig], desc: str) -> tuple[list[dict], float, int]:
+    """Every config's row (those the journal holds taken from it; the others run longest first, for balance,
+    each journalled as it ends), the wall seconds and how many rows came from the journal."""
+    journal = args.out / JOURNAL
+    done = {entry["key"]: entry["row"] for entry in read_jsonl(journal) if "key" in entry}
+    keys = [journal_key(c, args.models) for c in configs]
+    todo = sorted({k: c for k, c in zip(keys, configs) if k not in done}.items(),
+                  key=lambda kc: (-(kc[1].shots or 0), _COST.get(kc[1].method, 6)))
+
+    def record(i: int, row: dict) -> None:
+        done[todo[i][0]] = row
+        append_jsonl(journal, {"key": todo[i][0], "row": row})
+
     start = time.perf_counter()
-    rows = parallel(run_row, [(c,) for c in order], args.workers, args.threads, desc)
-    return rows, time.perf_counter() - start
+    parallel(run_row, [(c,) for _, c in todo], args.workers, args.threads, desc, on_result=record)
+    return [done[k] for k in keys], time.perf_counter() - start, len(configs) - len(todo)
 
 
 def tune(args: argparse.Namespace) -> dict:
@@ -270,12 +297,12 @@ def tune(args: argparse.Namespace) -> dict:
     captions = caption_stage(args, [TUNE_SEED], max(TUNE_SHOTS)) if "mmft" in methods else {"seconds": 0.0}
     grid = [make_config(args, d, m, s, TUNE_SEED, lr, 0.1)
             for m in methods for lr in LR_GRID for d in args.datasets for s in TUNE_SHOTS]
-    rows, seconds = run_stage(args, grid, "tuning lr")
+    rows, seconds, _ = run_stage(args, grid, "tuning lr")
     chosen = {m: {"lr": _best(rows, m, "lr"), "w": 0.1} for m in methods}
     if "mmft" in methods:
         extra = [make_config(args, d, "mmft", s, TUNE_SEED, chosen["mmft"]["lr"], w)
                  for w in W_GRID if w != 0.1 for d in args.datasets for s in TUNE_SHOTS]
-        more, more_seconds = run_stage(args, extra, "tuning w")
+        more, more_seconds, _ = run_stage(args, extra, "tuning w")
         rows, seconds = rows + more, seconds + more_seconds
         chosen["mmft"]["w"] = _best([r for r in rows if r["lr"] == chosen["mmft"]["lr"]], "mmft", "w")
     _write_csv(args.out / "few_shot.tuning.csv", rows, RUN_COLUMNS[:2] + ("shots", "seed", "lr", "w", "val_accuracy",
@@ -290,7 +317,7 @@ def tune(args: argparse.Namespace) -> dict:
                      "ties go to the paper's value, else the smaller",
         "grid": {"lr": list(LR_GRID), "w": list(W_GRID)},
         "fixed": {"epochs": args.epochs, "eval_every": args.eval_every, "batch_size": args.batch_size},
-        "model": args.clip, "captioner": args.captioner, "seconds": round(captions["seconds"] + seconds, 1),
+        "model": args.clip, "captioner": args.captioner, "model_hashes": args.models, "seconds": round(captions["seconds"] + seconds, 1),
     })
     return chosen
 
@@ -361,6 +388,16 @@ def comparison(table: dict, datasets: Sequence[str], shots: Sequence[int], other
             f"clearly), equal in {ties}. Lower in: {', '.join(losses) or 'none'}.")
 
 
+def ranks(table: dict, datasets: Sequence[str], shots: Sequence[int], methods: Sequence[str]) -> str:
+    """mmft's rank among ``methods`` by mean accuracy over ``datasets``, at each number of shots."""
+    parts = []
+    for s in shots:
+        means = {m: float(np.mean(dataset_average(table, datasets, m, s))) for m in methods}
+        parts.append(f"{s} shots {1 + sum(v > means['mmft'] for v in means.values())} "
+                     f"({100 * means['mmft']:.1f} %; best {max(means, key=means.get)} {100 * max(means.values()):.1f} %)")
+    return f"mmft's rank of {len(methods)} by the mean over the {len(datasets)} data sets: " + "; ".join(parts) + "."
+
+
 def validation_epochs(args: argparse.Namespace) -> list[int]:
     return [e for e in range(1, args.epochs + 1) if e % args.eval_every == 0 or e == args.epochs]
 
@@ -390,7 +427,8 @@ def markdown(args, rows: list[dict], hparams: dict, source: str, val_means: dict
         "`few_shot.csv`, details in `few_shot.runs.csv`.", "",
         "## Setting", "",
         f"- CLIP: `{args.clip}`" + (f" (`{args.pretrained}`)" if args.pretrained else "")
-        + f"; captioner: `{args.captioner}` ({args.words} words, the default characteristics)",
+        + f" (recipe hash `{args.models['clip']}`); captioner: `{args.captioner}` (recipe hash "
+        f"`{args.models['captioner']}`; {args.words} words, the default characteristics)",
         f"- {args.epochs} epochs, validation after epochs {', '.join(map(str, validation_epochs(args)))} "
         f"(full-size validation set; the best-validation weights are tested), batch {args.batch_size}, "
         f"AdamW (weight decay {args.config.weight_decay:g} on weights, none on gains, biases and the logit scale), "
@@ -402,7 +440,9 @@ def markdown(args, rows: list[dict], hparams: dict, source: str, val_means: dict
         f"- Runtime: {timing['total']:.0f} s wall in total ({timing['captions']:.0f} s captioning: "
         f"{timing['made']} captions made, {timing['reused']} of {timing['images']} images found captioned in the "
         f"store; "
-        f"{timing['runs']:.0f} s for {len(rows)} runs) on {args.workers} worker process(es) × {args.threads} "
+        f"{timing['runs']:.0f} s for the {len(rows) - timing['resumed']} runs not already in `{JOURNAL}`, "
+        f"{timing['resumed']} taken from it; {sum(float(r['seconds']) for r in rows):.0f} s summed over "
+        f"every run's own time) on {args.workers} worker process(es) × {args.threads} "
         f"thread(s); {platform.processor() or platform.machine()}, {os.cpu_count()} logical CPUs; mean seconds "
         "per run: " + ", ".join(f"{m} {np.mean([r['seconds'] for r in rows if r['method'] == m]):.1f}"
                                 for m in methods), "",
@@ -410,6 +450,10 @@ def markdown(args, rows: list[dict], hparams: dict, source: str, val_means: dict
     ]
     shifted = shifted_datasets(rows, datasets)
     shifted_table = cells(rows, "shifted_accuracy")
+    if "mmft" in methods:
+        lines.append(f"- {ranks(table, datasets, shots, methods)}")
+        if shifted:
+            lines.append(f"- shifted, {ranks(shifted_table, shifted, shots, methods)}")
     for other in (m for m in benchmark_methods() if m != "mmft"):
         if "mmft" in methods and other in methods:
             lines.append(f"- {comparison(table, datasets, shots, other)}")
@@ -554,8 +598,8 @@ def benchmark(args: argparse.Namespace) -> None:
     captions = caption_stage(args, args.seeds, max(args.shots)) if "mmft" in args.methods else {"seconds": 0.0}
     configs = [make_config(args, d, m, s, seed, hparams[m]["lr"], hparams[m]["w"])
                for d in args.datasets for m in args.methods for s in args.shots for seed in args.seeds]
-    rows, seconds = run_stage(args, configs, "runs")
-    timing = {"captions": captions["seconds"], "made": captions.get("made", 0), "reused": captions.get("reused", 0),
+    rows, seconds, resumed = run_stage(args, configs, "runs")
+    timing = {"resumed": resumed, "captions": captions["seconds"], "made": captions.get("made", 0), "reused": captions.get("reused", 0),
               "images": captions.get("images", 0), "runs": seconds, "total": time.perf_counter() - start}
     args.out.mkdir(parents=True, exist_ok=True)
     _write_csv(args.out / "few_shot.csv", rows, ("dataset", "method", "shots", "seed", "accuracy"))

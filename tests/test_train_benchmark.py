@@ -26,16 +26,19 @@ def test_comparison_counts_wins_and_names_losses(bench):
         ("a", "mmft", 1): [0.9, 0.9, 0.9], ("a", "flyp", 1): [0.5, 0.5, 0.5],
         ("b", "mmft", 1): [0.4, 0.5, 0.6], ("b", "flyp", 1): [0.45, 0.55, 0.65],
     }))
+    assert bench.ranks(table, ["a", "b"], [1], ["mmft", "flyp"]) == (
+        "mmft's rank of 2 by the mean over the 2 data sets: 1 shots 1 (70.0 %; best mmft 70.0 %).")
     text = bench.comparison(table, ["a", "b"], [1], "flyp")
     assert "higher mean in 1 of 2" in text and "(1 by more than 2 combined standard errors)" in text
     assert "lower in 1 (0 clearly)" in text and text.endswith("Lower in: b/1.")
 
 
-def test_a_tiny_benchmark_writes_its_results(bench, tmp_path, capsys):
+def test_a_tiny_benchmark_writes_its_results(bench, tmp_path, capsys, monkeypatch):
     threads = torch.get_num_threads()
-    bench.main(["--clip", "embedded:ci", "--captioner", "label", "--datasets", "glyphs", "--methods", "mmft",
-                "flyp", "zeroshot", "linear_probe", "--shots", "1", "--seeds", "0", "1", "--epochs", "1", "--workers", "1",
-                "--wise-ft", "--out", str(tmp_path)])
+    argv = ["--clip", "embedded:ci", "--captioner", "label", "--datasets", "glyphs", "--methods", "mmft", "flyp",
+            "zeroshot", "linear_probe", "--shots", "1", "--seeds", "0", "1", "--epochs", "1", "--workers", "1",
+            "--wise-ft", "--out", str(tmp_path)]
+    bench.main(argv)
     torch.set_num_threads(threads)
     with open(tmp_path / "few_shot.csv") as handle:
         rows = list(csv.DictReader(handle))
@@ -48,6 +51,8 @@ def test_a_tiny_benchmark_writes_its_results(bench, tmp_path, capsys):
     assert "| shots | mmft | flyp | zeroshot | linear_probe |" in markdown and "### glyphs" in markdown
     assert "## Under distribution shift" in markdown and "glyphs (glyphs-noise, glyphs-background)" in markdown
     assert "- shifted, mmft vs linear_probe: higher mean in" in markdown
+    assert "- mmft's rank of 4 by the mean over the 1 data sets: 1 shots " in markdown
+    assert "- shifted, mmft's rank of 4 by the mean over the 1 data sets: 1 shots " in markdown
     wise_table = markdown.split("## WiSE-FT at 1 shots")[1]
     assert "| method | test, α = 0 | test, α = 0.5 | test, α = 1 | shifted, α = 0 |" in wise_table
     assert "| flyp |" in wise_table and "| mmft |" in wise_table
@@ -60,6 +65,26 @@ def test_a_tiny_benchmark_writes_its_results(bench, tmp_path, capsys):
     assert np.mean(wise["curves"]["flyp"]["test"][-1][1]) == pytest.approx(fine_tuned)  # α = 1: the trained model
     headline = capsys.readouterr().out.strip().splitlines()[-1]
     assert headline.startswith("headline (1 shots") and "test: mmft " in headline and "shifted: mmft " in headline
+    assert f"(recipe hash `{bench.model_hash('clip', 'embedded:ci')}`)" in markdown
+
+
+def test_a_rerun_takes_its_runs_from_the_journal(bench, tmp_path, monkeypatch):
+    argv = ["--clip", "embedded:ci", "--captioner", "label", "--datasets", "glyphs", "--methods", "zeroshot",
+            "linear_probe", "--shots", "1", "--seeds", "0", "1", "--workers", "1", "--out", str(tmp_path)]
+    threads = torch.get_num_threads()
+    bench.main(argv)
+    torch.set_num_threads(threads)
+    journal = tmp_path / bench.JOURNAL
+    first = (tmp_path / "few_shot.csv").read_text()
+    with open(journal, "a") as handle:
+        handle.write('{"key": "torn by a cra')  # a crash mid-line loses that line only
+    assert len(bench.read_jsonl(journal)) == 4
+    monkeypatch.setattr(bench, "run_row", lambda config: pytest.fail(f"journalled run {config.method} redone"))
+    bench.main(argv)
+    assert (tmp_path / "few_shot.csv").read_text() == first
+    assert "4 taken from it" in (tmp_path / "few_shot.md").read_text()
+    bench.append_jsonl(journal, {"key": "next"})
+    assert [entry["key"] for entry in bench.read_jsonl(journal)][-1] == "next"
 
 
 def test_options_are_checked_against_the_config_declaration(bench):

@@ -267,3 +267,13 @@ def test_ship_copies_a_build_from_the_code_and_a_stale_copy_is_not_trusted(tmp_p
     zoo.ship_models([("clip", "ci")], progress=False)  # reuses the cached build of the new code
     assert (shipped / "weights").read_text() == "seed 1" and len(builds) == 2
     assert zoo.ensure_clip("ci", progress=False) == shipped
+
+
+def test_model_hash_names_the_build_without_building(tmp_path, monkeypatch):
+    monkeypatch.setattr(zoo, "atomic_directory", lambda *a, **k: pytest.fail("model_hash built a model"))
+    monkeypatch.setenv("MMFT_KIT_CACHE", str(tmp_path))
+    recipes, builder = zoo._kind("clip")
+    assert zoo.model_hash("clip", "embedded:unknown-names") == zoo._recipe_hash(recipes["unknown-names"], builder)
+    assert zoo.model_hash("vlm", "embedded:ci") == zoo.shipped_hash(zoo.SHIPPED_ROOT / "vlm-ci")
+    assert zoo.model_hash("clip", str(zoo.SHIPPED_ROOT / "clip-ci")) == zoo.shipped_hash(zoo.SHIPPED_ROOT / "clip-ci")
+    assert zoo.model_hash("clip", "ViT-B-32") == "(not embedded)" and list(tmp_path.iterdir()) == []
