@@ -54,13 +54,13 @@ from pydantic import Field, field_validator
 from mmft_kit.data import WORLD_TASKS, LabelledSubset, shifted_variants
 from mmft_kit.io import append_jsonl, atomic_write_json, atomic_write_text, read_jsonl
 from mmft_kit.methods import METHODS as REGISTRY, Method, make_config as method_config
+from mmft_kit.models import model_hash
 from mmft_kit.params import SeedsParams, add_arguments, from_arguments
 from mmft_kit.params.captions import CaptionerSettings
 from mmft_kit.report import mean_se, save_figure, write_csv
 from mmft_kit.train import TrainConfig, load_run_data, run, store_path
 from mmft_kit.train.config import SHIFTED
 from mmft_kit.train.data import load_split
-from mmft_kit.zoo import model_hash
 
 RESULTS = Path(__file__).resolve().parent / "results"
 #: Every finished run, appended as it ends (in ``--out``); a later invocation takes the runs it holds for the same

@@ -37,7 +37,7 @@ from pathlib import Path
 
 import torch
 
-from mmft_kit.io import atomic_write_json, atomic_write_text
+from mmft_kit.io import append_jsonl, atomic_write_json, atomic_write_text, read_jsonl
 from mmft_kit.pare import (PareConfig, body_record, check_one_body, fit, get_target_task, informative_share,
                            load_body, resolve_config, world_source)
 from mmft_kit.pare.mechanism import MECHANISM
@@ -70,23 +70,6 @@ MIX_SCALES = (1.0, 1 / 3)  # times the authors' mixing weight for the task kind
 TUNING_SEED = 100
 
 
-def _load_jsonl(path: Path) -> list[dict]:
-    """The rows of a run log; a line torn by a crash is skipped (its run is redone)."""
-    rows = []
-    for line in path.read_text().splitlines() if path.is_file() else []:
-        try:
-            rows.append(json.loads(line))
-        except json.JSONDecodeError:
-            continue
-    return rows
-
-
-def _append_jsonl(path: Path, row: dict) -> None:
-    """Append one row in one write (processes working on different tasks may share the log)."""
-    with open(path, "a") as handle:
-        handle.write(json.dumps(row) + "\n")
-
-
 def _run(task, method, overrides, body, source, seed) -> RunResult:
     return fit(task, PareConfig(method=method, seed=seed, progress=False, **overrides), body=body, source=source)
 
@@ -94,7 +77,7 @@ def _run(task, method, overrides, body, source, seed) -> RunResult:
 def mechanism(args, body, source) -> list[dict]:
     """Part 1: final gate AUROC per variant and seed."""
     path = args.out / "pare_mechanism.runs.jsonl"
-    done = {(r["extra"]["variant"], r["seed"]): r for r in _load_jsonl(path)}
+    done = {(r["extra"]["variant"], r["seed"]): r for r in read_jsonl(path)}
     check_one_body(done.values(), args.body_record)
     task = get_target_task("mechanism", **MECHANISM.task)
     quick = dict(epochs=2) if args.quick else {}
@@ -107,7 +90,7 @@ def mechanism(args, body, source) -> list[dict]:
                 result.extra["variant"] = variant
                 result.extra["informative_share"] = informative_share(result, source)
                 done[(variant, seed)] = result.to_dict()
-                _append_jsonl(path, result.to_dict())
+                append_jsonl(path, result.to_dict())
                 print(f"mechanism {variant:12s} seed {seed}: gate AUROC "
                       f"{result.history[-1].extra['gate_auroc']:.3f} ({result.seconds:.0f}s)", flush=True)
             rows.append({"variant": variant, "seed": seed,
@@ -129,7 +112,7 @@ def tuning_grid(task) -> dict[str, list[dict]]:
 def tune(args, name, task, settings, body, source) -> dict[str, dict]:
     """Each method's overrides chosen on validation data (tuning seed); resumes from ``pare.tuning.jsonl``."""
     path = args.out / "pare.tuning.jsonl"
-    done = {(r["task"], r["method"], json.dumps(r["overrides"], sort_keys=True)): r for r in _load_jsonl(path)}
+    done = {(r["task"], r["method"], json.dumps(r["overrides"], sort_keys=True)): r for r in read_jsonl(path)}
     check_one_body(done.values(), args.body_record)
     chosen: dict[str, dict] = {}
 
@@ -141,7 +124,7 @@ def tune(args, name, task, settings, body, source) -> dict[str, dict]:
                 result = _run(task, method, {**settings, **overrides}, body, source, TUNING_SEED)
                 done[key] = {"task": name, "method": method, "overrides": overrides, "val": result.val,
                              "seconds": result.seconds, "extra": {"body": result.extra["body"]}}
-                _append_jsonl(path, done[key])
+                append_jsonl(path, done[key])
                 print(f"tune {name:10s} {method:8s} {overrides}: val {result.val:.4f} ({result.seconds:.0f}s)",
                       flush=True)
             scores.append((done[key]["val"], overrides))
@@ -158,8 +141,8 @@ def tune(args, name, task, settings, body, source) -> dict[str, dict]:
 def benchmark(args, body, source) -> dict[str, list[RunResult]]:
     """Part 2: every method × seed on every task, with the validated settings; resumes from ``pare.runs.jsonl``."""
     path = args.out / "pare.runs.jsonl"
-    check_one_body(_load_jsonl(path), args.body_record)
-    saved = [RunResult.from_dict(r) for r in _load_jsonl(path)]
+    check_one_body(read_jsonl(path), args.body_record)
+    saved = [RunResult.from_dict(r) for r in read_jsonl(path)]
     hparams, results = {}, {}
     for name in args.tasks:
         task_kwargs, settings = TASKS[name]
@@ -170,16 +153,16 @@ def benchmark(args, body, source) -> dict[str, list[RunResult]]:
         hparams[name] = chosen
 
         def run_one(method, seed, task=task, settings=settings, chosen=chosen):
-            for row in _load_jsonl(path):  # another process working on this task may have made it meanwhile
+            for row in read_jsonl(path):  # another process working on this task may have made it meanwhile
                 if (row["extra"]["task"], row["method"], row["seed"]) == (task.name, method, seed):
                     return RunResult.from_dict(row)
             return _run(task, method, {**settings, **chosen[method]}, body, source, seed)
 
         def save(result, name=name):
             if any((r["extra"]["task"], r["method"], r["seed"]) == (result.extra["task"], result.method, result.seed)
-                   for r in _load_jsonl(path)):
+                   for r in read_jsonl(path)):
                 return
-            _append_jsonl(path, result.to_dict())
+            append_jsonl(path, result.to_dict())
             print(f"{name:10s} {result.method:16s} seed {result.seed}: {result.metric} {result.test:.4f} "
                   f"(val {result.val:.4f}, {result.seconds:.0f}s)", flush=True)
 
@@ -220,7 +203,7 @@ def report(out: Path, meta: dict | None = None) -> str:
     from mmft_kit.viz import gate_diagnostics, mechanism_auroc, score_maps
 
     meta = meta or (json.loads((out / "pare.meta.json").read_text()) if (out / "pare.meta.json").is_file() else {})
-    unique = {(r["extra"]["task"], r["method"], r["seed"]): r for r in reversed(_load_jsonl(out / "pare.runs.jsonl"))}
+    unique = {(r["extra"]["task"], r["method"], r["seed"]): r for r in reversed(read_jsonl(out / "pare.runs.jsonl"))}
     runs = sorted((RunResult.from_dict(r) for r in unique.values()), key=lambda r: (r.extra["task"], r.seed))
     check_one_body(unique.values())
     csv = (out / "pare_mechanism.csv").read_text().splitlines() if (out / "pare_mechanism.csv").is_file() else []
@@ -275,7 +258,7 @@ def report(out: Path, meta: dict | None = None) -> str:
         atomic_write_text(out / "pare.csv", "task,method,seed,metric,test,val,best_epoch,source_acc_mixed_mid,seconds\n"
                           + "".join(f"{r.extra['task']},{r.method},{r.seed},{r.metric},{r.test:.6g},{r.val:.6g},"
                                     f"{r.best_epoch},{_mid_source_accuracy(r)},{r.seconds:.1f}\n" for r in runs))
-    mech_runs = _load_jsonl(out / "pare_mechanism.runs.jsonl")
+    mech_runs = read_jsonl(out / "pare_mechanism.runs.jsonl")
     first = {r["extra"]["variant"]: RunResult.from_dict(r) for r in reversed(mech_runs)}
     if first:
         informative = get_target_task("mechanism", **MECHANISM.task).extra["informative"]

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import torch
 
-from mmft_kit.io import atomic_write_json, atomic_write_text
+from mmft_kit.io import append_jsonl, atomic_write_json, atomic_write_text, read_jsonl
 from mmft_kit.pare import (MECHANISM, PareConfig, body_record, check_one_body, fit, get_target_task,
                            informative_share, load_body, mechanism_task_of, source_image_size, world_source)
 from mmft_kit.pare.verdict import BOUND, as_dict, decide, paired_interval
@@ -52,21 +52,6 @@ STEERING_SEEDS = (21, 22, 23, 24, 25)
 MIN_SOURCE_ACC, MAX_INFORMATIVE_SHARE = 0.5, 0.15
 
 
-def _load(path: Path) -> list[dict]:
-    rows = []
-    for line in path.read_text().splitlines() if path.is_file() else []:
-        try:
-            rows.append(json.loads(line))
-        except json.JSONDecodeError:
-            continue  # a line torn by a crash: its run is redone
-    return rows
-
-
-def _append(path: Path, row: dict) -> None:
-    with open(path, "a") as handle:
-        handle.write(json.dumps(row) + "\n")
-
-
 def _config(arm: str, seed: int, tuned: dict) -> PareConfig:
     method, settings = ARMS[arm]
     return PareConfig(method=method, body=BODY, task=TASK[0], seed=seed, progress=False, **COMMON, **tuned,
@@ -76,7 +61,7 @@ def _config(arm: str, seed: int, tuned: dict) -> PareConfig:
 def steering(out: Path, body, record: dict) -> list[float]:
     """The steering check on each held-out mechanism seed: informative share of the gate's deterministic choice."""
     path = out / "pare_test.steering.jsonl"
-    done = {row["seed"]: row for row in _load(path)}
+    done = {row["seed"]: row for row in read_jsonl(path)}
     check_one_body(done.values(), record)
     source = world_source(count=1000, image_size=int(body.image_size[0]), seed=0)
     for seed in STEERING_SEEDS:
@@ -86,7 +71,7 @@ def steering(out: Path, body, record: dict) -> list[float]:
             run = fit(task, config, body=body, source=source)
             done[seed] = {"seed": seed, "share": informative_share(run, source),
                           "auroc": run.history[-1].extra["gate_auroc"], "extra": {"body": run.extra["body"]}}
-            _append(path, done[seed])
+            append_jsonl(path, done[seed])
             print(f"steering seed {seed}: informative share {done[seed]['share']:.3f}, "
                   f"AUROC {done[seed]['auroc']:.3f}", flush=True)
     return [done[s]["share"] for s in STEERING_SEEDS]
@@ -95,7 +80,7 @@ def steering(out: Path, body, record: dict) -> list[float]:
 def tune(out: Path, task, body, source, record: dict) -> dict:
     """Settings chosen on validation data of the tuning seed: fine-tuning's lr, then PaRe's lr x mixing weight."""
     path = out / "pare_test.tuning.jsonl"
-    done = {(r["arm"], json.dumps(r["tuned"], sort_keys=True)): r for r in _load(path)}
+    done = {(r["arm"], json.dumps(r["tuned"], sort_keys=True)): r for r in read_jsonl(path)}
     check_one_body(done.values(), record)
 
     def val(arm: str, tuned: dict) -> float:
@@ -104,7 +89,7 @@ def tune(out: Path, task, body, source, record: dict) -> dict:
             run = fit(task, _config(arm, TUNING_SEED, tuned), body=body, source=source)
             done[key] = {"arm": arm, "tuned": tuned, "val": run.val, "best_epoch": run.best_epoch,
                          "seconds": run.seconds, "extra": {"body": run.extra["body"]}}
-            _append(path, done[key])
+            append_jsonl(path, done[key])
             print(f"tune {arm} {tuned}: val {run.val:.4f} (best epoch {run.best_epoch}, {run.seconds:.0f}s)",
                   flush=True)
         return done[key]["val"]
@@ -134,7 +119,7 @@ def arms(out: Path, task, body, source, tuned: dict, record: dict, shard: tuple[
     """Every arm on every seed with the tuned settings (resumes from ``pare_test.runs.jsonl``); with ``shard``
     ``(i, n)`` only the seeds ``s`` with ``s % n == i`` (processes sharing the work)."""
     path = out / "pare_test.runs.jsonl"
-    done = {(r["extra"]["arm"], r["seed"]): r for r in _load(path)}
+    done = {(r["extra"]["arm"], r["seed"]): r for r in read_jsonl(path)}
     check_one_body(done.values(), record)
     seeds = [seed for seed in SEEDS if seed % shard[1] == shard[0]]
     order = [(arm, seed) for seed in seeds for arm in PRIMARY] + \
@@ -144,10 +129,10 @@ def arms(out: Path, task, body, source, tuned: dict, record: dict, shard: tuple[
             run = fit(task, _config(arm, seed, tuned[arm]), body=body, source=source)
             run.extra["arm"] = arm
             done[(arm, seed)] = run.to_dict()
-            _append(path, done[(arm, seed)])
+            append_jsonl(path, done[(arm, seed)])
             print(f"{arm:14s} seed {seed:2d}: test {run.test:.4f} val {run.val:.4f} best epoch {run.best_epoch} "
                   f"source acc mid {run.extra['checks']['source_acc_mixed_mid']} ({run.seconds:.0f}s)", flush=True)
-    return list({(r["extra"]["arm"], r["seed"]): r for r in _load(path)}.values())
+    return list({(r["extra"]["arm"], r["seed"]): r for r in read_jsonl(path)}.values())
 
 
 def summary(rows: list[dict], shares: list[float], tuned: dict) -> dict:
@@ -228,14 +213,14 @@ def main(argv=None) -> None:
     source = world_source(count=1000, label=COMMON["source_label"], image_size=source_image_size(task, body), seed=0)
     load_before = os.getloadavg()[0]
     shares = steering(args.out, body, record) if not args.report else \
-        [r["share"] for r in _load(args.out / "pare_test.steering.jsonl")]
+        [r["share"] for r in read_jsonl(args.out / "pare_test.steering.jsonl")]
     tuned = tune(args.out, task, body, source, record) if not args.report else \
         json.loads((args.out / "pare_test.json").read_text())["tuned"]
     shard = tuple(int(part) for part in args.shard.split("/"))
     rows = arms(args.out, task, body, source, tuned, record, shard) if not args.report else \
-        _load(args.out / "pare_test.runs.jsonl")
+        read_jsonl(args.out / "pare_test.runs.jsonl")
     check_one_body(rows, record)
-    seconds = sum(r["seconds"] for r in rows) + sum(r["seconds"] for r in _load(args.out / "pare_test.tuning.jsonl"))
+    seconds = sum(r["seconds"] for r in rows) + sum(r["seconds"] for r in read_jsonl(args.out / "pare_test.tuning.jsonl"))
     meta = {"runtime": f"This invocation {(time.perf_counter() - started) / 60:.1f} min wall; the runs' own times sum "
                        f"to {seconds / 60:.1f} min (tuning and arms; the steering check aside) on {os.cpu_count()} "
                        f"CPU cores, 1 torch thread, {platform.processor() or platform.machine()}; 1-minute load "

@@ -41,7 +41,7 @@ import numpy as np
 from scipy.stats import spearmanr
 
 from mmft_kit.captions import resolve_template
-from mmft_kit.io import atomic_write_text
+from mmft_kit.io import append_jsonl, atomic_write_text, read_jsonl
 from mmft_kit.methods import make_config, run
 from mmft_kit.params import add_arguments, from_arguments
 from mmft_kit.params.prompts import PromptScoreParams
@@ -105,22 +105,7 @@ def _key(row: dict) -> tuple:
 
 
 def _load(path: Path) -> dict[tuple, dict]:
-    rows = {}
-    if path.exists():
-        for line in path.read_text(encoding="utf-8").splitlines():
-            try:
-                row = json.loads(line)
-            except ValueError:
-                continue  # a torn last line of an interrupted run
-            rows[_key(row)] = row
-    return rows
-
-
-def _append(path: Path, row: dict) -> None:
-    with open(path, "a", encoding="utf-8") as handle:
-        handle.write(json.dumps(row) + "\n")
-        handle.flush()
-        os.fsync(handle.fileno())
+    return {_key(row): row for row in read_jsonl(path)}
 
 
 def spearman_interval(x: Sequence[float], y: Sequence[float], seed: int = 0) -> tuple[float, float, float]:
@@ -157,12 +142,12 @@ def benchmark(args: argparse.Namespace) -> None:
                 except PromptScoreError as error:
                     done[key] = {"kind": "score", "dataset": dataset, "prompt": name, "failed": str(error),
                                  "seconds": 0.0}
-                    _append(path, done[key])
+                    append_jsonl(path, done[key])
                     print(f"{dataset:9s} {name:34s} FAILED, skipped: {error}", flush=True)
                     continue
                 done[key] = {"kind": "score", "dataset": dataset, "prompt": name, **score.row(),
                              "accuracies": score.accuracies}
-                _append(path, done[key])
+                append_jsonl(path, done[key])
                 print(f"{dataset:9s} {name:34s} score {score.score:.3f} ± {score.se:.3f} ({score.seconds:.1f} s)",
                       flush=True)
             if done[key].get("failed"):
@@ -179,7 +164,7 @@ def benchmark(args: argparse.Namespace) -> None:
                 result = run(config)
                 done[key] = {"kind": "run", "dataset": dataset, "prompt": name, "seed": seed,
                              "accuracy": result.test, "val_accuracy": result.val, "seconds": round(result.seconds, 2)}
-                _append(path, done[key])
+                append_jsonl(path, done[key])
                 print(f"{dataset:9s} {name:34s} seed {seed} MMFT test {result.test:.3f}", flush=True)
     report(args, base, done, time.time() - started, datasets)
 

@@ -29,6 +29,17 @@ def embedded_size(name: str) -> str | None:
     return name.partition(":")[2] or "default"
 
 
+def model_hash(kind: str, name: str) -> str:
+    """The recipe hash of the model ``name`` loads: for ``embedded[:SIZE]`` the hash of the code's recipe (what
+    the zoo finds or builds; nothing is built here), for a folder its build report's, else ``"(not embedded)"``."""
+    from .zoo import recipe_hash, shipped_hash
+
+    size = embedded_size(name)
+    if size is not None:
+        return recipe_hash(kind, size)
+    return shipped_hash(Path(name.removeprefix("local-dir:")).expanduser()) or "(not embedded)"
+
+
 def missing_folder(name: str) -> Path | None:
     """The folder ``name`` names when it reads as one (``local-dir:FOLDER``, or a path starting with ``/``, ``.``
     or ``~``) and no such folder exists; else None."""

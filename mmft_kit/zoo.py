@@ -208,15 +208,9 @@ def ship_models(models: Iterable[tuple[str, str]] = SHIPPED, force: bool = False
     return shipped
 
 
-def model_hash(kind: str, name: str) -> str:
-    """The recipe hash of the model ``name`` loads: for ``embedded[:SIZE]`` the hash of the code's recipe (what
-    the zoo finds or builds; nothing is built here), for a folder its build report's, else ``"(not embedded)"``."""
-    from .models import embedded_size
-
-    size = embedded_size(name)
-    if size is not None:
-        return _locate(kind, size, *_kind(kind), use_shipped=True)[1]
-    return shipped_hash(Path(name.removeprefix("local-dir:")).expanduser()) or "(not embedded)"
+def recipe_hash(kind: str, size: str) -> str:
+    """The recipe hash of the embedded ``kind`` model of ``size`` the zoo finds or would build (nothing is built)."""
+    return _locate(kind, size, *_kind(kind), use_shipped=True)[1]
 
 
 def build_report(folder: str | os.PathLike) -> dict:

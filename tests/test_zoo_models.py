@@ -14,7 +14,7 @@ import torch
 from mmft_kit import zoo
 from mmft_kit.embedded.clip import attribute_zero_shot
 from mmft_kit.errors import InvalidInputError, ModelNotAvailableError
-from mmft_kit.models import load_clip
+from mmft_kit.models import load_clip, model_hash
 
 
 @pytest.fixture(scope="module")
@@ -273,7 +273,7 @@ def test_model_hash_names_the_build_without_building(tmp_path, monkeypatch):
     monkeypatch.setattr(zoo, "atomic_directory", lambda *a, **k: pytest.fail("model_hash built a model"))
     monkeypatch.setenv("MMFT_KIT_CACHE", str(tmp_path))
     recipes, builder = zoo._kind("clip")
-    assert zoo.model_hash("clip", "embedded:unknown-names") == zoo._recipe_hash(recipes["unknown-names"], builder)
-    assert zoo.model_hash("vlm", "embedded:ci") == zoo.shipped_hash(zoo.SHIPPED_ROOT / "vlm-ci")
-    assert zoo.model_hash("clip", str(zoo.SHIPPED_ROOT / "clip-ci")) == zoo.shipped_hash(zoo.SHIPPED_ROOT / "clip-ci")
-    assert zoo.model_hash("clip", "ViT-B-32") == "(not embedded)" and list(tmp_path.iterdir()) == []
+    assert model_hash("clip", "embedded:unknown-names") == zoo._recipe_hash(recipes["unknown-names"], builder)
+    assert model_hash("vlm", "embedded:ci") == zoo.shipped_hash(zoo.SHIPPED_ROOT / "vlm-ci")
+    assert model_hash("clip", str(zoo.SHIPPED_ROOT / "clip-ci")) == zoo.shipped_hash(zoo.SHIPPED_ROOT / "clip-ci")
+    assert model_hash("clip", "ViT-B-32") == "(not embedded)" and list(tmp_path.iterdir()) == []

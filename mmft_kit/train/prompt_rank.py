@@ -14,12 +14,11 @@ anything is captioned.
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any, Callable
 
 from ..captions import Captioner, resolve_template
-from ..io import atomic_write_text
+from ..io import append_jsonl, atomic_write_text, read_jsonl
 from ..params.prompts import PromptRankJob
 from ..report import csv_text, markdown_table
 from .prompt_score import PromptScoreError, score_prompt
@@ -41,23 +40,7 @@ def row_key(job: PromptRankJob, template: str, characteristics: list[str]) -> st
 
 def _finished(path: Path) -> dict[str, dict]:
     """The rows of ``rank.jsonl`` by key (a torn last line of a killed run is left out)."""
-    rows: dict[str, dict] = {}
-    if path.exists():
-        for line in path.read_text(encoding="utf-8").splitlines():
-            try:
-                row = json.loads(line)
-            except ValueError:
-                continue
-            rows[row["key"]] = row
-    return rows
-
-
-def _append(path: Path, row: dict) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a", encoding="utf-8") as handle:
-        handle.write(json.dumps(row) + "\n")
-        handle.flush()
-        os.fsync(handle.fileno())
+    return {row["key"]: row for row in read_jsonl(path)}
 
 
 def write_tables(rows: list[dict], out: Path, failed: list[dict] = ()) -> list[dict]:
@@ -111,7 +94,7 @@ def rank_prompts(job: PromptRankJob, captioner: Captioner | None = None,
                 write_tables(list(rows), out, failed)
                 continue
             finished[key] = {"key": key, "name": given if given != template else "(string)", **score.row()}
-            _append(journal, finished[key])
+            append_jsonl(journal, finished[key])
             report(finished[key])
         rows.append(finished[key])
         write_tables(list(rows), out, failed)
