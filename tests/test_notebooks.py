@@ -371,8 +371,9 @@ def test_pare_reports_lambda_and_both_methods(runs):
     assert m["paired.pare − finetune"] == pytest.approx(m["test.pare"] - m["test.finetune"])  # one seed
     assert m["paired.pare − pare_random_gate"] == pytest.approx(m["test.pare"] - m["test.pare_random_gate"])
     assert all(0 <= m[f"mechanism_auroc.{v}"] <= 1 for v in ("authors", "relaxed", "random_gate"))
-    assert record["figures"] == ["mechanism_score_maps.png", "mechanism_diagnostics.png", "training.png",
-                                 "gate_diagnostics.png", "gate_first_epoch.png", "gate_last_epoch.png"]
+    assert record["figures"] == ["mechanism_score_maps.png", "mechanism_diagnostics.png", "mechanism_steering.png",
+                                 "training.png", "gate_diagnostics.png", "gate_first_epoch.png", "gate_last_epoch.png",
+                                 "preregistered_test.png"]
 
 
 @pytest.mark.slow
