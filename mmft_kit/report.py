@@ -192,13 +192,17 @@ def summarise(results: Iterable[RunResult], key: str = "test") -> dict[str, tupl
     return {m: (*mean_se(v), len(v)) for m, v in by_method.items()}
 
 
-def paired_difference(results: Iterable[RunResult], method_a: str, method_b: str,
-                      key: str = "test") -> tuple[float, float, int]:
-    """``a − b`` paired by seed: (mean, standard error, number of shared seeds)."""
+def paired_differences(results: Iterable[RunResult], method_a: str, method_b: str, key: str = "test") -> list[float]:
+    """``a − b`` of ``key`` for each seed both methods ran, in seed order."""
     values: dict[str, dict[int, float]] = {method_a: {}, method_b: {}}
     for r in results:
         if r.method in values:
             values[r.method][r.seed] = getattr(r, key)
-    seeds = sorted(set(values[method_a]) & set(values[method_b]))
-    diffs = [values[method_a][s] - values[method_b][s] for s in seeds]
-    return (*mean_se(diffs), len(seeds))
+    return [values[method_a][s] - values[method_b][s] for s in sorted(set(values[method_a]) & set(values[method_b]))]
+
+
+def paired_difference(results: Iterable[RunResult], method_a: str, method_b: str,
+                      key: str = "test") -> tuple[float, float, int]:
+    """``a − b`` paired by seed: (mean, standard error, number of shared seeds)."""
+    diffs = paired_differences(results, method_a, method_b, key)
+    return (*mean_se(diffs), len(diffs))

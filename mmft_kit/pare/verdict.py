@@ -18,6 +18,7 @@ from typing import Iterable, Mapping
 from scipy import stats
 
 from ..records import RunResult
+from ..report import paired_differences
 
 #: The gain (in metric units: 1 − accuracy) that the bounded null excludes: two points of accuracy.
 BOUND = 0.02
@@ -41,11 +42,7 @@ class PairedInterval:
 
 def paired_interval(runs: Iterable[RunResult], a: str, b: str, level: float = 0.95) -> PairedInterval:
     """The ``level`` t-interval of the mean of ``a − b`` test metrics over the seeds both methods ran."""
-    values: dict[str, dict[int, float]] = {a: {}, b: {}}
-    for run in runs:
-        if run.method in values:
-            values[run.method][run.seed] = run.test
-    diffs = [values[a][s] - values[b][s] for s in sorted(set(values[a]) & set(values[b]))]
+    diffs = paired_differences(runs, a, b)
     n = len(diffs)
     mean = statistics.fmean(diffs) if diffs else float("nan")
     sd = statistics.stdev(diffs) if n > 1 else float("nan")
