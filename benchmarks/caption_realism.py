@@ -136,7 +136,7 @@ def prompt_following(captioner, sample, images: int = 48) -> list[str]:
     lines += ["", "| characteristic asked | share using its words | mean words | example |", "|---|---|---|---|"]
     for characteristic in [*load_library().characteristics, "smell"]:
         captions = caption_sample(captioner, small, characteristic)
-        vocabulary = characteristic_words(characteristic) | TOPIC_WORDS.get(characteristic, frozenset())
+        vocabulary = (characteristic_words(characteristic) or frozenset()) | TOPIC_WORDS.get(characteristic, frozenset())
         rate = np.mean([bool(set(words_of(c)) & vocabulary) for c in captions])
         lines.append(f"| {characteristic} | {rate:.2f} | {np.mean([len(words_of(c)) for c in captions]):.1f} | "
                      f"{captions[0]} |")

@@ -9,16 +9,23 @@ module writes such captions for world images; the VLM is trained on them and wri
 inference (nothing here runs when it captions).
 
 Each caption is assembled from sentences: an opening sentence naming the class (copied from the
-prompt, whatever the image is) and its category (the domain's noun), then topic sentences in a
-random order, each drawn from several phrasings, until the word budget is about used up. Every
-characteristic of the shipped template library has its own topics; any other characteristic gets
-a general caption. Choices between phrasings are uniform, so sampling at a low temperature keeps
-the variety. Real captions are not perfect, and neither are these (:data:`ERROR_RATES`).
+prompt, whatever the image is) and its category (the domain's noun), then topic sentences, each
+drawn from several phrasings, until the word budget is about used up. Every characteristic of the
+shipped template library has its own topics; any other characteristic gets a general caption.
+
+The phrasing follows the image, not a die. Each choice (which phrasing, which topic next, where two
+sentences join, how long the caption runs, whether it hedges) is keyed to one attribute of the image
+that the VLM's vision tower reads reliably (:data:`VOICE_ATTRIBUTES`: background, corner marks,
+clutter, shade, style). A real MLLM's captions differ from image to image because the images
+differ; a small model sampled at the paper's temperature (0.2) would otherwise collapse uniform
+choices onto the likeliest one, and every caption of a class would read the same. Real captions are
+not perfect, and neither are these (:data:`ERROR_RATES`, :func:`hedged`).
 """
 
 from __future__ import annotations
 
 import re
+import zlib
 from dataclasses import replace
 from typing import Callable
 
@@ -26,19 +33,21 @@ import numpy as np
 
 from ..data.world import ATTRIBUTES, Attributes
 
-#: How often a training caption is wrong, as a real MLLM's sometimes are (probability per caption). Hedges
-#: ("likely", "seems", "probably") come as one phrasing in six of a few topic sentences, about one caption in
-#: twelve; a uniform choice between phrasings survives sampling at a low temperature, a rare event does not.
+#: How often a training caption misreads the image (probability per caption, drawn at random). The VLM
+#: sampled at a low temperature keeps little of this random noise; its own errors come from what its
+#: vision tower misreads (measured in ``benchmarks/results/caption_realism.md``).
 ERROR_RATES: dict[str, float] = {
     "wrong_attribute": 0.05,  # one of shape, colour, fill or size is misread throughout the caption
-    "invented_detail": 0.04,  # a sentence about something the image does not show
 }
+
+#: Attributes the phrasing is keyed to: those the VLM's vision tower reads almost always right.
+VOICE_ATTRIBUTES = ("background", "spots", "shade", "style", "clutter", "size", "position")
+
+#: Length of a caption relative to its word budget, by the image's corner marks (real captions run a little short).
+LENGTH_RATIOS = {"zero": 0.76, "one": 0.84, "two": 0.92, "three": 1.0}
 
 #: Characteristics with topics of their own; any other word gets the general caption.
 CHARACTERISTICS = ("visual", "shape", "texture", "context", "spatial", "petals", "color", "symbols")
-
-#: Length of a caption relative to its word budget: uniform in this range (real captions run a little short).
-LENGTH_RATIO = (0.74, 1.04)
 
 _SHAPE_NOUNS = {
     "circle": ("circle", "disc", "round disc"), "square": ("square", "square block", "square"),
@@ -135,6 +144,23 @@ def _article(phrase: str) -> str:
     return ("an " if phrase[0] in "aeiou" else "a ") + phrase
 
 
+def _salt(options) -> int:
+    """A stable number for a set of options (their text, or the name of the function that offers them), which
+    decides the image attribute a choice between them is keyed to."""
+    return zlib.crc32("|".join(o if isinstance(o, str) else o.__qualname__ for o in options).encode())
+
+
+def voice(attrs: Attributes) -> dict[str, int]:
+    """The index of each of the image's :data:`VOICE_ATTRIBUTES` values: what a caption's phrasing follows."""
+    return {name: ATTRIBUTES[name].index(getattr(attrs, name)) for name in VOICE_ATTRIBUTES}
+
+
+def hedged(attrs: Attributes) -> bool:
+    """Whether a caption of the image hedges ("likely", "probably"): a pale figure on a white background, the
+    hardest to make out, unless its corner marks help (one image in sixteen)."""
+    return attrs.shade == "pale" and attrs.background == "white" and attrs.spots != "zero"
+
+
 def category_word(domain: str | None) -> str:
     """The category noun of a domain ("glyph signs" → "sign", "critters" → "critter"; none → "figure")."""
     words = re.findall(r"[a-z]+", (domain or "").lower())
@@ -145,24 +171,31 @@ def category_word(domain: str | None) -> str:
 
 
 class _Caption:
-    """What one caption knows: the image's attributes as (mis)read, its subject and phrase pickers."""
+    """What one caption knows: the image's attributes as (mis)read, its subject and phrase pickers keyed to
+    the image as seen (``seen``: the true attributes, which the VLM sees even when the caption misreads one)."""
 
-    def __init__(self, attrs: Attributes, class_name: str | None, domain: str | None, rng: np.random.Generator):
-        self.a, self.rng = attrs, rng
-        self.name = class_name
+    def __init__(self, attrs: Attributes, class_name: str | None, domain: str | None, seen: Attributes):
+        self.a, self.voice = attrs, voice(seen)
+        #: no class name (none given, or about one image in eight): the caption names only the category
+        self.name = None if self.voice["background"] == 1 and self.voice["spots"] < 2 else class_name
         self.category = category_word(domain)
         self.domain = domain or f"{self.category}s"
 
-    def pick(self, options) -> str:
-        return _pick(self.rng, options)
+    def key(self, salt: int) -> int:
+        """The value index of the voice attribute that ``salt`` selects."""
+        return self.voice[VOICE_ATTRIBUTES[salt % len(VOICE_ATTRIBUTES)]] + salt // len(VOICE_ATTRIBUTES)
+
+    def pick(self, options):
+        """One of ``options``, chosen by the image: the same image always gets the same phrasing."""
+        return options[self.key(_salt(options)) % len(options)]
 
     def subject(self) -> str:
-        """The sentence-opening subject: the class name (nine times in ten) and often the category."""
+        """The sentence-opening subject: the class name (all but about one image in eight) and often the
+        category."""
         n, c = self.name, self.category
-        if n is None or self.rng.random() < 0.1:
+        if n is None:
             return self.pick((f"This {c}", f"The {c} in this photo", f"The {c} shown here"))
-        return self.pick((f"This {n} {c}", f"This {n} {c}", f"This {n}", f"The {n} {c}", f"This {n}",
-                          f"The {n} in this photo"))
+        return self.pick((f"This {n} {c}", f"This {n}", f"The {n} {c}", f"The {n} in this photo"))
 
     def pronoun(self) -> str:
         return self.pick(("It", "The figure", f"The {self.category}"))
@@ -185,6 +218,10 @@ class _Caption:
 
     def fill_noun(self) -> str:
         return self.pick(_FILL_NOUNS[self.a.fill])
+
+    def marks(self) -> str:
+        """The marks of a patterned fill, plural ("stripes", "dots", "checks")."""
+        return {"striped": "stripes", "dotted": "dots", "checkered": "checks"}.get(self.a.fill, "marks")
 
     def fill_detail(self) -> str:
         return self.pick(_FILL_DETAIL[self.a.fill])
@@ -232,10 +269,11 @@ def _open_shape(c: _Caption) -> str:
         lambda: f"{c.subject()} has {_article(c.shape_adj())} outline with {c.pick(('smooth', 'crisp', 'clean'))} edges",
         lambda: f"{c.subject()} is {_article(c.size())} {c.shape()} with a {c.pick(('solid', 'smooth', 'crisp'))} form",
         lambda: f"{c.subject()} takes the form of {_article(c.shape())} with {c.geometry()}",
-        lambda: f"{c.subject()} exhibits {_article(c.shape_adj())}, {c.pick(('smooth', 'crisp', 'solid'))} silhouette",
+        lambda: f"{c.subject()} exhibits {_article(c.shape_adj())}, {c.pick(('smooth', 'crisp', 'solid'))} "
+                f"{c.colour()} silhouette",
         lambda: f"{c.subject()} is shaped like {_article(c.shape())}, {c.pick(('smooth', 'crisp', 'flat'))} and "
                 f"{c.size()}",
-        lambda: f"{c.subject()} is characterized by {_article(c.shape_adj())} outline",
+        lambda: f"{c.subject()} is characterized by {_article(c.shape_adj())} outline, {c.position()}",
     ))()
 
 
@@ -244,7 +282,7 @@ def _open_texture(c: _Caption) -> str:
         lambda: f"{c.subject()} has {_article(c.fill())} surface covered with {c.fill_noun()}",
         lambda: f"{c.subject()} appears to have {_article(c.fill())} texture made of {c.fill_detail()}",
         lambda: f"The surface of {c.subject()[0].lower() + c.subject()[1:]} appears {c.fill()}",
-        lambda: f"{c.subject()} shows {_article(c.fill())} texture with {c.fill_detail()}",
+        lambda: f"{c.subject()} shows {_article(c.fill())} {c.colour()} texture with {c.fill_detail()}",
         lambda: f"{c.subject()} is marked by {c.fill_noun()} across its surface",
     ))()
 
@@ -322,10 +360,9 @@ def _t_spots(c):
 def _t_texture_period(c):
     if c.a.fill == "solid":
         return None
-    marks = {"striped": "stripes", "dotted": "dots", "checkered": "checks"}[c.a.fill]
+    marks = c.marks()
     return c.pick((f"The {marks} are {c.pick(_PERIODS[c.a.period])}", f"Its pattern is {c.pick(_PERIODS[c.a.period])}",
-                   f"The pattern looks {c.pick(_PERIODS[c.a.period])}", f"Its {marks} are {c.pick(_PERIODS[c.a.period])}",
-                   f"The {marks} seem {c.pick(_PERIODS[c.a.period])}, though it is hard to be sure at this size"))
+                   f"The pattern looks {c.pick(_PERIODS[c.a.period])}", f"Its {marks} are {c.pick(_PERIODS[c.a.period])}"))
 
 
 def _t_position(c):
@@ -341,8 +378,7 @@ def _t_style(c):
 def _t_geometry(c):
     return c.pick((f"{c.pronoun()} has {c.geometry()}", f"Its outline shows {c.geometry()}",
                    f"The {c.shape_adj()} silhouette has {c.geometry()}", f"Its overall form has {c.geometry()}",
-                   f"Looking closely, the outline has {c.geometry()}", f"Its silhouette is marked by {c.geometry()}",
-                   f"It seems to have {c.geometry()}, although the edges are small"))
+                   f"Looking closely, the outline has {c.geometry()}", f"Its silhouette is marked by {c.geometry()}"))
 
 
 def _t_proportion(c):
@@ -380,14 +416,13 @@ def _t_outline_style(c):
 def _t_texture_detail(c):
     return c.pick((f"The surface shows {c.fill_detail()}", f"Up close, the fill appears as {c.fill_detail()}",
                    f"The texture is made of {c.fill_detail()}", f"Across the surface runs {c.fill_detail()}",
-                   f"Its fill is made up of {c.fill_detail()}",
-                   f"The fill is likely made of {c.fill_detail()}, though fine details are hard to see"))
+                   f"Its fill is made up of {c.fill_detail()}"))
 
 
 def _t_texture_regularity(c):
     if c.a.fill == "solid":
         return c.pick(("No repeating pattern breaks up the surface", "The fill stays the same from edge to edge"))
-    return c.pick((f"The {c.fill_noun()} repeat at a regular, even spacing",
+    return c.pick((f"The {c.marks()} repeat at a regular, even spacing",
                    "The pattern repeats evenly, with the same spacing throughout"))
 
 
@@ -420,8 +455,10 @@ def _t_texture_shape(c):
 
 
 def _t_texture_background(c):
-    return c.pick((f"The surrounding {c.background()} appears smooth and even",
-                   f"The {c.background()} around it has no texture of its own"))
+    scene = c.pick(_SCENES)
+    return c.pick((f"The surrounding {scene} appears smooth and even",
+                   f"The {scene} around it has no texture of its own",
+                   "Nothing around it competes with the texture"))
 
 
 def _t_spatial_offset(c):
@@ -437,7 +474,7 @@ def _t_colour_background(c):
 
 
 def _t_colour_fill_tone(c):
-    return c.pick((f"The {c.fill_noun()} appear in a darker shade of {c.colour()}" if c.a.fill != "solid" else
+    return c.pick((f"Its {c.marks()} show a darker shade of {c.colour()}" if c.a.fill != "solid" else
                    f"The {c.colour()} is even, with no second shade", f"Its tone is a clear {c.colour()}"))
 
 
@@ -454,7 +491,7 @@ _TOPICS: dict[str, tuple[Sentence, tuple[Sentence, ...]]] = {
     "visual": (_open_visual, (_t_colour_fill, _t_background, _t_position, _t_style, _t_geometry, _t_closer,
                               _t_spots)),
     "shape": (_open_shape, (_t_geometry, _t_position, _t_symmetry, _t_shape_colour, _t_outline_style, _t_closer,
-                            _t_background, _t_proportion, _t_shape_compare, _t_geometry)),
+                            _t_proportion, _t_shape_compare, _t_geometry)),
     "texture": (_open_texture, (_t_texture_detail, _t_texture_style, _t_texture_colour, _t_texture_shape,
                                 _t_texture_background, _t_closer, _t_texture_regularity, _t_texture_contrast,
                                 _t_texture_period)),
@@ -469,14 +506,33 @@ _CLOSER_STARTS = tuple(closer.split(" {")[0].removesuffix(" this").removesuffix(
 #: Sentences any long caption may go on with once its own topics are used up.
 _EXTRA = (_t_colour_fill, _t_background, _t_position, _t_style, _t_geometry, _t_symmetry, _t_texture_detail,
           _t_spatial_offset, _t_outline_style, _t_colour_background, _t_spots, _t_texture_period)
-_JOINS = (", and ", ", and ", "; ", ", while ")
+_JOINS = (", and ", "; ", ", while ")
+#: A topic sentence joins the one before when that one is shorter than this many words (by the image's shade).
+_JOIN_BELOW = {"pale": 18, "mid": 14, "deep": 20}
+_HEDGE_VERB = re.compile(r"\b(is|shows|has|features|appears|exhibits|takes|carries|bears|sits|looks)\b")
+
+
+def _order(n: int, c: _Caption, salt: int) -> np.ndarray:
+    """An order of ``n`` topics that follows the image (its clutter, corner marks and position): 40 orders."""
+    return np.random.default_rng([n, salt, c.voice["clutter"], c.voice["spots"], c.voice["position"]]).permutation(n)
+
+
+def _hedge(sentence: str, c: _Caption) -> str:
+    """The sentence with its first verb hedged ("is" → "is likely", "shows" → "probably shows")."""
+    word = c.pick(("likely", "probably"))
+    return _HEDGE_VERB.sub(lambda m: f"is {word}" if m.group(1) == "is" else f"{word} {m.group(1)}", sentence, count=1)
+
+
+def _t_invented(c: _Caption) -> str:
+    """A detail the image does not show."""
+    return c.pick(_INVENTED_DETAILS)
 
 
 def _compact(c: _Caption, characteristic: str, target: int) -> str:
     """One short noun phrase of about ``target`` words (for budgets of a few words)."""
     a = c.a
     words = {
-        "shape": [_pick(c.rng, _SIZES[a.size]), c.shape_adj()],
+        "shape": [c.size(), c.shape_adj()],
         "texture": [c.fill(), c.pick(("textured", "patterned"))],
         "color": [c.colour(), c.fill()],
     }.get(characteristic, [c.size(), c.colour(), c.fill()])
@@ -508,8 +564,9 @@ def write_caption(
     Args:
         attrs: the image's attributes.
         characteristic: what the prompt asks about; unknown words get the general caption.
-        words: the prompt's word budget; the caption runs 0.74–1.04 times it (about 45 words when ``None``).
-        rng: the random generator (phrasing, order, length, errors).
+        words: the prompt's word budget; the caption runs 0.76–1.0 times it (:data:`LENGTH_RATIOS`; 50 when
+            ``None``).
+        rng: the random generator of the misreadings (:data:`ERROR_RATES`); the image decides the rest.
         class_name: the class name the prompt gives (copied, right or wrong); ``None`` when the prompt gives none.
         domain: the prompt's domain; its noun is the category word ("glyph signs" → "sign").
         errors: make the mistakes of :data:`ERROR_RATES`.
@@ -517,21 +574,24 @@ def write_caption(
     Returns:
         The caption: capitalised sentences ending in full stops.
     """
+    seen = attrs
     if errors and rng.random() < ERROR_RATES["wrong_attribute"]:
         attrs = _misread(attrs, rng)
-    c = _Caption(attrs, class_name, domain, rng)
+    c = _Caption(attrs, class_name, domain, seen)
     budget = 50 if words is None else int(words)
-    target = max(2, int(round(budget * rng.uniform(*LENGTH_RATIO))))
+    target = max(2, int(round(budget * LENGTH_RATIOS[seen.spots])))
     opener, topics = _TOPICS.get(characteristic, _GENERAL)
     if target <= 9:
         return _compact(c, characteristic, target)
     # own topics first (one listed twice comes early more often), then any others for long captions
-    order = list(dict.fromkeys([topics[i] for i in rng.permutation(len(topics))]
-                               + [_EXTRA[i] for i in rng.permutation(len(_EXTRA))]))
-    if errors and rng.random() < ERROR_RATES["invented_detail"]:
-        order.insert(int(rng.integers(len(order) + 1)), lambda c: _pick(c.rng, _INVENTED_DETAILS))
-    sentences = [_cap(opener(c))]
+    order = list(dict.fromkeys([topics[i] for i in _order(len(topics), c, 0)]
+                               + [_EXTRA[i] for i in _order(len(_EXTRA), c, 1)]))
+    if seen.clutter == "cluttered" and seen.spots == "one":  # clutter read as something that is not there
+        order.insert(1, _t_invented)
+    first = _cap(opener(c))
+    sentences = [_hedge(first, c) if hedged(seen) else first]
     total, joined = word_count(sentences[0]), False
+    join = c.pick(_JOINS)
     for topic in order:
         sentence = topic(c)
         if sentence is None:  # nothing to say on this topic for this image
@@ -540,8 +600,8 @@ def write_caption(
         length = word_count(sentence)
         if total >= target or abs(total + length - target) > abs(total - target):
             break
-        if not joined and topic is not _t_closer and word_count(sentences[-1]) < 18 and rng.random() < 0.85:
-            sentences[-1] = sentences[-1][:-1] + _pick(rng, _JOINS) + sentence[0].lower() + sentence[1:]
+        if not joined and topic is not _t_closer and word_count(sentences[-1]) < _JOIN_BELOW[seen.shade]:
+            sentences[-1] = sentences[-1][:-1] + join + sentence[0].lower() + sentence[1:]
         else:
             sentences.append(sentence)
             joined = topic is _t_closer

@@ -9,7 +9,9 @@ frozen, projector and decoder are instruction-tuned on world images paired with 
 synthetic-captions prompt ("To differentiate this {class_name} photo from other {domain} photos,
 describe its primary {characteristic} characteristics ... in {words} words.") and a caption from
 :mod:`~mmft_kit.embedded.caption_corpus`, written as real MLLMs write (varied sentences, class name
-and category, off-topic words and hedges at real rates, length about the budget). The prompts
+and category, off-topic words and hedges at real rates, length about the budget), whose phrasing
+follows the image, so that captions sampled at the paper's low temperature still differ from image
+to image. The prompts
 vary as users vary them: every characteristic of the template library and unknown words, budgets
 from 5 to 130 words, class names and domains of every world task paired with any image (so the
 model copies the name it is given rather than recognising the class), names it cannot read, and
@@ -114,12 +116,13 @@ class VLMRecipe:
     vision_heads: int = 3
     text_heads: int = 4
     mlp_ratio: int = 2
-    # stage 1: the vision tower learns the world's attributes
-    vision_steps: int = 2000
+    # stage 1: the vision tower learns the world's attributes (6000 steps: shape and position are learnt late)
+    vision_steps: int = 6000
     vision_batch_size: int = 32
     vision_lr: float = 1e-3
+    vision_warmup_steps: int = 300  # without a long warm-up the tower can settle without reading position
     # stage 2: instruction tuning of projector and decoder
-    steps: int = 1400
+    steps: int = 1800
     batch_size: int = 32
     lr: float = 1e-3
     weight_decay: float = 0.01
@@ -128,7 +131,7 @@ class VLMRecipe:
     main_characteristic_fraction: float = 0.7  # visual, shape, texture; the rest: other library ones
     unknown_characteristic_fraction: float = 0.08  # an unreadable word: the general caption
     word_budget_range: tuple[int, int] = (5, 130)  # drawn log-uniformly, or uniformly from 40 up
-    long_budget_fraction: float = 0.35  # batches whose budget is drawn uniformly from 40 up (long captions)
+    long_budget_fraction: float = 0.4  # batches whose budget is drawn uniformly from 40 up (long captions)
     invented_name_fraction: float = 0.1  # an unreadable class name: the caption names only the category
     alternate_template_fraction: float = 0.2
     decision_weight: float = 4.0  # loss weight of the copied class name and of each go-on-or-stop token
@@ -153,7 +156,7 @@ class VLMRecipe:
 
 #: ``ci``: seconds to build, rough captions (tests); ``default``: the captioner notebooks and benchmarks use.
 VLM_RECIPES: dict[str, VLMRecipe] = {
-    "ci": VLMRecipe(vision_steps=500, steps=500, eval_images=16),
+    "ci": VLMRecipe(vision_steps=1000, vision_warmup_steps=100, steps=500, eval_images=16),
     "default": VLMRecipe(),
 }
 
@@ -448,7 +451,7 @@ def align_vision(
     word_ids = [ids.to(device) for ids in word_ids]
     named = [*model.model.vision_tower.named_parameters(), *model.model.multi_modal_projector.named_parameters()]
     optimizer = torch.optim.AdamW(decay_groups(named, recipe.weight_decay), lr=recipe.vision_lr)
-    scheduler = make_scheduler(optimizer, "cosine", recipe.vision_steps, recipe.warmup_steps)
+    scheduler = make_scheduler(optimizer, "cosine", recipe.vision_steps, recipe.vision_warmup_steps)
     rng = np.random.default_rng(recipe.seed + 1)
     model.train()
     bar = tqdm(range(recipe.vision_steps), desc="VLM stage 1: vision alignment", disable=not progress)
