@@ -268,15 +268,32 @@ _COST = {"mmft": 0, "flyp_ens": 1, "flyp": 2, "ce": 3, "linear_probe": 4, "zeros
 
 
 def journal_key(config: TrainConfig, models: dict) -> str:
-    """What identifies a run in the journal: its whole run config and the hashes of the models it loads."""
-    return json.dumps({"config": config.model_dump(mode="json"), "models": models}, sort_keys=True)
+    """What identifies a run in the journal: its whole run config and the hashes of the models it loads (the
+    captioner's only for a method that trains on captions, so a new captioner reruns only those)."""
+    return _key(config.model_dump(mode="json"), models)
+
+
+def _key(config: dict, models: dict) -> str:
+    loaded = {k: v for k, v in models.items() if k != "captioner" or REGISTRY[config["method"]].uses_captions}
+    return json.dumps({"config": config, "models": loaded}, sort_keys=True)
+
+
+def journal_rows(journal: Path) -> dict[str, dict]:
+    """The journal's rows by :func:`journal_key` (keys written before it left out the captioner's hash for
+    methods without captions are read as it writes them now)."""
+    rows = {}
+    for entry in read_jsonl(journal):
+        if "row" in entry:
+            key = json.loads(entry["key"])
+            rows[_key(key["config"], key["models"])] = entry["row"]
+    return rows
 
 
 def run_stage(args: argparse.Namespace, configs: list[TrainConfig], desc: str) -> tuple[list[dict], float, int]:
     """Every config's row (those the journal holds taken from it; the others run longest first, for balance,
     each journalled as it ends), the wall seconds and how many rows came from the journal."""
     journal = args.out / JOURNAL
-    done = {entry["key"]: entry["row"] for entry in read_jsonl(journal) if "key" in entry}
+    done = journal_rows(journal)
     keys = [journal_key(c, args.models) for c in configs]
     todo = sorted({k: c for k, c in zip(keys, configs) if k not in done}.items(),
                   key=lambda kc: (-(kc[1].shots or 0), _COST.get(kc[1].method, 6)))

@@ -87,3 +87,25 @@ def test_category_word_is_the_domain_noun():
     assert category_word("glyph signs") == "sign"
     assert category_word("critters") == "critter"
     assert category_word(None) == "figure"
+
+
+def test_phrasing_follows_the_image_not_the_random_generator():
+    """The same image gets the same caption whatever the generator (so a model sampled at a low temperature
+    can learn it), and images of one class that differ only in what the phrasing follows get different ones."""
+    from dataclasses import replace
+
+    from mmft_kit.embedded.caption_corpus import hedged
+
+    rng = np.random.default_rng(4)
+    attrs = [sample_attributes(rng) for _ in range(200)]
+    for a in attrs[:20]:
+        first = write_caption(a, "visual", 50, np.random.default_rng(0), "vorn", "glyph signs", errors=False)
+        assert first == write_caption(a, "visual", 50, np.random.default_rng(1), "vorn", "glyph signs", errors=False)
+    base = attrs[0]
+    variants = {write_caption(replace(base, background=b, spots=s), "texture", 50, rng, "vorn", "glyph signs",
+                              errors=False) for b in ("black", "white", "grey", "teal") for s in ("zero", "two")}
+    assert len(variants) == 8
+    hedges = [hedged(a) for a in attrs]
+    captions = [write_caption(a, "shape", 50, rng, "vorn", "glyph signs", errors=False) for a in attrs]
+    assert 0.03 <= np.mean(hedges) <= 0.12
+    assert all(bool(set(words_of(c)) & {"likely", "probably"}) == h for c, h in zip(captions, hedges))

@@ -94,3 +94,24 @@ def test_options_are_checked_against_the_config_declaration(bench):
     assert (args.clip, args.epochs, args.words, args.eval_every, args.config.lr) == ("embedded:ci", 3, 20, 5, 3e-4)
     with pytest.raises(InvalidInputError, match="epochs = '0': Input should be greater than or equal to 1"):
         bench.parse_args(["--epochs", "0"])
+
+
+def test_a_new_captioner_reruns_only_the_methods_that_train_on_captions(bench, tmp_path, monkeypatch):
+    argv = ["--clip", "embedded:ci", "--captioner", "label", "--datasets", "glyphs", "--methods", "zeroshot",
+            "linear_probe", "--shots", "1", "--seeds", "0", "--workers", "1", "--out", str(tmp_path)]
+    threads = torch.get_num_threads()
+    bench.main(argv)
+    torch.set_num_threads(threads)
+    journal = tmp_path / bench.JOURNAL
+    entries = bench.read_jsonl(journal)
+    journal.unlink()
+    for entry in entries:  # as written before: every key carries the captioner's hash, here an older one
+        key = json.loads(entry["key"])
+        key["models"]["captioner"] = "an0lderhash0"
+        bench.append_jsonl(journal, {"key": json.dumps(key, sort_keys=True), "row": entry["row"]})
+    monkeypatch.setattr(bench, "run_row", lambda config: pytest.fail(f"{config.method} rerun for a new captioner"))
+    bench.main(argv)
+    assert "2 taken from it" in (tmp_path / "few_shot.md").read_text()
+    mmft = bench.make_config(bench.parse_args(argv), "glyphs", "mmft", 1, 0, 3e-4, 0.3)
+    assert bench.journal_key(mmft, {"clip": "a", "captioner": "b"}) != bench.journal_key(mmft, {"clip": "a",
+                                                                                                "captioner": "c"})

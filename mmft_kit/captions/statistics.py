@@ -21,7 +21,8 @@ CHARACTERISTIC_WORDS: dict[str, frozenset[str]] = {
     "texture": frozenset({"texture", "pattern", "surface", "fill", "grain", "grainy", "smooth", "rough", "stripes",
                           "dots", "noise", "noisy", "bands", *ATTRIBUTES["fill"]}),
     "visual": frozenset({"colour", "color", "bright", "dark", "light", *ATTRIBUTES["colour"], *ATTRIBUTES["shape"]}),
-    "color": frozenset({"colour", "color", "bright", "dark", "light", "hue", *ATTRIBUTES["colour"]}),
+    "color": frozenset({"colour", "color", "coloured", "colored", "bright", "dark", "light", "hue", "tone", "shade",
+                        *ATTRIBUTES["colour"], "crimson", "amber", "golden", "emerald", "cobalt", "violet"}),
 }
 _WORD = re.compile(r"[a-z]+")
 
