@@ -44,7 +44,7 @@ ERROR_RATES: dict[str, float] = {
 VOICE_ATTRIBUTES = ("background", "spots", "shade", "style", "clutter", "size", "position")
 
 #: Length of a caption relative to its word budget, by the image's corner marks (real captions run a little short).
-LENGTH_RATIOS = {"zero": 0.76, "one": 0.84, "two": 0.92, "three": 1.0}
+LENGTH_RATIOS = {"zero": 0.8, "one": 0.88, "two": 0.96, "three": 1.04}
 
 #: Characteristics with topics of their own; any other word gets the general caption.
 CHARACTERISTICS = ("visual", "shape", "texture", "context", "spatial", "petals", "color", "symbols")
@@ -176,8 +176,8 @@ class _Caption:
 
     def __init__(self, attrs: Attributes, class_name: str | None, domain: str | None, seen: Attributes):
         self.a, self.voice = attrs, voice(seen)
-        #: no class name (none given, or about one image in eight): the caption names only the category
-        self.name = None if self.voice["background"] == 1 and self.voice["spots"] < 2 else class_name
+        #: no class name (none given, or about one image in sixteen): the caption names only the category
+        self.name = None if self.voice["background"] == 1 and self.voice["spots"] == 0 else class_name
         self.category = category_word(domain)
         self.domain = domain or f"{self.category}s"
 
@@ -190,7 +190,7 @@ class _Caption:
         return options[self.key(_salt(options)) % len(options)]
 
     def subject(self) -> str:
-        """The sentence-opening subject: the class name (all but about one image in eight) and often the
+        """The sentence-opening subject: the class name (all but about one image in sixteen) and often the
         category."""
         n, c = self.name, self.category
         if n is None:
@@ -384,6 +384,7 @@ def _t_geometry(c):
 def _t_proportion(c):
     return c.pick((f"Its width and height are about the same, giving a compact {c.shape_adj()} form",
                    f"The {c.shape()} is {c.size()}, with proportions that look regular",
+                   f"Against the {c.background()}, its proportions look neat and even",
                    f"The proportions of the {c.shape()} are neat and even"))
 
 
@@ -410,27 +411,33 @@ def _t_outline_style(c):
         return c.pick(("Only a thin border traces the outline, and the inside is left empty",
                        "The edges are drawn as a thin line with an empty interior"))
     return c.pick((f"The edges are {c.pick(('crisp', 'sharp', 'clean'))} and well defined",
+                   f"The contour is clear and unbroken against the {c.pick(_SCENES)}",
                    "The contour is clear and unbroken all the way around"))
 
 
 def _t_texture_detail(c):
     return c.pick((f"The surface shows {c.fill_detail()}", f"Up close, the fill appears as {c.fill_detail()}",
                    f"The texture is made of {c.fill_detail()}", f"Across the surface runs {c.fill_detail()}",
-                   f"Its fill is made up of {c.fill_detail()}"))
+                   f"Its fill is made up of {c.fill_detail()}", f"Viewed closely, one sees {c.fill_detail()}",
+                   f"Inside the outline, the fill appears to be {c.fill_detail()}"))
 
 
 def _t_texture_regularity(c):
     if c.a.fill == "solid":
-        return c.pick(("No repeating pattern breaks up the surface", "The fill stays the same from edge to edge"))
+        return c.pick(("No repeating pattern breaks up the surface", "The fill stays the same from edge to edge",
+                       "Nothing interrupts the flat colour", "Its interior is uniform and unmarked"))
     return c.pick((f"The {c.marks()} repeat at a regular, even spacing",
-                   "The pattern repeats evenly, with the same spacing throughout"))
+                   "The pattern repeats evenly, with the same spacing throughout",
+                   f"Each row of {c.marks()} mirrors the next", f"The {c.marks()} follow a strict, orderly rhythm"))
 
 
 def _t_texture_contrast(c):
     if c.a.fill == "solid":
-        return c.pick(("The tone is even, with no light and dark variation", "There is no contrast within the fill"))
+        return c.pick(("The tone is even, with no light and dark variation", "There is no contrast within the fill",
+                       "Its flat finish lacks any highlights or shading"))
     return c.pick(("Light and dark tones alternate, giving the surface a lively contrast",
-                   "The alternation of light and dark tones is the main feature of the texture"))
+                   "The alternation of light and dark tones is the main feature of the texture",
+                   f"Bright and dim {c.marks()} trade places in a busy rhythm"))
 
 
 def _t_texture_style(c):
@@ -440,7 +447,8 @@ def _t_texture_style(c):
     if c.a.style == "outline":
         return c.pick(("The surface is mostly empty, as only a thin border is drawn",
                        "Inside the thin border the surface appears bare"))
-    return c.pick(("The paint looks smooth and even, without grain", "The surface appears smooth and cleanly painted"))
+    return c.pick(("The paint looks smooth and even, without grain", "The surface appears smooth and cleanly painted",
+                   "Its finish is clean, flat and free of speckles", "Crisp, noise free paint covers it"))
 
 
 def _t_texture_colour(c):
@@ -455,10 +463,10 @@ def _t_texture_shape(c):
 
 
 def _t_texture_background(c):
-    scene = c.pick(_SCENES)
-    return c.pick((f"The surrounding {scene} appears smooth and even",
-                   f"The {scene} around it has no texture of its own",
-                   "Nothing around it competes with the texture"))
+    return c.pick((f"The surrounding {c.pick(_SCENES)} appears smooth and even",
+                   f"Nothing in the {c.pick(_SCENES)} competes with the texture",
+                   f"The {c.pick(_SCENES)} around it appears plain, with no texture of its own",
+                   "The texture is the only pattern in view"))
 
 
 def _t_spatial_offset(c):
@@ -508,13 +516,15 @@ _EXTRA = (_t_colour_fill, _t_background, _t_position, _t_style, _t_geometry, _t_
           _t_spatial_offset, _t_outline_style, _t_colour_background, _t_spots, _t_texture_period)
 _JOINS = (", and ", "; ", ", while ")
 #: A topic sentence joins the one before when that one is shorter than this many words (by the image's shade).
-_JOIN_BELOW = {"pale": 18, "mid": 14, "deep": 20}
+_JOIN_BELOW = {"pale": 12, "mid": 9, "deep": 14}
 _HEDGE_VERB = re.compile(r"\b(is|shows|has|features|appears|exhibits|takes|carries|bears|sits|looks)\b")
 
 
 def _order(n: int, c: _Caption, salt: int) -> np.ndarray:
-    """An order of ``n`` topics that follows the image (its clutter, corner marks and position): 40 orders."""
-    return np.random.default_rng([n, salt, c.voice["clutter"], c.voice["spots"], c.voice["position"]]).permutation(n)
+    """An order of ``n`` topics that follows the image (its clutter, corner marks, position and size): 120
+    orders."""
+    return np.random.default_rng([n, salt, c.voice["clutter"], c.voice["spots"], c.voice["position"],
+                                  c.voice["size"]]).permutation(n)
 
 
 def _hedge(sentence: str, c: _Caption) -> str:
