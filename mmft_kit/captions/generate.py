@@ -83,11 +83,16 @@ def default_store_path(
         template: the prompt template (name, file or text); any but the default gets its own store.
 
     Returns:
-        ``<folder>/<dataset>--<captioner>[--wN][--tHASH].jsonl``, where a folder data set is named by its
-        last path part (``/data/my-pets`` → ``my-pets``).
+        ``<folder>/<dataset>--<captioner>[--HASH][--wN][--tHASH].jsonl``, where a folder data set is named by its
+        last path part (``/data/my-pets`` → ``my-pets``) and the kit's embedded captioner by its recipe hash
+        too (a kit with a rebuilt captioner writes a new store instead of refusing the old one).
     """
     subject = Path(dataset).name if "/" in dataset or os.sep in dataset else dataset
     name = f"{_slug(subject)}--{_slug(captioner)}"
+    if captioner == "embedded" or captioner.startswith("embedded:"):  # a new kit's captioner starts a new store
+        from ..zoo import recipe_hash
+
+        name += "--" + recipe_hash("vlm", captioner.partition(":")[2] or "default")
     if int(words) != PAPER_WORDS:
         name += f"--w{int(words)}"
     text = resolve_template(template)
