@@ -34,6 +34,8 @@ from .base import CaptionRequest, CaptionResult, Captioner, LabelCaptioner  # no
 from .store import image_digest
 
 _THINK = re.compile(r"<think>.*?</think>", flags=re.DOTALL)
+#: A space a word-level tokenizer's decoder leaves before a semicolon or colon (it removes those before , and .).
+_SPACE_BEFORE = re.compile(r"\s+([;:])")
 _DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
 
 
@@ -224,5 +226,5 @@ class HFCaptioner(Captioner):
             )
             new_tokens = output[:, inputs["input_ids"].shape[1] :]
             for text in self.processor.batch_decode(new_tokens, skip_special_tokens=True):
-                captions.append(" ".join(_THINK.sub("", text).split()))
+                captions.append(_SPACE_BEFORE.sub(r"\1", " ".join(_THINK.sub("", text).split())))
         return captions
