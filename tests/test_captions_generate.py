@@ -10,6 +10,7 @@ from mmft_kit.data import ArrayImageDataset
 from mmft_kit.captions.served import OpenAICaptioner
 from mmft_kit.errors import InvalidInputError, ModelNotAvailableError
 from mmft_kit.models import load_captioner
+from mmft_kit.train.captions import default_store
 from mmft_kit.zoo import recipe_hash
 
 from conftest import RecordingCaptioner
@@ -18,14 +19,20 @@ from conftest import RecordingCaptioner
 def test_default_store_path_is_a_function_of_data_set_and_settings(tmp_path):
     base = default_store_path("dtd", "openai:Qwen/Qwen2.5-VL-7B-Instruct", tmp_path)
     assert base == tmp_path / "dtd--openai_Qwen_Qwen2.5_VL_7B_Instruct.jsonl"
-    build = recipe_hash("vlm", "default")  # the kit's captioner: a rebuilt one gets a store of its own
-    plain = default_store_path("dtd", "embedded", tmp_path, words=50, template=None)
-    assert plain == tmp_path / f"dtd--embedded--{build}.jsonl"
-    assert default_store_path("dtd", "embedded", tmp_path, words=30).name == f"dtd--embedded--{build}--w30.jsonl"
-    ci = default_store_path("dtd", "embedded:ci", tmp_path)
-    assert ci.name == f"dtd--embedded_ci--{recipe_hash('vlm', 'ci')}.jsonl"
+    assert default_store_path("dtd", "embedded", tmp_path, words=50, template=None) == tmp_path / "dtd--embedded.jsonl"
+    assert default_store_path("dtd", "embedded", tmp_path, words=30).name == "dtd--embedded--w30.jsonl"
     other = default_store_path("dtd", "embedded", tmp_path, template="Describe the {class_name}.")
-    assert other.name.startswith(f"dtd--embedded--{build}--t") and other != base
+    assert other.name.startswith("dtd--embedded--t") and other != base
+    assert default_store_path("dtd", "embedded", tmp_path, build="abc123").name == "dtd--embedded--abc123.jsonl"
+
+
+def test_the_embedded_captioners_default_store_carries_its_build():
+    """A kit with a rebuilt captioner starts new stores instead of refusing the old ones."""
+    build = recipe_hash("vlm", "default")
+    assert default_store("dtd", None, "embedded").name == f"dtd--embedded--{build}.jsonl"
+    ci = default_store("dtd", None, "embedded:ci", 30)
+    assert ci.name == f"dtd--embedded_ci--{recipe_hash('vlm', 'ci')}--w30.jsonl"
+    assert default_store("dtd", None, "label").name == "dtd--label.jsonl"
 
 
 def test_shard_comes_from_the_argument_or_torchrun(monkeypatch):

@@ -71,7 +71,8 @@ def _slug(text: str) -> str:
 
 
 def default_store_path(
-    dataset: str, captioner: str, folder: str | os.PathLike, words: int = PAPER_WORDS, template: str | None = None
+    dataset: str, captioner: str, folder: str | os.PathLike, words: int = PAPER_WORDS, template: str | None = None,
+    build: str | None = None,
 ) -> Path:
     """Where the captions of ``dataset`` by ``captioner`` are kept when no store is named.
 
@@ -81,18 +82,17 @@ def default_store_path(
         folder: the folder of default stores (the kit uses ``<cache>/captions``).
         words: words asked per caption; a value other than the paper's 50 gets its own store.
         template: the prompt template (name, file or text); any but the default gets its own store.
+        build: which build of the captioner (the kit's embedded one: its recipe hash), so a rebuilt captioner
+            gets a store of its own.
 
     Returns:
-        ``<folder>/<dataset>--<captioner>[--HASH][--wN][--tHASH].jsonl``, where a folder data set is named by its
-        last path part (``/data/my-pets`` → ``my-pets``) and the kit's embedded captioner by its recipe hash
-        too (a kit with a rebuilt captioner writes a new store instead of refusing the old one).
+        ``<folder>/<dataset>--<captioner>[--BUILD][--wN][--tHASH].jsonl``, where a folder data set is named by
+        its last path part (``/data/my-pets`` → ``my-pets``).
     """
     subject = Path(dataset).name if "/" in dataset or os.sep in dataset else dataset
     name = f"{_slug(subject)}--{_slug(captioner)}"
-    if captioner == "embedded" or captioner.startswith("embedded:"):  # a new kit's captioner starts a new store
-        from ..zoo import recipe_hash
-
-        name += "--" + recipe_hash("vlm", captioner.partition(":")[2] or "default")
+    if build:
+        name += f"--{_slug(build)}"
     if int(words) != PAPER_WORDS:
         name += f"--w{int(words)}"
     text = resolve_template(template)

@@ -13,7 +13,7 @@ from ..captions.prompts import resolve_template
 from ..data import image_folder_path
 from ..errors import CaptionStoreMismatchError
 from ..models import load_captioner
-from ..zoo import cache_root
+from ..zoo import cache_root, recipe_hash
 from .config import TrainConfig
 from .loop import on_main_process
 
@@ -28,7 +28,15 @@ def default_store(dataset: str, root: str | None, captioner: str, words: int = 5
     ``runs/captions/<folder name>--<captioner>….jsonl`` (:data:`OWN_DATA_STORES`); for the kit's and the
     paper's data sets, the shared store in the kit's cache (``<cache>/captions``)."""
     folder = OWN_DATA_STORES if image_folder_path(dataset, root) is not None else cache_root() / "captions"
-    return default_store_path(dataset, captioner, folder, words, template)
+    return default_store_path(dataset, captioner, folder, words, template, build=_embedded_build(captioner))
+
+
+def _embedded_build(captioner: str) -> str | None:
+    """The recipe hash of the kit's embedded captioner ``captioner`` names (``None`` for any other captioner):
+    a kit with a rebuilt captioner starts new stores instead of refusing the old ones."""
+    if captioner != "embedded" and not captioner.startswith("embedded:"):
+        return None
+    return recipe_hash("vlm", captioner.partition(":")[2] or "default")
 
 
 def store_path(config: TrainConfig) -> Path:
