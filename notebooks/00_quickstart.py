@@ -136,9 +136,9 @@ viz.table(aggregate(rows, "method", ["test"]))
 # against every baseline"): 8th of 9 at 1 and 16 shots in the default world, where one image's caption
 # prototype starts below the name prompt on the tasks the CLIP knows; 2nd at 1 shot and 5th at 4 and 16 in
 # the unknown-names world, above every fine-tuned baseline but below the linear probe. Neither is the
-# paper's result. Captions spell out what the image shows, which can teach the rule from few images. Try `shots = 1`, or another data set, in the
-# parameters cell; the line above names the best method among those this notebook ran, and
-# `03_few_shot_finetuning` runs every method over several seeds.
+# paper's result. Captions spell out what the image shows, which can teach the rule from few images. Try
+# `shots = 1`, or another data set, in the parameters cell; the line above names the best method among
+# those this notebook ran, and `03_few_shot_finetuning` runs every method over several seeds.
 
 # %%
 nb.finish(metrics, captions=len(sum(captions, [])), details={"runs": rows})

@@ -28,8 +28,7 @@ clip = dataclasses.replace(CLIP_RECIPES["ci"], corpus_size=64, epochs=1, batch_s
                            eval_images=8)
 clip_report = build_clip(clip, out / "clip", progress=False)
 vlm = VLMRecipe(vision_steps=3, vision_warmup_steps=1, steps=3, batch_size=4, vision_batch_size=4, warmup_steps=1,
-                eval_images=1,
-                vocab_samples=20, max_new_tokens=4, characteristics=("shape",))
+                eval_images=1, vocab_samples=20, max_new_tokens=4, characteristics=("shape",))
 vlm_report = build_vlm(vlm, out / "vlm", progress=False)
 print(json.dumps({"clip": hashlib.sha256((out / "clip" / "open_clip_pytorch_model.bin").read_bytes()).hexdigest(),
                   "vlm": hashlib.sha256((out / "vlm" / "model.safetensors").read_bytes()).hexdigest(),

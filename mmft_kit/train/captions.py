@@ -12,7 +12,7 @@ from ..captions import CaptionStore, MissingCaptionsError, caption_dataset, capt
 from ..captions.prompts import resolve_template
 from ..data import image_folder_path
 from ..errors import CaptionStoreMismatchError
-from ..models import load_captioner
+from ..models import embedded_size, load_captioner
 from ..zoo import cache_root, recipe_hash
 from .config import TrainConfig
 from .loop import on_main_process
@@ -34,9 +34,8 @@ def default_store(dataset: str, root: str | None, captioner: str, words: int = 5
 def _embedded_build(captioner: str) -> str | None:
     """The recipe hash of the kit's embedded captioner ``captioner`` names (``None`` for any other captioner):
     a kit with a rebuilt captioner starts new stores instead of refusing the old ones."""
-    if captioner != "embedded" and not captioner.startswith("embedded:"):
-        return None
-    return recipe_hash("vlm", captioner.partition(":")[2] or "default")
+    size = embedded_size(captioner)
+    return None if size is None else recipe_hash("vlm", size)
 
 
 def store_path(config: TrainConfig) -> Path:
