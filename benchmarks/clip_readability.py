@@ -23,7 +23,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from mmft_kit.embedded.readability import attribute_readability, class_attributes  # noqa: E402
+from mmft_kit.data.tasks import class_attributes  # noqa: E402
+from mmft_kit.embedded.readability import attribute_readability  # noqa: E402
 from mmft_kit.io import atomic_write_text  # noqa: E402
 from mmft_kit.models import load_clip, model_hash  # noqa: E402
 
@@ -38,11 +39,10 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def table(reports: dict[str, dict[str, dict[str, float]]]) -> str:
-    """One row per attribute; per CLIP its probe and zero-shot accuracy."""
+def table(reports: dict[str, dict[str, dict[str, float]]], used: Sequence[str]) -> str:
+    """One row per attribute (``used``: those that define classes); per CLIP its probe and zero-shot accuracy."""
     clips = list(reports)
     attributes = list(next(iter(reports.values())))
-    used = set(class_attributes())
     head = "| attribute | defines classes | chance | " + " | ".join(f"{c}: probe | {c}: zero-shot" for c in clips) + " |"
     rows = [head, "|" + "---|" * (3 + 2 * len(clips))]
     for name in attributes:
@@ -70,7 +70,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"{args.images} fresh clean world images (the period only on patterned ones); zero-shot: the attribute's "
         "text prompts on 600 other fresh images.",
         "",
-        table(reports),
+        table(reports, used),
         "",
         f"Mean probe accuracy over the attributes that define classes ({', '.join(used)}): {headline}",
         "",

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from mmft_kit.data.world import ATTRIBUTES
-from mmft_kit.embedded.readability import attribute_readability, class_attributes
+from mmft_kit.data.tasks import class_attributes
+from mmft_kit.embedded.readability import attribute_readability
 from mmft_kit.models import load_clip
 
 

@@ -27,7 +27,7 @@ import numpy as np
 
 from ..errors import DatasetNotFoundError, InvalidInputError
 from .arrays import ArrayImageDataset
-from .world import Attributes, render, sample_attributes
+from .world import ATTRIBUTES, Attributes, render, sample_attributes
 
 Rule = Mapping[str, str | tuple[str, ...]]
 
@@ -167,6 +167,12 @@ WORLD_TASKS: dict[str, WorldTask] = {
 #: The tasks the world and CLIP were calibrated on (tuning seeds only) and those kept to check it.
 CALIBRATION_TASKS = ("glyphs", "glyphs_noisy", "tiles", "weaves", "beetles")
 HELD_OUT_TASKS = ("critters", "critters_noisy", "badges", "badges_outline", "moths", "emblems")
+
+def class_attributes() -> tuple[str, ...]:
+    """The attributes some world task's classes are defined by, in :data:`~mmft_kit.data.world.ATTRIBUTES` order."""
+    used = {key for task in WORLD_TASKS.values() for rule in task.classes.values() for key in rule}
+    return tuple(name for name in ATTRIBUTES if name in used)
+
 
 #: Images per class in each split of a world task.
 SPLIT_SIZES = {"train": 48, "val": 16, "test": 40}

@@ -14,19 +14,12 @@ import torch
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import cross_val_score
 
-from ..data.tasks import WORLD_TASKS
 from ..data.world import ATTRIBUTES, render, sample_attributes
 from .clip import attribute_zero_shot, images_to_tensor
 
 
 #: Attributes an image shows only under a condition: a pattern's period needs a pattern.
 _VISIBLE = {"period": lambda a: a.fill != "solid"}
-
-
-def class_attributes() -> tuple[str, ...]:
-    """The attributes some world task's classes are defined by, in :data:`ATTRIBUTES` order."""
-    used = {key for task in WORLD_TASKS.values() for rule in task.classes.values() for key in rule}
-    return tuple(name for name in ATTRIBUTES if name in used)
 
 
 @torch.no_grad()
