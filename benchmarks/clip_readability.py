@@ -4,7 +4,8 @@
     python benchmarks/clip_readability.py --clip embedded embedded:unknown-names local-dir:FOLDER
 
 Per attribute: a linear probe's cross-validated accuracy on the frozen image features of fresh, clean
-world images, the attribute's zero-shot accuracy from its text prompts, and chance
+world images, the share of those features' variance between the attribute's values, the attribute's
+zero-shot accuracy from its text prompts, and chance
 (:func:`mmft_kit.embedded.readability.attribute_readability`). A task's classes are rules over these
 attributes, so this bounds what its few-shot baselines can reach (``benchmarks/calibration.py``).
 Results: ``benchmarks/results/clip_readability.md`` (``--out``). The headline, last, is each CLIP's mean
@@ -40,13 +41,15 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 
 
 def table(reports: dict[str, dict[str, dict[str, float]]], used: Sequence[str]) -> str:
-    """One row per attribute (``used``: those that define classes); per CLIP its probe and zero-shot accuracy."""
+    """One row per attribute (``used``: those that define classes); per CLIP its probe accuracy, variance share
+    and zero-shot accuracy."""
     clips = list(reports)
     attributes = list(next(iter(reports.values())))
-    head = "| attribute | defines classes | chance | " + " | ".join(f"{c}: probe | {c}: zero-shot" for c in clips) + " |"
-    rows = [head, "|" + "---|" * (3 + 2 * len(clips))]
+    head = "| attribute | defines classes | chance | " + " | ".join(f"{c}: probe | {c}: variance | {c}: zero-shot" for c in clips) + " |"
+    rows = [head, "|" + "---|" * (3 + 3 * len(clips))]
     for name in attributes:
-        cells = [f"{reports[c][name]['probe']:.2f} | {reports[c][name]['zero_shot']:.2f}" for c in clips]
+        cells = [f"{reports[c][name]['probe']:.2f} | {reports[c][name]['variance']:.3f} | {reports[c][name]['zero_shot']:.2f}"
+                 for c in clips]
         chance = reports[clips[0]][name]["chance"]
         rows.append(f"| {name} | {'yes' if name in used else 'no'} | {chance:.2f} | " + " | ".join(cells) + " |")
     return "\n".join(rows)
@@ -68,7 +71,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"in {time.time() - start:.0f} s. Builds: " + ", ".join(f"`{c}` {model_hash('clip', c)}" for c in args.clip) + ".",
         "Probe: logistic regression (C 10), 3-fold cross-validated, on the normalised image features of "
         f"{args.images} fresh clean world images (the period only on patterned ones); zero-shot: the attribute's "
-        "text prompts on 600 other fresh images.",
+        "text prompts on 600 other fresh images; variance: the share of the features' variance that lies between "
+        "the attribute's values (what a cache of few-shot features, compared by cosine, can use).",
         "",
         table(reports, used),
         "",

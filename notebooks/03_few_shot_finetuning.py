@@ -36,12 +36,13 @@
 # alone, on half of its tasks, against the published few-shot figures of real CLIP
 # (`benchmarks/results/calibration.md` says which targets it meets on the other half and which it
 # misses), so read a method's rank here against that report before reading it as a claim about real data.
-# The default world is in the *known names* regime (the CLIP knows most class names, zero-shot from 8 to
-# 94 % per task), where a method must beat a strong zero-shot head from the first shot; the `unknown-names`
+# The default world is in the *known names* regime (the CLIP knows most class names, zero-shot from 15 to
+# 90 % per task), where a method must beat a strong zero-shot head from the first shot; the `unknown-names`
 # CLIP (`clip = "embedded:unknown-names"`, built into the cache on first use) is the near-chance regime,
 # where any trained head wins. `benchmarks/results/few_shot.md` and `few_shot_unknown_names/few_shot.md`
 # give every method's accuracy in both, over all data sets and three seeds, with MMFT's rank (8th, 7th and
-# 8th of 9 at 1 / 4 / 16 shots in the default world; 2nd, 5th and 5th with unknown names; why: README).
+# 8th of 9 at 1 / 4 / 16 shots in the default world; 2nd, 5th and 5th with unknown names; why: README),
+# measured in the first calibration round's world (CLIP `40e17ab97eeb`) and not yet rerun on the current one.
 # This notebook runs them at one
 # number of shots over several seeds and shows the learning curves, an accuracy table, accuracy under
 # distribution shift with the WiSE-FT curve, and a confusion matrix. Captions missing from the store are made

@@ -16,6 +16,7 @@ from mmft_kit.data import (
 from mmft_kit.data.corpus import NAME_NOISE, NAME_RATES, UNKNOWN_NAMES, class_names_of, domain_classes
 from mmft_kit.data.tasks import CALIBRATION_TASKS, HELD_OUT_TASKS, class_attributes
 from mmft_kit.embedded.clip import CLIP_RECIPES
+from mmft_kit.embedded.pretext import PRETEXT_FACTORS, pretext_batch, render_pretext
 from mmft_kit.errors import InvalidInputError
 
 # Every word that names an attribute value, including the synonyms the text generators use.
@@ -202,3 +203,17 @@ def test_calibration_and_held_out_halves_split_the_tasks_by_domain():
 def test_warm_start_never_sees_a_class_defining_attribute():
     for recipe in CLIP_RECIPES.values():
         assert not set(class_attributes()) & set(recipe.warm_start_attributes)
+
+
+def test_pretext_values_are_no_world_value_and_render_what_they_say():
+    world_values = {v for values in ATTRIBUTES.values() for v in values}
+    pretext_values = {v for values in PRETEXT_FACTORS.values() for v in values}
+    assert not world_values & pretext_values
+    images, labels = pretext_batch(64, 32, np.random.default_rng(0))
+    assert images.shape == (64, 32, 32, 3) and images.dtype == np.uint8
+    assert labels.shape == (64, len(PRETEXT_FACTORS))
+    assert all(set(labels[:, k]) <= set(range(len(v))) for k, v in enumerate(PRETEXT_FACTORS.values()))
+    # The marks are counted in the top-right corner: the strip there changes with their number.
+    values = {factor: options[0] for factor, options in PRETEXT_FACTORS.items()}
+    strips = [render_pretext({**values, "marks": m}, 32, np.random.default_rng(1))[2:4, 20:32] for m in ("unmarked", "triple")]
+    assert np.abs(strips[0].astype(int) - strips[1].astype(int)).sum() > 0

@@ -53,12 +53,13 @@ def zero_shot_report(clip_dir):
     return attribute_zero_shot(model, tokenizer, n_images=600, seed=777)
 
 
-#: Accuracy above chance the ``ci`` CLIP must reach on 600 fresh images (measured on the shipped build:
-#: colour +0.32, position +0.61, background +0.75, style +0.65; shape +0.06, size +0.02, fill +0.03 and
-#: the fine-grained attributes about chance). Its warm start sees no class-defining label and its
-#: contrastive stage is short, so it knows little more than colour and layout; the ``default`` CLIP
-#: knows more (README, build figures).
-_MARGIN = {"colour": 0.15, "position": 0.3, "background": 0.5, "style": 0.4}
+#: Accuracy above chance the ``ci`` CLIP must reach on 600 fresh images (measured on the shipped build
+#: f593ddb2fd99 with these images: colour +0.69, background +0.75, fill +0.09, shade +0.08, style +0.10;
+#: position and size about chance, since its corpus seldom says where the shape is and says size in a fifth
+#: of its descriptions). Its warm start sees no class-defining label and its contrastive stage is short, so
+#: it knows little more than colour, background and some fill; the ``default`` CLIP knows more (README,
+#: build figures).
+_MARGIN = {"colour": 0.4, "background": 0.5, "fill": 0.04}
 
 
 @pytest.mark.parametrize("attribute", sorted(_MARGIN))
@@ -235,10 +236,12 @@ def test_shipped_clip_loads_and_sees_the_world():
     report = zoo.build_report(zoo.SHIPPED_ROOT / "clip-default")
     model, _, tokenizer = load_clip("local-dir:" + str(zoo.SHIPPED_ROOT / "clip-default"), device="cpu")
     figures = attribute_zero_shot(model, tokenizer, n_images=200, seed=777)
-    # the calibrated world: colour, background and place are learnt from the texts; shape only weakly (the
-    # warm start never sees a class-defining label), fine-grained attributes hardly (README, build figures)
-    assert all(figures[a]["accuracy"] >= figures[a]["chance"] + 0.3 for a in ("colour", "background", "position"))
-    assert report["zero_shot"]["shape"]["accuracy"] > report["zero_shot"]["shape"]["chance"] + 0.05
+    # the calibrated world: colour and background are learnt from the texts, shape and fill in part (the warm
+    # start never sees a class-defining label), fine-grained attributes hardly; place, which the corpus seldom
+    # says, not at all (README, "The second calibration round"; build figures)
+    assert all(figures[a]["accuracy"] >= figures[a]["chance"] + 0.3 for a in ("colour", "background"))
+    assert figures["position"]["accuracy"] < figures["position"]["chance"] + 0.15
+    assert all(report["zero_shot"][a]["accuracy"] > report["zero_shot"][a]["chance"] + 0.2 for a in ("shape", "fill"))
 
 
 def test_ship_copies_a_build_from_the_code_and_a_stale_copy_is_not_trusted(tmp_path, monkeypatch):

@@ -248,16 +248,19 @@ def _fine_clauses(a: Attributes, said: Mapping[str, bool], rng: np.random.Genera
     return clauses
 
 
-def describe(attrs: Attributes, rng: np.random.Generator, keep: float = 0.75, fine: float = 0.1) -> str:
+def describe(attrs: Attributes, rng: np.random.Generator, keep: float = 0.75, fine: float = 0.1,
+             rates: Mapping[str, float] | None = None) -> str:
     """One varied natural-language description of an image's attributes (the CLIP corpus).
 
     Each coarse attribute (and clutter) is mentioned with probability ``keep`` (the shape and colour
-    more often), each fine-grained one (:data:`FINE_ATTRIBUTES`) with probability ``fine``, with
-    synonyms and in varying order, as web alt-text does, so that the CLIP learns each attribute
-    word on its own and the fine-grained ones only faintly.
+    more often), each fine-grained one (:data:`FINE_ATTRIBUTES`) with probability ``fine``, and the
+    attributes ``rates`` names with their own probability, with synonyms and in varying order, as web
+    alt-text does, so that the CLIP learns each attribute word on its own and the fine-grained ones
+    only faintly.
     """
     a = attrs
-    said = {name: rng.random() < (fine if name in FINE_ATTRIBUTES else keep) for name in ATTRIBUTES}
+    chance = {name: fine if name in FINE_ATTRIBUTES else keep for name in ATTRIBUTES} | dict(rates or {})
+    said = {name: rng.random() < chance[name] for name in ATTRIBUTES}
     said["shape"] = said["shape"] or rng.random() < 0.5
     fill = _pick(rng, _FILL_PHRASES[a.fill])
     fill_before = said["fill"] and " " not in fill and rng.random() < 0.5

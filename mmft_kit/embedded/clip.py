@@ -24,11 +24,13 @@ from ..data import world
 from ..data.corpus import NAME_RATES, UNKNOWN_NAMES, domain_classes, make_corpus
 from ..data.world import ATTRIBUTES, attribute_prompts, render, sample_attributes
 from ..optim import decay_groups, make_scheduler
+from . import pretext as pretext_module
 from . import reproducible as reproducible_module
+from .pretext import PRETEXT_FACTORS, pretext_batch
 from .reproducible import BUILD_DEVICE, reproducible
 
 #: Code besides this module whose behaviour decides the weights (the zoo's recipe hash covers it).
-WEIGHT_SOURCES = (world, corpus_module, reproducible_module, decay_groups, make_scheduler)
+WEIGHT_SOURCES = (world, corpus_module, pretext_module, reproducible_module, decay_groups, make_scheduler)
 
 #: The settings of how well the CLIP knows the tasks' class names (``CLIPRecipe.class_names``).
 CLASS_NAME_SETTINGS = {"known": NAME_RATES, "unknown": UNKNOWN_NAMES}
@@ -53,8 +55,9 @@ class CLIPRecipe:
     family_size: int = 16
     family_resample: float = 0.5
     vision_warmup_steps: int = 300
-    warm_start_attributes: tuple[str, ...] = ("position", "style", "clutter")
+    warm_start_attributes: tuple[str, ...] = ("clutter",)
     warm_start_thumbnail: int = 8
+    pretext_batch_size: int = 64
     locked_image_fraction: float = 0.5
     class_names: str = "known"
     extra: dict = field(default_factory=dict)
@@ -80,7 +83,7 @@ CLIP_RECIPES: dict[str, CLIPRecipe] = {
         embed_dim=128,
         vision={"patch_size": 4, "width": 64, "layers": 4, "head_width": 32},
         text={"width": 64, "heads": 2, "layers": 2},
-        corpus_size=32000, epochs=4, batch_size=128, lr=1e-3, vision_warmup_steps=800,
+        corpus_size=32000, epochs=4, batch_size=128, lr=1e-3, vision_warmup_steps=1200,
         locked_image_fraction=0.3,
     ),
 }
@@ -175,48 +178,59 @@ def silhouette_moments(rgb: torch.Tensor) -> torch.Tensor:
 def warm_start_vision(model, recipe: CLIPRecipe, rng: np.random.Generator,
                       progress: bool = True) -> dict[str, float]:
     """Warm-start the image tower without any class-defining label: regress label-free pixel statistics
-    (:func:`pixel_statistics`, self-supervised) and tell apart the attributes no task's classes use
-    (``recipe.warm_start_attributes``).
+    (:func:`pixel_statistics`, self-supervised), tell apart the attributes no task's classes use
+    (``recipe.warm_start_attributes``) on world images, and tell apart forms, patterns, spacings, tones and
+    marks that are no value of any world attribute on pretext images (:mod:`~mmft_kit.embedded.pretext`).
 
     A contrastive learner trained from scratch on a small budget picks up global cues (colour,
-    background) long before spatial ones (shape, position): both towers start blind to them,
-    so neither gives the other a signal. A warm start of the image tower on freshly rendered images,
-    like starting CLIP from a pretrained image backbone, breaks that deadlock. Here it is a linear
-    decoder of the pixel statistics (MSE) plus linear probes on where things are, how the image is
-    drawn and clutter (cross-entropy); never a factor that defines a class. The statistics carry colour,
-    place and edge directions but hardly the fine-grained factors (tiny marks, pattern periods,
-    shades), so what the frozen features know of the classes comes from the contrastive stage, and of
-    the fine-grained ones only faintly, as with real CLIP. Returns each probe's accuracy and the
-    statistics' explained variance on fresh held-out images.
+    background) long before spatial ones (shape, pattern): both towers start blind to them, so neither
+    gives the other a signal, and a longer contrastive stage does not fix it (measured: README, "Why
+    Tip-Adapter stays at zero-shot here"). A warm start, like starting CLIP from an image backbone
+    pretrained on other concepts, breaks that deadlock: the skills (reading a silhouette, a pattern, its
+    period, a tone, a count) are learnt on concepts no task has, so what the frozen features know of the
+    classes themselves is transfer, and the names come from the contrastive stage. Returns each head's
+    accuracy and the statistics' explained variance on fresh held-out images.
     """
     device = next(model.parameters()).device
     names = list(recipe.warm_start_attributes)
     side = recipe.warm_start_thumbnail
     probes = torch.nn.ModuleList(torch.nn.Linear(recipe.embed_dim, len(ATTRIBUTES[n])) for n in names).to(device)
+    pretext_heads = torch.nn.ModuleList(torch.nn.Linear(recipe.embed_dim, len(values))
+                                        for values in PRETEXT_FACTORS.values()).to(device)
     decoder = torch.nn.Linear(recipe.embed_dim, 3 * side * side + 27 + 40 + len(MOMENT_ORDERS) + 1).to(device)
-    optimizer = torch.optim.AdamW([*model.visual.parameters(), *probes.parameters(), *decoder.parameters()],
-                                  lr=recipe.lr, weight_decay=0.05)
+    heads = [*probes.parameters(), *pretext_heads.parameters(), *decoder.parameters()]
+    optimizer = torch.optim.AdamW([*model.visual.parameters(), *heads], lr=recipe.lr, weight_decay=0.05)
 
-    def losses(images: torch.Tensor, targets: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    def world_losses(images: torch.Tensor, targets: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         features = model.visual(images)
         statistics = pixel_statistics(images.cpu(), side).to(device)
         mse = torch.nn.functional.mse_loss(decoder(features), statistics)
         ce = sum(torch.nn.functional.cross_entropy(probe(features), targets[:, k]) for k, probe in enumerate(probes))
         return mse, ce, features
 
+    def pretext_logits(n: int) -> tuple[list[torch.Tensor], torch.Tensor]:
+        images, labels = pretext_batch(n, recipe.image_size, rng)
+        features = model.visual(images_to_tensor(images).to(device))
+        return [head(features) for head in pretext_heads], torch.from_numpy(labels).to(device)
+
     steps = recipe.vision_warmup_steps
     scheduler = make_scheduler(optimizer, "cosine", steps, max(1, steps // 20))
     for _ in tqdm(range(steps), desc="warm start: image tower", disable=not progress, mininterval=2.0):
-        mse, ce, _ = losses(*_labelled_batch(recipe.batch_size, recipe.image_size, rng, device, names))
+        mse, ce, _ = world_losses(*_labelled_batch(recipe.batch_size, recipe.image_size, rng, device, names))
+        logits, labels = pretext_logits(recipe.pretext_batch_size)
+        pretext_ce = sum(torch.nn.functional.cross_entropy(z, labels[:, k]) for k, z in enumerate(logits))
         optimizer.zero_grad(set_to_none=True)
-        (mse + ce).backward()
+        (mse + ce + pretext_ce).backward()
         optimizer.step()
         scheduler.step()
     images, targets = _labelled_batch(512, recipe.image_size, rng, device, names)
     with torch.no_grad():
-        mse, _, features = losses(images, targets)
+        mse, _, features = world_losses(images, targets)
         report = {n: float((probe(features).argmax(1) == targets[:, k]).float().mean())
                   for k, (n, probe) in enumerate(zip(names, probes))}
+        logits, labels = pretext_logits(512)
+        report.update({f"pretext {factor}": float((z.argmax(1) == labels[:, k]).float().mean())
+                       for k, (factor, z) in enumerate(zip(PRETEXT_FACTORS, logits))})
         return {**report, "statistics_r2": float(1 - mse)}
 
 

@@ -4,6 +4,9 @@ A task is only as learnable from frozen features as the attributes its classes a
 readable there, and zero-shot only as good as the text tower names them. This measures both on
 fresh world images: a linear probe per attribute (logistic regression, cross-validated) and the
 attribute's zero-shot accuracy (:func:`~mmft_kit.embedded.clip.attribute_zero_shot`), each beside chance.
+Beside them, the share of the features' variance each attribute explains (:func:`variance_share`): a
+cache of few-shot features (Tip-Adapter) compares images by cosine similarity, so it can only use an
+attribute that is a large part of what makes two images' features differ, not merely readable.
 It is how the world's calibration is diagnosed (``benchmarks/clip_readability.py``).
 """
 
@@ -25,11 +28,11 @@ _VISIBLE = {"period": lambda a: a.fill != "solid"}
 @torch.no_grad()
 def attribute_readability(model, tokenizer, n_images: int = 2000, seed: int = 7, image_size: int = 32,
                           folds: int = 3) -> dict[str, dict[str, float]]:
-    """``{attribute: {"probe", "zero_shot", "chance"}}`` for a CLIP (open_clip model and tokenizer).
+    """``{attribute: {"probe", "variance", "zero_shot", "chance"}}`` for a CLIP (open_clip model and tokenizer).
 
     ``probe`` is the ``folds``-fold cross-validated accuracy of a logistic regression on the normalised
     image features of ``n_images`` fresh, uncluttered world images (seed ``seed``; for the period, those with
-    a pattern); ``zero_shot`` is the accuracy of the attribute's text prompts on other fresh images.
+    a pattern); ``variance`` its :func:`variance_share` on those images; ``zero_shot`` is the accuracy of the attribute's text prompts on other fresh images.
     """
     device = next(model.parameters()).device
     model.eval()
@@ -47,5 +50,13 @@ def attribute_readability(model, tokenizer, n_images: int = 2000, seed: int = 7,
         truth = np.array([values.index(getattr(a, name)) for a in attrs])
         probe = LogisticRegression(max_iter=3000, C=10.0)
         accuracy = float(cross_val_score(probe, features[seen], truth[seen], cv=folds).mean())
-        report[name] = {"probe": accuracy, "zero_shot": zero_shot[name]["accuracy"], "chance": 1.0 / len(values)}
+        report[name] = {"probe": accuracy, "variance": variance_share(features, truth), "zero_shot": zero_shot[name]["accuracy"], "chance": 1.0 / len(values)}
     return report
+
+
+def variance_share(features: np.ndarray, labels: np.ndarray) -> float:
+    """The share of the features' total variance that lies between the groups of ``labels`` (the R² of the
+    features regressed on the label's one-hot code)."""
+    centred = features - features.mean(0)
+    between = sum((labels == v).sum() * np.square(centred[labels == v].mean(0)).sum() for v in np.unique(labels))
+    return float(between / np.square(centred).sum())
