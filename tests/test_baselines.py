@@ -20,7 +20,10 @@ from mmft_kit.train.frozen import CACHE_VIEWS, _views
 from mmft_kit.train.setup import load_start_model
 
 CI_MODEL = "embedded:ci"
-TASK = "badges"
+#: Measured on the shipped ci CLIP (f593ddb2fd99), 16 shots, test split: zero-shot 0.503, linear probe 0.666,
+#: Tip-Adapter 0.556, Tip-Adapter-F 0.550, LP++ 0.694. The cache gains least, as in the calibrated world
+#: (README, "The second calibration round"), so its margins are the smallest.
+TASK = "critters"
 
 
 @pytest.fixture(scope="module")
@@ -49,7 +52,7 @@ def test_linear_probe_beats_zero_shot_and_chooses_c_on_validation(feats):
     assert isinstance(head, LinearHead) and head.weight.shape == (8, feats["text"].shape[1])
     assert len(info["searched"]) == 7 + 2  # the coarse sweep, then one bisection step (two trials)
     assert info["val_accuracy"] == max(acc for _, acc in info["searched"])
-    assert _test_accuracy(head, feats) > feats["zero_shot"] + 0.3
+    assert _test_accuracy(head, feats) > feats["zero_shot"] + 0.1
 
 
 def test_tip_adapter_beats_zero_shot_with_alpha_beta_on_the_grid(feats):
@@ -58,7 +61,7 @@ def test_tip_adapter_beats_zero_shot_with_alpha_beta_on_the_grid(feats):
     (beta_top, alpha_top), zero_shot_val = info["search_scale"], info["zero_shot_val"]
     assert (beta_top, alpha_top) == search_range(zero_shot_val)[0]  # the authors' range for this zero-shot
     assert 0.1 <= info["alpha"] < alpha_top and 0.1 <= info["beta"] < beta_top
-    assert _test_accuracy(head, feats) > feats["zero_shot"] + 0.1  # ci CLIP, badges: zero-shot 0.28, Tip 0.46
+    assert _test_accuracy(head, feats) > feats["zero_shot"] + 0.02
 
 
 def test_tip_adapter_f_trains_the_keys_and_beats_zero_shot(feats):
@@ -66,13 +69,13 @@ def test_tip_adapter_f_trains_the_keys_and_beats_zero_shot(feats):
                                    scale=feats["scale"])
     assert len(info["history"]) == 20 and 1 <= info["best_epoch"] <= 20
     assert info["val_accuracy"] >= max(h["val"] for h in info["history"]) - 1e-9  # the search only adds
-    assert _test_accuracy(head, feats) > feats["zero_shot"] + 0.1  # measured: 0.48 against 0.28
+    assert _test_accuracy(head, feats) > feats["zero_shot"] + 0.02
 
 
 def test_lp_pp_beats_zero_shot(feats):
     head, info = fit_lp_pp(*feats["train"], feats["text"], *feats["val"])
     assert info["lr_w"] > 0 and info["lr_blend"] > 0 and info["init_blend"] != 0
-    assert _test_accuracy(head, feats) > feats["zero_shot"] + 0.3
+    assert _test_accuracy(head, feats) > feats["zero_shot"] + 0.1
 
 
 @pytest.mark.parametrize("fit", ["linear", "tip", "lp_pp"])
@@ -92,7 +95,7 @@ def test_harness_runs_baselines_as_methods_with_shifted_sets(feats):
     shifted = shifted_variants(TASK)
     result = run(TrainConfig(method="lp_pp", dataset=TASK, shots=16, clip=CI_MODEL, progress=False,
                              eval_sets=["shifted"]))
-    assert result.test > result.extra["zeroshot"] + 0.3
+    assert result.test > result.extra["zeroshot"] + 0.1
     assert set(result.extra["eval"]) == set(shifted) and len(shifted) >= 2
     assert result.summary()["shifted"] == pytest.approx(sum(result.extra["eval"].values()) / len(shifted))
     assert all(0.0 <= acc <= 1.0 for acc in result.extra["eval"].values())
