@@ -128,19 +128,20 @@ viz.table(aggregate(rows, "method", ["test"]))
 # misses: `benchmarks/results/calibration.md`); fine-grained classes (counts of tiny marks, pattern
 # periods, shades) stay hard for it. So the default world is in the *known names* regime of real CLIP:
 # zero-shot strong on some tasks (critters, badges: 82–90 %), middling on others (glyphs, tiles: 54–65 %)
-# and weak on the finest (moths, weaves, beetles: 15–26 %),
-# a linear probe far below zero-shot at 1 shot and level by 16 shots. It was calibrated on the baselines
-# alone, on half of its tasks, before MMFT ever ran on it; it matches the field there but not everywhere
-# (Tip-Adapter gains a third of what it gains on real CLIP; 10 of 19 targets met). The `unknown-names` CLIP keeps the other
-# regime, class names the CLIP never saw and zero-shot near chance. How MMFT ranks in each, over all data
-# sets and seeds (`benchmarks/results/few_shot.md` and `few_shot_unknown_names/few_shot.md`; README, "MMFT
-# against every baseline"; measured in the first calibration round's world, CLIP `40e17ab97eeb`, not yet rerun
-# on the current one): 8th of 9 at 1 and 16 shots in the default world, where one image's caption
-# prototype starts below the name prompt on the tasks the CLIP knows; 2nd at 1 shot and 5th at 4 and 16 in
-# the unknown-names world, above every fine-tuned baseline but below the linear probe. Neither is the
-# paper's result. Captions spell out what the image shows, which can teach the rule from few images. Try
-# `shots = 1`, or another data set, in the parameters cell; the line above names the best method among
-# those this notebook ran, and `03_few_shot_finetuning` runs every method over several seeds.
+# and weak on the finest (moths, weaves, beetles: 15–26 %); a linear probe far below zero-shot at 1 shot,
+# near it at 4 and above it at 16 shots. It was calibrated on the baselines alone, on half of its tasks,
+# before MMFT ever ran on it; it matches the field there but not everywhere (Tip-Adapter gains a third of
+# what it gains on real CLIP; 10 of 20 targets met). The `unknown-names` CLIP keeps the other regime, class
+# names the CLIP never saw and zero-shot near chance. How MMFT ranks in each, over all data sets and seeds
+# (`benchmarks/results/few_shot.md` and `few_shot_unknown_names/few_shot.md`; README, "MMFT against every
+# baseline"; measured on the current world, CLIP `2530bf7b8a18`, after it was frozen): 8th, 7th and 5th of
+# 9 at 1 / 4 / 16 shots in the default world, where one image's caption prototype starts below the name
+# prompt on the tasks the CLIP knows and every fine-tuned method falls below zero-shot at 1 shot; 1st, 3rd
+# and 3rd in the unknown-names world, above every fine-tuned baseline and Tip-Adapter but below the linear
+# probe and LP++ from 4 shots on. Neither is the paper's result. Captions spell out what the image shows,
+# which can teach the rule from few images. Try `shots = 1`, or another data set, in the parameters cell;
+# the line above names the best method among those this notebook ran, and `03_few_shot_finetuning` runs
+# every method over several seeds.
 
 # %%
 nb.finish(metrics, captions=len(sum(captions, [])), details={"runs": rows})

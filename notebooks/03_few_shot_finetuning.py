@@ -41,9 +41,8 @@
 # CLIP (`clip = "embedded:unknown-names"`, built into the cache on first use) is the near-chance regime,
 # where any trained head wins. `benchmarks/results/few_shot.md` and `few_shot_unknown_names/few_shot.md`
 # give every method's accuracy in both, over all data sets and three seeds, with MMFT's rank (8th, 7th and
-# 8th of 9 at 1 / 4 / 16 shots in the default world; 2nd, 5th and 5th with unknown names; why: README),
-# measured in the first calibration round's world (CLIP `40e17ab97eeb`) and not yet rerun on the current one.
-# This notebook runs them at one
+# 5th of 9 at 1 / 4 / 16 shots in the default world; 1st, 3rd and 3rd with unknown names; why: README),
+# measured on the current world (CLIP `2530bf7b8a18`) after it was frozen. This notebook runs them at one
 # number of shots over several seeds and shows the learning curves, an accuracy table, accuracy under
 # distribution shift with the WiSE-FT curve, and a confusion matrix. Captions missing from the store are made
 # first (see `02_synthetic_captions`).
