@@ -268,14 +268,16 @@ _COST = {"mmft": 0, "flyp_ens": 1, "flyp": 2, "ce": 3, "linear_probe": 4, "zeros
 
 
 def journal_key(config: TrainConfig, models: dict) -> str:
-    """What identifies a run in the journal: its whole run config and the hashes of the models it loads (the
-    captioner's only for a method that trains on captions, so a new captioner reruns only those)."""
-    return _key(config.model_dump(mode="json"), models)
+    """What identifies a run in the journal: its whole run config, the hashes of the models it loads (the
+    captioner's only for a method that trains on captions, so a new captioner reruns only those) and, for a
+    world task, the digest of its rules (a task whose images changed reruns)."""
+    task = WORLD_TASKS.get(config.dataset)
+    return _key(config.model_dump(mode="json"), models, task.fingerprint() if task else None)
 
 
-def _key(config: dict, models: dict) -> str:
+def _key(config: dict, models: dict, data: str | None) -> str:
     loaded = {k: v for k, v in models.items() if k != "captioner" or REGISTRY[config["method"]].uses_captions}
-    return json.dumps({"config": config, "models": loaded}, sort_keys=True)
+    return json.dumps({"config": config, "models": loaded, **({"data": data} if data else {})}, sort_keys=True)
 
 
 def journal_rows(journal: Path) -> dict[str, dict]:
@@ -285,7 +287,7 @@ def journal_rows(journal: Path) -> dict[str, dict]:
     for entry in read_jsonl(journal):
         if "row" in entry:
             key = json.loads(entry["key"])
-            rows[_key(key["config"], key["models"])] = entry["row"]
+            rows[_key(key["config"], key["models"], key.get("data"))] = entry["row"]
     return rows
 
 

@@ -87,6 +87,25 @@ def test_a_rerun_takes_its_runs_from_the_journal(bench, tmp_path, monkeypatch):
     assert [entry["key"] for entry in bench.read_jsonl(journal)][-1] == "next"
 
 
+def test_a_world_task_whose_rules_change_is_a_new_journal_key(bench, monkeypatch):
+    """The models' hashes do not cover a task's rules, so the journal key carries their digest: a task whose
+    images changed reruns instead of being read from the journal."""
+    import dataclasses
+
+    from mmft_kit.data import tasks
+
+    config = bench.make_config(bench.parse_args([]), "glyphs", "zeroshot", 1, 0, 3e-4, 0.1)
+    models = {"clip": "a", "captioner": "b"}
+    before = bench.journal_key(config, models)
+    glyphs = tasks.WORLD_TASKS["glyphs"]
+    assert json.loads(before)["data"] == glyphs.fingerprint()
+    monkeypatch.setitem(tasks.WORLD_TASKS, "glyphs", dataclasses.replace(glyphs, shared={**glyphs.shared,
+                                                                                          "colour": "blue"}))
+    assert bench.journal_key(config, models) != before
+    digits = bench.make_config(bench.parse_args([]), "digits", "zeroshot", 1, 0, 3e-4, 0.1)
+    assert "data" not in json.loads(bench.journal_key(digits, models))
+
+
 def test_options_are_checked_against_the_config_declaration(bench):
     from mmft_kit.errors import InvalidInputError
 

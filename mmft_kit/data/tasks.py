@@ -19,6 +19,8 @@ only, and checked on the second (``benchmarks/calibration.py``).
 
 from __future__ import annotations
 
+import hashlib
+import json
 import zlib
 from dataclasses import dataclass, field
 from typing import Mapping
@@ -41,6 +43,11 @@ class WorldTask:
     classes: Mapping[str, Rule]
     shared: Rule = field(default_factory=dict)
     description: str = ""
+
+    def fingerprint(self) -> str:
+        """A short digest of the rules (classes and shared constraints) that decide the task's images."""
+        rules = json.dumps({"classes": self.classes, "shared": self.shared}, sort_keys=True)
+        return hashlib.sha256(rules.encode()).hexdigest()[:12]
 
     def sample(self, label: int, rng: np.random.Generator) -> Attributes:
         rule = {**self.shared, **list(self.classes.values())[label]}
