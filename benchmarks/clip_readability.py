@@ -45,11 +45,12 @@ def table(reports: dict[str, dict[str, dict[str, float]]], used: Sequence[str]) 
     and zero-shot accuracy."""
     clips = list(reports)
     attributes = list(next(iter(reports.values())))
-    head = "| attribute | defines classes | chance | " + " | ".join(f"{c}: probe | {c}: variance | {c}: zero-shot" for c in clips) + " |"
+    columns = " | ".join(f"{c}: probe | {c}: variance | {c}: zero-shot" for c in clips)
+    head = f"| attribute | defines classes | chance | {columns} |"
     rows = [head, "|" + "---|" * (3 + 3 * len(clips))]
     for name in attributes:
-        cells = [f"{reports[c][name]['probe']:.2f} | {reports[c][name]['variance']:.3f} | {reports[c][name]['zero_shot']:.2f}"
-                 for c in clips]
+        cells = [f"{r['probe']:.2f} | {r['variance']:.3f} | {r['zero_shot']:.2f}"
+                 for r in (reports[c][name] for c in clips)]
         chance = reports[clips[0]][name]["chance"]
         rows.append(f"| {name} | {'yes' if name in used else 'no'} | {chance:.2f} | " + " | ".join(cells) + " |")
     return "\n".join(rows)

@@ -215,5 +215,6 @@ def test_pretext_values_are_no_world_value_and_render_what_they_say():
     assert all(set(labels[:, k]) <= set(range(len(v))) for k, v in enumerate(PRETEXT_FACTORS.values()))
     # The marks are counted in the top-right corner: the strip there changes with their number.
     values = {factor: options[0] for factor, options in PRETEXT_FACTORS.items()}
-    strips = [render_pretext({**values, "marks": m}, 32, np.random.default_rng(1))[2:4, 20:32] for m in ("unmarked", "triple")]
+    strips = [render_pretext({**values, "marks": m}, 32, np.random.default_rng(1))[2:4, 20:32]
+              for m in ("unmarked", "triple")]
     assert np.abs(strips[0].astype(int) - strips[1].astype(int)).sum() > 0

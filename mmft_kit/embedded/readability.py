@@ -32,7 +32,8 @@ def attribute_readability(model, tokenizer, n_images: int = 2000, seed: int = 7,
 
     ``probe`` is the ``folds``-fold cross-validated accuracy of a logistic regression on the normalised
     image features of ``n_images`` fresh, uncluttered world images (seed ``seed``; for the period, those with
-    a pattern); ``variance`` its :func:`variance_share` on those images; ``zero_shot`` is the accuracy of the attribute's text prompts on other fresh images.
+    a pattern); ``variance`` its :func:`variance_share` on those images; ``zero_shot`` is the accuracy of the
+    attribute's text prompts on other fresh images.
     """
     device = next(model.parameters()).device
     model.eval()
@@ -50,7 +51,8 @@ def attribute_readability(model, tokenizer, n_images: int = 2000, seed: int = 7,
         truth = np.array([values.index(getattr(a, name)) for a in attrs])
         probe = LogisticRegression(max_iter=3000, C=10.0)
         accuracy = float(cross_val_score(probe, features[seen], truth[seen], cv=folds).mean())
-        report[name] = {"probe": accuracy, "variance": variance_share(features, truth), "zero_shot": zero_shot[name]["accuracy"], "chance": 1.0 / len(values)}
+        report[name] = {"probe": accuracy, "variance": variance_share(features, truth),
+                        "zero_shot": zero_shot[name]["accuracy"], "chance": 1.0 / len(values)}
     return report
 
 
