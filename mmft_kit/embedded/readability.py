@@ -51,7 +51,7 @@ def attribute_readability(model, tokenizer, n_images: int = 2000, seed: int = 7,
         truth = np.array([values.index(getattr(a, name)) for a in attrs])
         probe = LogisticRegression(max_iter=3000, C=10.0)
         accuracy = float(cross_val_score(probe, features[seen], truth[seen], cv=folds).mean())
-        report[name] = {"probe": accuracy, "variance": variance_share(features, truth),
+        report[name] = {"probe": accuracy, "variance": variance_share(features[seen], truth[seen]),
                         "zero_shot": zero_shot[name]["accuracy"], "chance": 1.0 / len(values)}
     return report
 
